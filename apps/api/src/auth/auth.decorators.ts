@@ -1,0 +1,59 @@
+import { ApiKeyScope } from '@app/tenancy';
+import {
+  applyDecorators,
+  createParamDecorator,
+  ExecutionContext,
+  SetMetadata,
+} from '@nestjs/common';
+import {
+  ApiBearerAuth,
+  ApiForbiddenResponse,
+  ApiSecurity,
+  ApiUnauthorizedResponse,
+} from '@nestjs/swagger';
+import { ErrorResponse } from '../http/error-response.dto';
+import type { AuthenticatedRequest } from './auth.guard';
+
+export const AUTH_METADATA = 'telemetry:auth';
+export type AuthRequirement =
+  { kind: 'public' } | { kind: 'admin' } | { kind: 'api_key'; scope: ApiKeyScope };
+
+/** No credential needed (health, metrics, docs). */
+export const Public = (): MethodDecorator & ClassDecorator =>
+  SetMetadata(AUTH_METADATA, { kind: 'public' } satisfies AuthRequirement);
+
+/** `Authorization: Bearer <ADMIN_TOKEN>`. */
+export const AdminOnly = (): MethodDecorator & ClassDecorator =>
+  applyDecorators(
+    SetMetadata(AUTH_METADATA, { kind: 'admin' } satisfies AuthRequirement),
+    ApiBearerAuth('admin'),
+    ApiUnauthorizedResponse({ type: ErrorResponse, description: 'missing or invalid admin token' }),
+  );
+
+/**
+ * `X-API-Key` carrying `scope`. On routes with `:project_id` the key's project must be
+ * that project, or the answer is 404 (never 403, which would confirm it exists).
+ */
+export const RequireScope = (scope: ApiKeyScope): MethodDecorator & ClassDecorator =>
+  applyDecorators(
+    SetMetadata(AUTH_METADATA, { kind: 'api_key', scope } satisfies AuthRequirement),
+    ApiSecurity('api-key'),
+    ApiUnauthorizedResponse({
+      type: ErrorResponse,
+      description: 'missing, invalid or revoked API key',
+    }),
+    ApiForbiddenResponse({
+      type: ErrorResponse,
+      description: `the API key lacks the "${scope}" scope`,
+    }),
+  );
+
+/** The project the presented API key belongs to. */
+export const CurrentProject = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): string => {
+    const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
+    if (req.principal?.kind !== 'api_key')
+      throw new Error('CurrentProject used on a route without API key auth');
+    return req.principal.projectId;
+  },
+);

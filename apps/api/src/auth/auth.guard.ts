@@ -1,0 +1,79 @@
+import { AppConfig } from '@app/config';
+import { AppError } from '@app/common';
+import { ApiKeyAuthService, ApiKeyPrincipal } from '@app/tenancy';
+import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { AUTH_METADATA, AuthRequirement } from './auth.decorators';
+
+export type Principal = { kind: 'admin' } | ({ kind: 'api_key' } & ApiKeyPrincipal);
+export type AuthenticatedRequest = Request & { principal?: Principal };
+
+const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/**
+ * The one global guard. A route must declare `@Public()`, `@AdminOnly()` or
+ * `@RequireScope()`; a route that declares nothing is refused (secure by default).
+ */
+@Injectable()
+export class AuthGuard implements CanActivate {
+  private readonly logger = new Logger(AuthGuard.name);
+  private readonly adminDigest: Buffer;
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly keys: ApiKeyAuthService,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.adminDigest = sha256(config.get('auth', { infer: true }).adminToken);
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    const requirement = this.reflector.getAllAndOverride<AuthRequirement | undefined>(
+      AUTH_METADATA,
+      [context.getHandler(), context.getClass()],
+    );
+    if (!requirement) {
+      this.logger.error(
+        `route ${req.method} ${req.route?.path as string} declares no auth; refusing`,
+      );
+      throw new AppError('unauthorized', 'this route is not available');
+    }
+    if (requirement.kind === 'public') return true;
+
+    if (requirement.kind === 'admin') {
+      if (!this.isAdmin(req.headers.authorization)) {
+        throw new AppError(
+          'unauthorized',
+          'a valid admin token is required (Authorization: Bearer <ADMIN_TOKEN>)',
+        );
+      }
+      req.principal = { kind: 'admin' };
+      return true;
+    }
+
+    const header = req.headers['x-api-key'];
+    if (header === undefined)
+      throw new AppError('unauthorized', 'the X-API-Key header is required');
+    const principal = await this.keys.verify(header);
+    if (!principal) throw new AppError('unauthorized', 'the API key is invalid or revoked');
+    req.principal = { kind: 'api_key', ...principal };
+    if (!principal.scopes.includes(requirement.scope)) {
+      throw new AppError('forbidden', `this API key lacks the "${requirement.scope}" scope`);
+    }
+    const projectId = req.params?.project_id as string | undefined;
+    if (projectId !== undefined && projectId.toLowerCase() !== principal.projectId) {
+      throw new AppError('not_found', 'project not found');
+    }
+    return true;
+  }
+
+  private isAdmin(authorization: string | undefined): boolean {
+    const match = /^Bearer (.{1,512})$/.exec(authorization ?? '');
+    // Compare digests: constant time whatever the presented length.
+    return match !== null && timingSafeEqual(sha256(match[1]), this.adminDigest);
+  }
+}

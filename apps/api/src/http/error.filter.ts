@@ -1,0 +1,95 @@
+import { AppError, AppErrorCode, ErrorDetail } from '@app/common';
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+
+const STATUS_BY_CODE: Record<AppErrorCode, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  validation_failed: 422,
+  rate_limited: 429,
+  unavailable: 503,
+};
+
+export interface ErrorBody {
+  statusCode: number;
+  error: string;
+  message: string;
+  details?: ErrorDetail[];
+  error_id?: string;
+}
+
+/**
+ * Every error leaves the api in the contract's shape. Anything we did not anticipate is a
+ * 500 with an error id that is also in the log line, so a user's report can be matched.
+ */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  private readonly logger = new Logger('ErrorFilter');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const req = host.switchToHttp().getRequest<Request>();
+    const { body, retryAfter } = this.toBody(exception, req);
+    if (retryAfter !== undefined) res.setHeader('Retry-After', String(retryAfter));
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    res.status(body.statusCode).json(body);
+  }
+
+  private toBody(exception: unknown, req: Request): { body: ErrorBody; retryAfter?: number } {
+    if (exception instanceof AppError) {
+      const status = STATUS_BY_CODE[exception.code];
+      const retryAfter =
+        exception.retryAfterSeconds ?? (status === 503 || status === 429 ? 1 : undefined);
+      return { body: build(status, exception.message, exception.details), retryAfter };
+    }
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const response = exception.getResponse();
+      const message =
+        typeof response === 'string'
+          ? response
+          : Array.isArray((response as { message?: unknown }).message)
+            ? (response as { message: string[] }).message.join('; ')
+            : String((response as { message?: unknown }).message ?? exception.message);
+      const details = (response as { details?: ErrorDetail[] }).details;
+      return {
+        body: build(
+          status,
+          status === 404 && /^Cannot /.test(message) ? 'no such route' : message,
+          details,
+        ),
+        retryAfter: status === 503 ? 5 : undefined,
+      };
+    }
+    const errorId = randomUUID();
+    this.logger.error(
+      { err: exception, error_id: errorId, method: req.method, url: req.url },
+      'unhandled error',
+    );
+    return {
+      body: {
+        ...build(500, `internal error; quote error id ${errorId} when reporting it`),
+        error_id: errorId,
+      },
+    };
+  }
+}
+
+function build(status: number, message: string, details?: ErrorDetail[]): ErrorBody {
+  return {
+    statusCode: status,
+    error: STATUS_CODES[status] ?? 'Error',
+    message,
+    ...(details && details.length > 0 ? { details } : {}),
+  };
+}

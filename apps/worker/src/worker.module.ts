@@ -1,0 +1,29 @@
+import { AppConfig, AppConfigModule } from '@app/config';
+import { DatabaseModule } from '@app/database';
+import { AppLoggerModule, ObservabilityModule } from '@app/observability';
+import { QueueModule } from '@app/queue';
+import { RedisModule } from '@app/redis';
+import { DynamicModule, Module } from '@nestjs/common';
+import { WorkerHttpServer } from './worker-http.server';
+
+/**
+ * The worker process: the feature libs' `XWorkerModule`s (their BullMQ processors) and
+ * nothing HTTP but the probe listener. Only this module imports worker modules.
+ */
+@Module({})
+export class WorkerModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: WorkerModule,
+      imports: [
+        AppConfigModule.forRoot(config),
+        AppLoggerModule,
+        DatabaseModule.forRoot('telemetry-worker'),
+        RedisModule,
+        QueueModule,
+        ObservabilityModule,
+      ],
+      providers: [WorkerHttpServer],
+    };
+  }
+}

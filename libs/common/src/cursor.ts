@@ -1,0 +1,48 @@
+import { AppError } from './app-error';
+
+/**
+ * Opaque keyset cursors. A cursor is the sort key of the last row a page returned, so a
+ * walk never skips or repeats a row when rows are inserted meanwhile (offsets would).
+ */
+export function encodeCursor(values: Array<string | number>): string {
+  return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
+}
+
+export function decodeCursor(cursor: string, arity: number): Array<string | number> {
+  try {
+    if (cursor.length > 512) throw new Error('too long');
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      !Array.isArray(parsed) ||
+      parsed.length !== arity ||
+      !parsed.every((v) => typeof v === 'string' || typeof v === 'number')
+    ) {
+      throw new Error('bad shape');
+    }
+    return parsed as Array<string | number>;
+  } catch {
+    throw new AppError('validation_failed', 'cursor is not valid', [
+      { field: 'cursor', message: 'cursor is malformed; pass next_cursor from a previous page' },
+    ]);
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+/** Builds a page from `limit + 1` fetched rows: the extra row only says "there is more". */
+export function toPage<R, T>(
+  rows: R[],
+  limit: number,
+  map: (row: R) => T,
+  cursorOf: (row: R) => Array<string | number>,
+): Page<T> {
+  const hasMore = rows.length > limit;
+  const pageRows = hasMore ? rows.slice(0, limit) : rows;
+  return {
+    items: pageRows.map(map),
+    next_cursor: hasMore ? encodeCursor(cursorOf(pageRows[pageRows.length - 1])) : null,
+  };
+}

@@ -1,0 +1,4 @@
+export * from './app-error';
+export * from './cursor';
+export * from './uuid';
+export * from './page.dto';

@@ -1,0 +1,76 @@
+import { loadConfig } from './config';
+import { parseDotEnv } from './env';
+import { ConfigValidationError, validateEnv } from './env.validation';
+
+describe('environment validation', () => {
+  const valid = { ADMIN_TOKEN: 'a'.repeat(16) };
+
+  it('applies the contract defaults', () => {
+    const env = validateEnv(valid);
+    expect(env.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/telemetry');
+    expect(env.REDIS_URL).toBe('redis://127.0.0.1:6379');
+    expect(env.PORT).toBe(8000);
+    expect(env.WORKER_PORT).toBe(8001);
+    expect(env.LOG_LEVEL).toBe('info');
+    expect(env.WEBHOOK_ALLOW_PRIVATE_NETWORKS).toBe(false);
+    expect(env.WEBHOOK_CIRCUIT_FAILURE_THRESHOLD).toBe(5);
+    expect(env.WEBHOOK_CIRCUIT_RECOVERY_SECONDS).toBe(60);
+    expect(env.WEBHOOK_TIMEOUT_MS).toBe(10000);
+    expect(env.RATE_LIMIT_INGEST_PER_MINUTE).toBe(3000);
+    expect(env.RATE_LIMIT_API_PER_MINUTE).toBe(1200);
+    expect(env.RATE_LIMIT_ANON_PER_MINUTE).toBe(120);
+  });
+
+  it('converts numbers and booleans from strings', () => {
+    const env = validateEnv({ ...valid, PORT: '9000', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' });
+    expect(env.PORT).toBe(9000);
+    expect(env.WEBHOOK_ALLOW_PRIVATE_NETWORKS).toBe(true);
+  });
+
+  it('names every offending variable in one error', () => {
+    let caught: unknown;
+    try {
+      validateEnv({
+        ADMIN_TOKEN: 'short',
+        PORT: 'eighty',
+        DATABASE_URL: 'mysql://x',
+        LOG_LEVEL: 'loud',
+      });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigValidationError);
+    const message = (caught as Error).message;
+    for (const name of ['ADMIN_TOKEN', 'PORT', 'DATABASE_URL', 'LOG_LEVEL']) {
+      expect(message).toContain(name);
+    }
+    expect((caught as ConfigValidationError).problems).toHaveLength(4);
+  });
+
+  it('requires ADMIN_TOKEN', () => {
+    expect(() => validateEnv({})).toThrow(/ADMIN_TOKEN/);
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(validateEnv({ ...valid, PORT: '' }).PORT).toBe(8000);
+  });
+
+  it('builds the typed config with overrides winning', () => {
+    const config = loadConfig({
+      ADMIN_TOKEN: 'b'.repeat(20),
+      TRUST_PROXY: '2',
+      REDIS_PREFIX: 'x1',
+    });
+    expect(config.auth.adminToken).toBe('b'.repeat(20));
+    expect(config.http.trustProxy).toBe(2);
+    expect(config.redis.prefix).toBe('x1');
+  });
+});
+
+describe('parseDotEnv', () => {
+  it('reads keys, quotes, comments and export prefixes', () => {
+    expect(
+      parseDotEnv('# c\nA=1\nexport B="two words"\nC=\'x#y\'\nD=val # trailing\n\nbad line'),
+    ).toEqual({ A: '1', B: 'two words', C: 'x#y', D: 'val' });
+  });
+});

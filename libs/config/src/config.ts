@@ -1,0 +1,71 @@
+import { EnvSource, readEnv } from './env';
+import { EnvironmentVariables, validateEnv } from './env.validation';
+
+/**
+ * Typed configuration, one key per area. Read it through
+ * `ConfigService<AppConfig, true>.get('database', { infer: true })`.
+ */
+export interface AppConfig {
+  app: { env: 'development' | 'production' | 'test'; logLevel: string };
+  database: { url: string; poolSize: number };
+  redis: { url: string; prefix: string };
+  http: { port: number; trustProxy: boolean | number | string };
+  auth: {
+    adminToken: string;
+    keyCacheTtlMs: number;
+    keyCacheMaxEntries: number;
+    lastUsedFlushMs: number;
+  };
+  rateLimit: { ingestPerMinute: number; apiPerMinute: number; anonPerMinute: number };
+  webhooks: {
+    allowPrivateNetworks: boolean;
+    circuitFailureThreshold: number;
+    circuitRecoverySeconds: number;
+    timeoutMs: number;
+  };
+  worker: { port: number; concurrency: number; shutdownGraceMs: number };
+}
+
+export function toAppConfig(env: EnvironmentVariables): AppConfig {
+  return {
+    app: { env: env.NODE_ENV as AppConfig['app']['env'], logLevel: env.LOG_LEVEL },
+    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
+    redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
+    http: { port: env.PORT, trustProxy: parseTrustProxy(env.TRUST_PROXY) },
+    auth: {
+      adminToken: env.ADMIN_TOKEN,
+      keyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
+      keyCacheMaxEntries: env.API_KEY_CACHE_MAX_ENTRIES,
+      lastUsedFlushMs: env.API_KEY_LAST_USED_FLUSH_MS,
+    },
+    rateLimit: {
+      ingestPerMinute: env.RATE_LIMIT_INGEST_PER_MINUTE,
+      apiPerMinute: env.RATE_LIMIT_API_PER_MINUTE,
+      anonPerMinute: env.RATE_LIMIT_ANON_PER_MINUTE,
+    },
+    webhooks: {
+      allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      circuitFailureThreshold: env.WEBHOOK_CIRCUIT_FAILURE_THRESHOLD,
+      circuitRecoverySeconds: env.WEBHOOK_CIRCUIT_RECOVERY_SECONDS,
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    },
+    worker: {
+      port: env.WORKER_PORT,
+      concurrency: env.WORKER_CONCURRENCY,
+      shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    },
+  };
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  const v = value.trim();
+  if (v === 'true') return true;
+  if (v === 'false' || v === '') return false;
+  if (/^\d+$/.test(v)) return Number(v);
+  return v;
+}
+
+/** Reads and validates the environment; throws `ConfigValidationError` naming every bad variable. */
+export function loadConfig(overrides: EnvSource = {}): AppConfig {
+  return toAppConfig(validateEnv(readEnv(overrides)));
+}

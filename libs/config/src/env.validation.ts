@@ -1,0 +1,163 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  MinLength,
+  validateSync,
+} from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(v)) return true;
+  if (['false', '0', 'no'].includes(v)) return false;
+  return value;
+};
+
+/**
+ * The environment as the contract defines it (`API-CONTRACT.md`, Environment) plus our
+ * own operational knobs. Defaults live here and nowhere else.
+ */
+export class EnvironmentVariables {
+  @IsIn(['development', 'production', 'test'])
+  NODE_ENV = 'development';
+
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// URL' })
+  DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/telemetry';
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE = 10;
+
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL = 'redis://127.0.0.1:6379';
+
+  /** Namespace for every Redis key and channel we own, BullMQ's included. */
+  @Matches(/^[A-Za-z0-9_:-]{1,64}$/, { message: 'REDIS_PREFIX must be 1-64 of [A-Za-z0-9_:-]' })
+  REDIS_PREFIX = 'tp';
+
+  @IsString()
+  @IsNotEmpty({ message: 'ADMIN_TOKEN is required' })
+  @MinLength(16, { message: 'ADMIN_TOKEN must be at least 16 characters' })
+  ADMIN_TOKEN: string;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 8000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  WORKER_PORT = 8001;
+
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL = 'info';
+
+  /** Express `trust proxy`: `false`, `true`, a hop count, or a comma-separated list of CIDRs. */
+  @IsString()
+  TRUST_PROXY = 'false';
+
+  @Transform(toBool)
+  @IsBoolean()
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS = false;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  WEBHOOK_CIRCUIT_FAILURE_THRESHOLD = 5;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  WEBHOOK_CIRCUIT_RECOVERY_SECONDS = 60;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  @Max(120000)
+  WEBHOOK_TIMEOUT_MS = 10000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_INGEST_PER_MINUTE = 3000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_API_PER_MINUTE = 1200;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  RATE_LIMIT_ANON_PER_MINUTE = 120;
+
+  /** How long a verified API key may be served from memory without asking PostgreSQL. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  @Max(3600)
+  API_KEY_CACHE_TTL_SECONDS = 300;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  API_KEY_CACHE_MAX_ENTRIES = 10000;
+
+  /** `last_used_at` is buffered in memory and written at most this often. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(100)
+  API_KEY_LAST_USED_FLUSH_MS = 15000;
+
+  @Transform(toInt)
+  @IsInt()
+  @Min(1)
+  @Max(256)
+  WORKER_CONCURRENCY = 4;
+
+  /** Milliseconds the worker waits for in-flight jobs on SIGTERM before giving up. */
+  @Transform(toInt)
+  @IsInt()
+  @Min(0)
+  SHUTDOWN_GRACE_MS = 25000;
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment: ${problems.join('; ')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+/** Validates a raw environment, reporting every bad variable in one error. */
+export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
+  const cleaned = Object.fromEntries(
+    Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''),
+  );
+  const env = plainToInstance(EnvironmentVariables, cleaned, {
+    enableImplicitConversion: false,
+    excludeExtraneousValues: false,
+  });
+  const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });
+  if (errors.length > 0) {
+    const problems = errors
+      .map((e) => `${e.property}: ${Object.values(e.constraints ?? {}).join(', ')}`)
+      .sort();
+    throw new ConfigValidationError(problems);
+  }
+  return env;
+}

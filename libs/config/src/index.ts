@@ -1,0 +1,5 @@
+export * from './config';
+export * from './config.module';
+export * from './env';
+export * from './env.validation';
+export * from './boot';

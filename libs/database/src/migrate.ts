@@ -1,0 +1,70 @@
+import { Client } from 'pg';
+import { DataSource } from 'typeorm';
+import { AppConfig } from '@app/config';
+import { buildDataSourceOptions } from './data-source';
+
+/** Any constant works; it only has to be the same in every process that migrates. */
+const MIGRATION_LOCK_KEY = 7_403_112_001;
+
+export interface MigrationResult {
+  applied: string[];
+  createdDatabase: boolean;
+}
+
+/**
+ * Applies pending migrations. Safe to run from several processes at once (every replica
+ * of a Kubernetes Job, say): a session advisory lock serialises them, and the ones that
+ * wait find nothing left to do. Creates the database first when it does not exist.
+ */
+export async function runMigrations(database: AppConfig['database']): Promise<MigrationResult> {
+  const createdDatabase = await ensureDatabase(database.url);
+  const dataSource = new DataSource(buildDataSourceOptions(database, 'telemetry-migrate'));
+  await dataSource.initialize();
+  const lock = dataSource.createQueryRunner();
+  try {
+    await lock.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      const applied = await dataSource.runMigrations({ transaction: 'each' });
+      return { applied: applied.map((m) => m.name), createdDatabase };
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await lock.release();
+    await dataSource.destroy();
+  }
+}
+
+/** Creates the database named in `url` when missing; returns whether it did. */
+export async function ensureDatabase(url: string): Promise<boolean> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  if (!name) return false;
+  const probe = new Client({ connectionString: url });
+  try {
+    await probe.connect();
+    return false;
+  } catch (err) {
+    if ((err as { code?: string }).code !== '3D000') throw err; // invalid_catalog_name
+  } finally {
+    await probe.end().catch(() => undefined);
+  }
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42P04') return false; // created by a racing process
+    throw err;
+  } finally {
+    await client.end();
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}

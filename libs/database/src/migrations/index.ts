@@ -1,0 +1,7 @@
+import { Tenancy1764250000000 } from './1764250000000-Tenancy';
+
+/**
+ * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
+ * and migrate entry points all carry the same set.
+ */
+export const migrations = [Tenancy1764250000000];

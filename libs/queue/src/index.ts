@@ -1,0 +1,6 @@
+export * from './draining-worker-host';
+export * from './queue.constants';
+export * from './queue.defaults';
+export * from './queue.jobs';
+export * from './queue.module';
+export * from './redis-connection';

@@ -1,0 +1,14 @@
+/**
+ * Queue names. These strings are persisted in Redis (they are part of every job key):
+ * renaming one strands the jobs already queued under the old name.
+ */
+export const QUEUES = {
+  /** Accepted `POST /telemetry` batches waiting to be written to PostgreSQL. */
+  TELEMETRY_INGEST: 'telemetry-ingest',
+  /** Devices whose new readings wait for rule evaluation. */
+  RULE_EVALUATION: 'rule-evaluation',
+  /** Alert events waiting to be delivered to webhook subscribers. */
+  WEBHOOK_DELIVERY: 'webhook-delivery',
+} as const;
+
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];

@@ -1,0 +1,27 @@
+import { QUEUES } from './queue.constants';
+
+/**
+ * Every job as one typed union: `name` selects the payload. Payloads carry ids and a
+ * correlation id, never whole entities and never secrets. Job names are persisted too.
+ */
+export interface JobPayloads {
+  [QUEUES.TELEMETRY_INGEST]: {
+    'ingest-batch': {
+      projectId: string;
+      deviceId: string;
+      batchId: string;
+      /** Per-device sequence number given at accept time: batches apply in this order. */
+      seq: number;
+      correlationId: string;
+    };
+  };
+  [QUEUES.RULE_EVALUATION]: {
+    'evaluate-device': { projectId: string; deviceId: string; correlationId: string };
+  };
+  [QUEUES.WEBHOOK_DELIVERY]: {
+    'deliver-event': { projectId: string; deliveryId: string; correlationId: string };
+  };
+}
+
+export type JobName<Q extends keyof JobPayloads> = keyof JobPayloads[Q] & string;
+export type JobData<Q extends keyof JobPayloads, N extends JobName<Q>> = JobPayloads[Q][N];

@@ -1,0 +1,25 @@
+import { AppConfig } from '@app/config';
+import { BullModule } from '@nestjs/bullmq';
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { DEFAULT_JOB_OPTIONS } from './queue.defaults';
+import { redisOptionsFromUrl } from './redis-connection';
+
+/** BullMQ's shared connection and prefix; feature libs add `BullModule.registerQueue`. */
+@Module({
+  imports: [
+    BullModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<AppConfig, true>) => {
+        const redis = config.get('redis', { infer: true });
+        return {
+          connection: redisOptionsFromUrl(redis.url),
+          prefix: `${redis.prefix}:bull`,
+          defaultJobOptions: DEFAULT_JOB_OPTIONS,
+        };
+      },
+    }),
+  ],
+  exports: [BullModule],
+})
+export class QueueModule {}

@@ -1,0 +1,203 @@
+import { AppConfig } from '@app/config';
+import {
+  Injectable,
+  Logger,
+  OnApplicationShutdown,
+  BeforeApplicationShutdown,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import bcrypt from 'bcryptjs';
+import { DataSource } from 'typeorm';
+import { ApiKeyCache, ApiKeyPrincipal } from './api-key-cache';
+import { keyFingerprint, parseApiKey } from './api-key.format';
+import { ApiKeysRepository } from './repositories';
+
+/** How often each replica asks PostgreSQL for keys revoked since its last look. */
+export const REVOCATION_POLL_MS = 1000;
+/**
+ * A cached verification is trusted only while revocation polling is healthy (a poll
+ * succeeded this recently) or the verification itself is this fresh. Both keep the
+ * contract's "refused everywhere within 5 s" with a margin.
+ */
+export const TRUST_WINDOW_MS = 4000;
+/** Each poll re-reads this much history, so a poll that raced a slow commit can't miss it. */
+const REVOCATION_POLL_OVERLAP_MS = 10000;
+const NEGATIVE_TTL_MS = 30000;
+
+/**
+ * Verifies `X-API-Key` values. bcrypt costs ~90 ms of CPU, so it runs at most once per key
+ * per cache lifetime: successful verifications are cached in memory by a fingerprint of
+ * the presented key. Revocation reaches every replica through a cheap indexed poll of
+ * `api_keys.revoked_at` each second (independent of Redis), and the revoking replica drops
+ * its own entries at once. `last_used_at` is buffered and written in batches.
+ */
+@Injectable()
+export class ApiKeyAuthService implements BeforeApplicationShutdown, OnApplicationShutdown {
+  private readonly logger = new Logger(ApiKeyAuthService.name);
+  private readonly cache: ApiKeyCache;
+  private readonly negative = new Map<string, number>();
+  private readonly inflight = new Map<string, Promise<ApiKeyPrincipal | null>>();
+  private readonly lastUsed = new Map<string, Date>();
+  private readonly flushMs: number;
+  private pollTimer?: NodeJS.Timeout;
+  private flushTimer?: NodeJS.Timeout;
+  private lastPollOkAt = 0;
+  private pollSince: Date | null = null;
+  private polling?: Promise<void>;
+
+  constructor(
+    private readonly keys: ApiKeysRepository,
+    @InjectDataSource() private readonly dataSource: DataSource,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    const auth = config.get('auth', { infer: true });
+    this.cache = new ApiKeyCache(auth.keyCacheMaxEntries, auth.keyCacheTtlMs);
+    this.flushMs = auth.lastUsedFlushMs;
+  }
+
+  /** Resolves the key's principal, or null for anything that is not a live key. */
+  async verify(presented: unknown): Promise<ApiKeyPrincipal | null> {
+    const parsed = parseApiKey(presented);
+    if (!parsed) return null; // malformed, empty, oversized: no database, no bcrypt
+    this.startTimers();
+    const fingerprint = keyFingerprint(presented as string);
+    const now = Date.now();
+
+    const cached = this.cache.get(fingerprint, now);
+    if (cached) {
+      if (this.trusted(cached.checkedAt, now) || (await this.recheck(parsed.prefix, cached))) {
+        this.markUsed(cached.principal.keyId);
+        return cached.principal;
+      }
+      this.cache.delete(fingerprint);
+    }
+    const refusedUntil = this.negative.get(fingerprint);
+    if (refusedUntil !== undefined) {
+      if (refusedUntil > now) return null;
+      this.negative.delete(fingerprint);
+    }
+
+    // Concurrent first requests with the same key share one bcrypt.
+    let pending = this.inflight.get(fingerprint);
+    if (!pending) {
+      pending = this.verifySlow(fingerprint, parsed.prefix, parsed.secret).finally(() =>
+        this.inflight.delete(fingerprint),
+      );
+      this.inflight.set(fingerprint, pending);
+    }
+    const principal = await pending;
+    if (principal) this.markUsed(principal.keyId);
+    return principal;
+  }
+
+  /** Called by the revoking replica right after its UPDATE commits. */
+  forget(keyId: string): void {
+    this.cache.deleteKey(keyId);
+  }
+
+  private trusted(checkedAt: number, now: number): boolean {
+    return now - this.lastPollOkAt < TRUST_WINDOW_MS || now - checkedAt < TRUST_WINDOW_MS;
+  }
+
+  /** Polling is unhealthy: confirm the key is still live with one indexed read, no bcrypt. */
+  private async recheck(
+    prefix: string,
+    cached: { secretHash: string; checkedAt: number },
+  ): Promise<boolean> {
+    const checkedAt = Date.now();
+    const row = await this.keys.findCredentialByPrefix(prefix);
+    if (!row || row.revokedAt || row.secretHash !== cached.secretHash) return false;
+    cached.checkedAt = checkedAt;
+    return true;
+  }
+
+  private async verifySlow(
+    fingerprint: string,
+    prefix: string,
+    secret: string,
+  ): Promise<ApiKeyPrincipal | null> {
+    const checkedAt = Date.now();
+    const row = await this.keys.findCredentialByPrefix(prefix);
+    if (!row || row.revokedAt || !(await bcrypt.compare(secret, row.secretHash))) {
+      this.refuse(fingerprint);
+      return null;
+    }
+    const principal: ApiKeyPrincipal = {
+      keyId: row.id,
+      projectId: row.projectId,
+      scopes: row.scopes,
+    };
+    this.cache.set(fingerprint, principal, row.secretHash, checkedAt);
+    return principal;
+  }
+
+  private refuse(fingerprint: string): void {
+    if (this.negative.size >= 10000) this.negative.clear();
+    this.negative.set(fingerprint, Date.now() + NEGATIVE_TTL_MS);
+  }
+
+  private markUsed(keyId: string): void {
+    this.lastUsed.set(keyId, new Date());
+  }
+
+  private startTimers(): void {
+    if (this.pollTimer) return;
+    this.pollTimer = setInterval(() => void this.pollRevocations(), REVOCATION_POLL_MS).unref();
+    this.flushTimer = setInterval(() => void this.flushLastUsed(), this.flushMs).unref();
+    void this.pollRevocations();
+  }
+
+  /** One poll at a time; exposed for tests through {@link pollNow}. */
+  private pollRevocations(): Promise<void> {
+    this.polling ??= this.doPoll().finally(() => (this.polling = undefined));
+    return this.polling;
+  }
+
+  async pollNow(): Promise<void> {
+    await this.pollRevocations();
+  }
+
+  private async doPoll(): Promise<void> {
+    const startedAt = Date.now();
+    try {
+      // The database's clock decides what "since" means, so replica clock skew can't hide
+      // a revocation; the overlap re-reads recent ones to catch late commits.
+      const rows: Array<{ id: string; polled_at: Date }> = await this.dataSource.query(
+        `SELECT k.id, now() AS polled_at
+           FROM (SELECT 1) one
+           LEFT JOIN api_keys k ON k.revoked_at >= COALESCE($1::timestamptz, now() - interval '1 hour')`,
+        [this.pollSince?.toISOString() ?? null],
+      );
+      for (const row of rows) if (row.id) this.cache.deleteKey(row.id);
+      this.pollSince = new Date(rows[0].polled_at.getTime() - REVOCATION_POLL_OVERLAP_MS);
+      this.lastPollOkAt = startedAt;
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'api key revocation poll failed');
+    }
+  }
+
+  /** Writes buffered `last_used_at` values; a failed write keeps them for the next try. */
+  async flushLastUsed(): Promise<void> {
+    if (this.lastUsed.size === 0) return;
+    const usages = [...this.lastUsed].map(([id, at]) => ({ id, at }));
+    this.lastUsed.clear();
+    try {
+      await this.keys.touchMany(usages);
+    } catch (err) {
+      for (const u of usages) if (!this.lastUsed.has(u.id)) this.lastUsed.set(u.id, u.at);
+      this.logger.warn({ err: (err as Error).message }, 'last_used_at flush failed');
+    }
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.pollTimer);
+    clearInterval(this.flushTimer);
+    await this.polling;
+    await this.flushLastUsed();
+  }
+
+  onApplicationShutdown(): void {
+    this.cache.clear();
+  }
+}

@@ -1,0 +1,196 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayUnique,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateIf,
+} from 'class-validator';
+import { API_KEY_SCOPES, ApiKeyScope } from '../api-key.format';
+
+const trim = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim() : value;
+/** Printable text without control characters. */
+const PRINTABLE = /^[^\p{Cc}]*$/u;
+export const TAG_PATTERN = /^[A-Za-z0-9._:/-]{1,64}$/;
+export const EXTERNAL_ID_PATTERN = /^[^\p{Cc}\s]{1,128}$/u;
+
+export class CreateOrgDto {
+  @ApiProperty({ example: 'Acme', minLength: 1, maxLength: 200 })
+  @Transform(trim)
+  @IsString()
+  @Length(1, 200)
+  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  name: string;
+}
+
+export class CreateProjectDto extends CreateOrgDto {
+  @ApiPropertyOptional({
+    default: true,
+    description:
+      'When false, POST /telemetry for an unknown device answers 404 instead of registering it.',
+  })
+  @IsOptional()
+  @IsBoolean()
+  auto_register_devices?: boolean;
+}
+
+export class UpdateProjectDto {
+  @ApiPropertyOptional({ example: 'Greenhouse 2', minLength: 1, maxLength: 200 })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @Length(1, 200)
+  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  name?: string;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  auto_register_devices?: boolean;
+}
+
+export class CreateApiKeyDto {
+  @ApiPropertyOptional({ example: 'greenhouse gateways', maxLength: 200 })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @Length(0, 200)
+  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  name?: string;
+
+  @ApiPropertyOptional({
+    enum: API_KEY_SCOPES,
+    isArray: true,
+    description: 'Defaults to all three scopes.',
+    example: ['ingest'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayUnique()
+  @ArrayMaxSize(3)
+  @IsIn(API_KEY_SCOPES, {
+    each: true,
+    message: `each scope must be one of ${API_KEY_SCOPES.join(', ')}`,
+  })
+  scopes?: ApiKeyScope[];
+}
+
+export class CreateDeviceDto {
+  @ApiProperty({
+    example: 'sensor-01',
+    maxLength: 128,
+    description: 'Your id for the device, unique in the project.',
+  })
+  @IsString()
+  @Matches(EXTERNAL_ID_PATTERN, {
+    message: 'external_id must be 1-128 characters without spaces or control characters',
+  })
+  external_id: string;
+
+  @ApiPropertyOptional({ example: 'North greenhouse', maxLength: 200, nullable: true })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @Length(0, 200)
+  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  name?: string;
+
+  @ApiPropertyOptional({ example: ['greenhouse', 'north'], maxItems: 32, type: [String] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @Matches(TAG_PATTERN, { each: true, message: 'each tag must be 1-64 of [A-Za-z0-9._:/-]' })
+  tags?: string[];
+}
+
+export class UpdateDeviceDto {
+  @ApiPropertyOptional({ example: 'North greenhouse', maxLength: 200, nullable: true })
+  @IsOptional()
+  @ValidateIf((_o, v) => v !== null)
+  @Transform(trim)
+  @IsString()
+  @Length(0, 200)
+  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  name?: string | null;
+
+  @ApiPropertyOptional({ example: ['greenhouse'], maxItems: 32, type: [String] })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(32)
+  @Matches(TAG_PATTERN, { each: true, message: 'each tag must be 1-64 of [A-Za-z0-9._:/-]' })
+  tags?: string[];
+}
+
+export class ListQueryDto {
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: 'limit must be an integer from 1 to 1000' })
+  @Min(1, { message: 'limit must be an integer from 1 to 1000' })
+  @Max(1000, { message: 'limit must be an integer from 1 to 1000' })
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'next_cursor from the previous page' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 512)
+  cursor?: string;
+}
+
+export class ListDevicesQueryDto extends ListQueryDto {
+  @ApiPropertyOptional({ example: 'greenhouse', description: 'only devices carrying this tag' })
+  @IsOptional()
+  @Matches(TAG_PATTERN, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
+  tag?: string;
+}
+
+// ---- responses -------------------------------------------------------------------------
+
+export class OrgResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ format: 'date-time' }) created_at: string;
+}
+
+export class ProjectResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) org_id: string;
+  @ApiProperty() name: string;
+  @ApiProperty() auto_register_devices: boolean;
+  @ApiProperty({ format: 'date-time' }) created_at: string;
+}
+
+export class ApiKeyResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty() name: string;
+  @ApiProperty({ example: 'tpk_abcdefghijkm' }) prefix: string;
+  @ApiProperty({ enum: API_KEY_SCOPES, isArray: true }) scopes: ApiKeyScope[];
+  @ApiProperty({ format: 'date-time' }) created_at: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) last_used_at: string | null;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) revoked_at: string | null;
+}
+
+export class CreatedApiKeyResponse extends ApiKeyResponse {
+  @ApiProperty({ description: 'The full key, `<prefix>.<secret>`. Shown only in this response.' })
+  key: string;
+}
+
+export class DeviceResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) project_id: string;
+  @ApiProperty() external_id: string;
+  @ApiProperty({ nullable: true, type: String }) name: string | null;
+  @ApiProperty({ type: [String] }) tags: string[];
+  @ApiProperty({ format: 'date-time' }) created_at: string;
+  @ApiProperty({ format: 'date-time', nullable: true, type: String }) last_seen_at: string | null;
+}

@@ -1,0 +1,63 @@
+import { ConflictError, decodeCursor } from '@app/common';
+import { isUniqueViolation } from '@app/database';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { DeviceEntity } from '../entities';
+
+@Injectable()
+export class DevicesRepository {
+  constructor(@InjectRepository(DeviceEntity) private readonly devices: Repository<DeviceEntity>) {}
+
+  async create(
+    projectId: string,
+    values: { externalId: string; name: string | null; tags: string[] },
+  ): Promise<DeviceEntity> {
+    try {
+      return await this.devices.save(this.devices.create({ projectId, ...values }));
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new ConflictError(`a device with external_id "${values.externalId}" already exists`);
+      }
+      throw err;
+    }
+  }
+
+  findById(projectId: string, deviceId: string): Promise<DeviceEntity | null> {
+    return this.devices.findOneBy({ projectId, id: deviceId });
+  }
+
+  findByExternalId(projectId: string, externalId: string): Promise<DeviceEntity | null> {
+    return this.devices.findOneBy({ projectId, externalId });
+  }
+
+  async update(
+    projectId: string,
+    deviceId: string,
+    values: { name?: string | null; tags?: string[] },
+  ): Promise<DeviceEntity | null> {
+    if (Object.keys(values).length > 0) {
+      await this.devices.update({ projectId, id: deviceId }, values);
+    }
+    return this.findById(projectId, deviceId);
+  }
+
+  /** Oldest first, keyset-paginated on (created_at, id); `tag` uses the GIN index. */
+  list(
+    projectId: string,
+    limit: number,
+    opts: { tag?: string; cursor?: string },
+  ): Promise<DeviceEntity[]> {
+    const qb = this.devices
+      .createQueryBuilder('d')
+      .where('d.project_id = :projectId', { projectId })
+      .orderBy('d.created_at', 'ASC')
+      .addOrderBy('d.id', 'ASC');
+    if (opts.tag !== undefined) qb.andWhere('d.tags @> ARRAY[:tag]::text[]', { tag: opts.tag });
+    if (opts.cursor) {
+      const [createdAt, id] = decodeCursor(opts.cursor, 2);
+      qb.andWhere('(d.created_at, d.id) > (:createdAt, :id)', { createdAt, id });
+    }
+    return qb.limit(limit + 1).getMany();
+  }
+}

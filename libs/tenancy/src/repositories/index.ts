@@ -1,0 +1,4 @@
+export * from './api-keys.repository';
+export * from './devices.repository';
+export * from './orgs.repository';
+export * from './projects.repository';

@@ -1,0 +1,41 @@
+import { ConflictError, decodeCursor } from '@app/common';
+import { isUniqueViolation } from '@app/database';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { OrgEntity } from '../entities';
+
+/**
+ * Orgs sit above every tenant, so these methods take no tenant argument: a deliberate
+ * exception, reachable only through admin routes.
+ */
+@Injectable()
+export class OrgsRepository {
+  constructor(@InjectRepository(OrgEntity) private readonly orgs: Repository<OrgEntity>) {}
+
+  async create(name: string): Promise<OrgEntity> {
+    try {
+      return await this.orgs.save(this.orgs.create({ name }));
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`an org named "${name}" already exists`);
+      throw err;
+    }
+  }
+
+  findById(orgId: string): Promise<OrgEntity | null> {
+    return this.orgs.findOneBy({ id: orgId });
+  }
+
+  /** Oldest first, keyset-paginated on (created_at, id). */
+  list(limit: number, cursor?: string): Promise<OrgEntity[]> {
+    const qb = this.orgs
+      .createQueryBuilder('o')
+      .orderBy('o.created_at', 'ASC')
+      .addOrderBy('o.id', 'ASC');
+    if (cursor) {
+      const [createdAt, id] = decodeCursor(cursor, 2);
+      qb.where('(o.created_at, o.id) > (:createdAt, :id)', { createdAt, id });
+    }
+    return qb.limit(limit + 1).getMany();
+  }
+}

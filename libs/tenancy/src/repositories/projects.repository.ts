@@ -1,0 +1,63 @@
+import { ConflictError, decodeCursor } from '@app/common';
+import { isUniqueViolation } from '@app/database';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { ProjectEntity } from '../entities';
+
+@Injectable()
+export class ProjectsRepository {
+  constructor(
+    @InjectRepository(ProjectEntity) private readonly projects: Repository<ProjectEntity>,
+  ) {}
+
+  async create(
+    orgId: string,
+    values: { name: string; autoRegisterDevices?: boolean },
+  ): Promise<ProjectEntity> {
+    try {
+      return await this.projects.save(this.projects.create({ orgId, ...values }));
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new ConflictError(`a project named "${values.name}" already exists in this org`);
+      }
+      throw err;
+    }
+  }
+
+  findInOrg(orgId: string, projectId: string): Promise<ProjectEntity | null> {
+    return this.projects.findOneBy({ orgId, id: projectId });
+  }
+
+  /** Admin routes address projects by id alone; named exception to tenant-first. */
+  findById(projectId: string): Promise<ProjectEntity | null> {
+    return this.projects.findOneBy({ id: projectId });
+  }
+
+  async update(
+    projectId: string,
+    values: { name?: string; autoRegisterDevices?: boolean },
+  ): Promise<void> {
+    try {
+      await this.projects.update({ id: projectId }, values);
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new ConflictError(`a project named "${values.name}" already exists in this org`);
+      }
+      throw err;
+    }
+  }
+
+  list(orgId: string, limit: number, cursor?: string): Promise<ProjectEntity[]> {
+    const qb = this.projects
+      .createQueryBuilder('p')
+      .where('p.org_id = :orgId', { orgId })
+      .orderBy('p.created_at', 'ASC')
+      .addOrderBy('p.id', 'ASC');
+    if (cursor) {
+      const [createdAt, id] = decodeCursor(cursor, 2);
+      qb.andWhere('(p.created_at, p.id) > (:createdAt, :id)', { createdAt, id });
+    }
+    return qb.limit(limit + 1).getMany();
+  }
+}

@@ -1,0 +1,44 @@
+import { ApiKeyEntity, DeviceEntity, OrgEntity, ProjectEntity } from './entities';
+import { ApiKeyResponse, DeviceResponse, OrgResponse, ProjectResponse } from './dto/tenancy.dto';
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+export const toOrgResponse = (o: OrgEntity): OrgResponse => ({
+  id: o.id,
+  name: o.name,
+  created_at: o.createdAt.toISOString(),
+});
+
+export const toProjectResponse = (p: ProjectEntity): ProjectResponse => ({
+  id: p.id,
+  org_id: p.orgId,
+  name: p.name,
+  auto_register_devices: p.autoRegisterDevices,
+  created_at: p.createdAt.toISOString(),
+});
+
+export const toApiKeyResponse = (k: ApiKeyEntity): ApiKeyResponse => ({
+  id: k.id,
+  name: k.name,
+  prefix: k.prefix,
+  scopes: k.scopes,
+  created_at: k.createdAt.toISOString(),
+  last_used_at: iso(k.lastUsedAt),
+  revoked_at: iso(k.revokedAt),
+});
+
+export const toDeviceResponse = (d: DeviceEntity): DeviceResponse => ({
+  id: d.id,
+  project_id: d.projectId,
+  external_id: d.externalId,
+  name: d.name,
+  tags: d.tags,
+  created_at: d.createdAt.toISOString(),
+  last_seen_at: iso(d.lastSeenAt),
+});
+
+/** Keyset cursor of rows ordered by (created_at, id). */
+export const createdCursor = (row: { createdAt: Date; id: string }): string[] => [
+  row.createdAt.toISOString(),
+  row.id,
+];

@@ -1,0 +1,25 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { ApiKeyAuthService } from './api-key-auth.service';
+import { ApiKeyEntity, DeviceEntity, OrgEntity, ProjectEntity } from './entities';
+import {
+  ApiKeysRepository,
+  DevicesRepository,
+  OrgsRepository,
+  ProjectsRepository,
+} from './repositories';
+import { TenancyService } from './tenancy.service';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([OrgEntity, ProjectEntity, ApiKeyEntity, DeviceEntity])],
+  providers: [
+    OrgsRepository,
+    ProjectsRepository,
+    ApiKeysRepository,
+    DevicesRepository,
+    TenancyService,
+    ApiKeyAuthService,
+  ],
+  exports: [TenancyService, ApiKeyAuthService, DevicesRepository, ProjectsRepository],
+})
+export class TenancyModule {}

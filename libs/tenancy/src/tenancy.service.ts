@@ -1,0 +1,178 @@
+import { NotFoundError, Page, toPage } from '@app/common';
+import { Injectable } from '@nestjs/common';
+import bcrypt from 'bcryptjs';
+import { ApiKeyAuthService } from './api-key-auth.service';
+import { API_KEY_SCOPES, generateApiKey } from './api-key.format';
+import {
+  ApiKeyResponse,
+  CreateApiKeyDto,
+  CreatedApiKeyResponse,
+  CreateDeviceDto,
+  CreateProjectDto,
+  DeviceResponse,
+  OrgResponse,
+  ProjectResponse,
+  UpdateDeviceDto,
+  UpdateProjectDto,
+} from './dto/tenancy.dto';
+import {
+  ApiKeysRepository,
+  DevicesRepository,
+  OrgsRepository,
+  ProjectsRepository,
+} from './repositories';
+import {
+  createdCursor,
+  toApiKeyResponse,
+  toDeviceResponse,
+  toOrgResponse,
+  toProjectResponse,
+} from './tenancy.mappers';
+
+/** bcrypt cost for key secrets: ~90 ms here, paid once per key per cache lifetime. */
+const BCRYPT_ROUNDS = 10;
+export const DEFAULT_PAGE_SIZE = 100;
+
+@Injectable()
+export class TenancyService {
+  constructor(
+    private readonly orgs: OrgsRepository,
+    private readonly projects: ProjectsRepository,
+    private readonly keys: ApiKeysRepository,
+    private readonly devices: DevicesRepository,
+    private readonly auth: ApiKeyAuthService,
+  ) {}
+
+  // ---- orgs and projects (admin) ----
+
+  async createOrg(name: string): Promise<OrgResponse> {
+    return toOrgResponse(await this.orgs.create(name));
+  }
+
+  async getOrg(orgId: string): Promise<OrgResponse> {
+    const org = await this.orgs.findById(orgId);
+    if (!org) throw new NotFoundError('org');
+    return toOrgResponse(org);
+  }
+
+  async listOrgs(limit = DEFAULT_PAGE_SIZE, cursor?: string): Promise<Page<OrgResponse>> {
+    return toPage(await this.orgs.list(limit, cursor), limit, toOrgResponse, createdCursor);
+  }
+
+  async createProject(orgId: string, dto: CreateProjectDto): Promise<ProjectResponse> {
+    await this.getOrg(orgId);
+    const project = await this.projects.create(orgId, {
+      name: dto.name,
+      autoRegisterDevices: dto.auto_register_devices ?? true,
+    });
+    return toProjectResponse(project);
+  }
+
+  async listProjects(
+    orgId: string,
+    limit = DEFAULT_PAGE_SIZE,
+    cursor?: string,
+  ): Promise<Page<ProjectResponse>> {
+    await this.getOrg(orgId);
+    return toPage(
+      await this.projects.list(orgId, limit, cursor),
+      limit,
+      toProjectResponse,
+      createdCursor,
+    );
+  }
+
+  async getProject(projectId: string): Promise<ProjectResponse> {
+    const project = await this.projects.findById(projectId);
+    if (!project) throw new NotFoundError('project');
+    return toProjectResponse(project);
+  }
+
+  async updateProject(projectId: string, dto: UpdateProjectDto): Promise<ProjectResponse> {
+    await this.getProject(projectId);
+    await this.projects.update(projectId, {
+      ...(dto.name !== undefined && { name: dto.name }),
+      ...(dto.auto_register_devices !== undefined && {
+        autoRegisterDevices: dto.auto_register_devices,
+      }),
+    });
+    return this.getProject(projectId);
+  }
+
+  // ---- API keys (admin) ----
+
+  async createApiKey(projectId: string, dto: CreateApiKeyDto): Promise<CreatedApiKeyResponse> {
+    await this.getProject(projectId);
+    const generated = generateApiKey();
+    const key = await this.keys.create(projectId, {
+      name: dto.name ?? '',
+      prefix: generated.prefix,
+      secretHash: await bcrypt.hash(generated.secret, BCRYPT_ROUNDS),
+      scopes: dto.scopes ?? [...API_KEY_SCOPES],
+    });
+    return { ...toApiKeyResponse(key), key: generated.key };
+  }
+
+  async listApiKeys(
+    projectId: string,
+    limit = DEFAULT_PAGE_SIZE,
+    cursor?: string,
+  ): Promise<Page<ApiKeyResponse>> {
+    await this.getProject(projectId);
+    return toPage(
+      await this.keys.list(projectId, limit, cursor),
+      limit,
+      toApiKeyResponse,
+      createdCursor,
+    );
+  }
+
+  async revokeApiKey(projectId: string, keyId: string): Promise<void> {
+    if (!(await this.keys.revoke(projectId, keyId))) throw new NotFoundError('api key');
+    this.auth.forget(keyId);
+  }
+
+  // ---- devices (project API keys) ----
+
+  async createDevice(projectId: string, dto: CreateDeviceDto): Promise<DeviceResponse> {
+    const device = await this.devices.create(projectId, {
+      externalId: dto.external_id,
+      name: dto.name ?? null,
+      tags: normaliseTags(dto.tags ?? []),
+    });
+    return toDeviceResponse(device);
+  }
+
+  async listDevices(
+    projectId: string,
+    opts: { limit?: number; cursor?: string; tag?: string },
+  ): Promise<Page<DeviceResponse>> {
+    const limit = opts.limit ?? DEFAULT_PAGE_SIZE;
+    const rows = await this.devices.list(projectId, limit, opts);
+    return toPage(rows, limit, toDeviceResponse, createdCursor);
+  }
+
+  async getDevice(projectId: string, deviceId: string): Promise<DeviceResponse> {
+    const device = await this.devices.findById(projectId, deviceId);
+    if (!device) throw new NotFoundError('device');
+    return toDeviceResponse(device);
+  }
+
+  async updateDevice(
+    projectId: string,
+    deviceId: string,
+    dto: UpdateDeviceDto,
+  ): Promise<DeviceResponse> {
+    const device = await this.devices.update(projectId, deviceId, {
+      ...(dto.name !== undefined && { name: dto.name }),
+      ...(dto.tags !== undefined && { tags: normaliseTags(dto.tags) }),
+    });
+    if (!device) throw new NotFoundError('device');
+    return toDeviceResponse(device);
+  }
+}
+
+/** Tags are a set: duplicates dropped, order kept. */
+function normaliseTags(tags: string[]): string[] {
+  return [...new Set(tags)];
+}

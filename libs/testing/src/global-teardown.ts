@@ -1,0 +1,34 @@
+import { quoteIdent } from '@app/database';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { withDatabase } from './global-setup';
+import { assertTestDatabase, testRunEnv } from './test-env';
+
+/** Drops this run's database and deletes its Redis keys. */
+export default async function globalTeardown(): Promise<void> {
+  const run = testRunEnv();
+  assertTestDatabase(run.databaseUrl);
+  const name = new URL(run.databaseUrl).pathname.slice(1);
+  const admin = new Client({ connectionString: withDatabase(run.databaseUrl, 'postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+
+  const redis = new Redis(run.redisUrl, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${run.redisPrefix}:*`, 'COUNT', 1000);
+      if (keys.length > 0) await redis.unlink(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+
+  const { stopContainers } = await import('./containers');
+  await stopContainers();
+}

@@ -1,0 +1,3 @@
+export * from './test-env';
+export * from './test-app';
+export * from './tenant.factory';
