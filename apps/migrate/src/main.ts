@@ -3,7 +3,7 @@ import { runMigrations } from '@app/database';
 
 /** `npm run migration:run` / `docker run <image> migrate`: apply pending migrations and exit. */
 async function main(): Promise<void> {
-  const config = loadConfigOrExit('migrate');
+  const config = loadConfigOrExit('migrate', { requireAdminToken: false });
   const started = Date.now();
   const result = await runMigrations(config.database);
   const db = new URL(config.database.url);

@@ -6,9 +6,12 @@ import { ConfigValidationError } from './env.validation';
  * line naming every offending variable and exits with status 1 (no stack trace: the
  * operator needs the list, not our call graph).
  */
-export function loadConfigOrExit(processName: string): AppConfig {
+export function loadConfigOrExit(
+  processName: string,
+  opts: { requireAdminToken?: boolean } = {},
+): AppConfig {
   try {
-    return loadConfig();
+    return loadConfig({}, opts);
   } catch (err) {
     if (err instanceof ConfigValidationError) {
       process.stderr.write(`${processName}: ${err.message}\n`);

@@ -66,6 +66,9 @@ function parseTrustProxy(value: string): boolean | number | string {
 }
 
 /** Reads and validates the environment; throws `ConfigValidationError` naming every bad variable. */
-export function loadConfig(overrides: EnvSource = {}): AppConfig {
-  return toAppConfig(validateEnv(readEnv(overrides)));
+export function loadConfig(
+  overrides: EnvSource = {},
+  opts: { requireAdminToken?: boolean } = {},
+): AppConfig {
+  return toAppConfig(validateEnv(readEnv(overrides), opts));
 }

@@ -1,16 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import {
-  IsBoolean,
-  IsIn,
-  IsInt,
-  IsNotEmpty,
-  IsString,
-  Matches,
-  Max,
-  Min,
-  MinLength,
-  validateSync,
-} from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
@@ -34,9 +23,9 @@ export class EnvironmentVariables {
   DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/telemetry';
 
   @Transform(toInt)
-  @IsInt()
   @Min(1)
   @Max(200)
+  @IsInt()
   DATABASE_POOL_SIZE = 10;
 
   @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
@@ -46,21 +35,19 @@ export class EnvironmentVariables {
   @Matches(/^[A-Za-z0-9_:-]{1,64}$/, { message: 'REDIS_PREFIX must be 1-64 of [A-Za-z0-9_:-]' })
   REDIS_PREFIX = 'tp';
 
-  @IsString()
-  @IsNotEmpty({ message: 'ADMIN_TOKEN is required' })
-  @MinLength(16, { message: 'ADMIN_TOKEN must be at least 16 characters' })
+  @Matches(/^\S{16,}$/, { message: 'ADMIN_TOKEN is required: at least 16 characters, no spaces' })
   ADMIN_TOKEN: string;
 
   @Transform(toInt)
-  @IsInt()
   @Min(0)
   @Max(65535)
+  @IsInt()
   PORT = 8000;
 
   @Transform(toInt)
-  @IsInt()
   @Min(0)
   @Max(65535)
+  @IsInt()
   WORKER_PORT = 8001;
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
@@ -75,64 +62,64 @@ export class EnvironmentVariables {
   WEBHOOK_ALLOW_PRIVATE_NETWORKS = false;
 
   @Transform(toInt)
-  @IsInt()
   @Min(1)
+  @IsInt()
   WEBHOOK_CIRCUIT_FAILURE_THRESHOLD = 5;
 
   @Transform(toInt)
-  @IsInt()
   @Min(1)
+  @IsInt()
   WEBHOOK_CIRCUIT_RECOVERY_SECONDS = 60;
 
   @Transform(toInt)
-  @IsInt()
   @Min(100)
   @Max(120000)
+  @IsInt()
   WEBHOOK_TIMEOUT_MS = 10000;
 
   @Transform(toInt)
-  @IsInt()
   @Min(1)
+  @IsInt()
   RATE_LIMIT_INGEST_PER_MINUTE = 3000;
 
   @Transform(toInt)
-  @IsInt()
   @Min(1)
+  @IsInt()
   RATE_LIMIT_API_PER_MINUTE = 1200;
 
   @Transform(toInt)
-  @IsInt()
   @Min(1)
+  @IsInt()
   RATE_LIMIT_ANON_PER_MINUTE = 120;
 
   /** How long a verified API key may be served from memory without asking PostgreSQL. */
   @Transform(toInt)
-  @IsInt()
   @Min(0)
   @Max(3600)
+  @IsInt()
   API_KEY_CACHE_TTL_SECONDS = 300;
 
   @Transform(toInt)
-  @IsInt()
   @Min(0)
+  @IsInt()
   API_KEY_CACHE_MAX_ENTRIES = 10000;
 
   /** `last_used_at` is buffered in memory and written at most this often. */
   @Transform(toInt)
-  @IsInt()
   @Min(100)
+  @IsInt()
   API_KEY_LAST_USED_FLUSH_MS = 15000;
 
   @Transform(toInt)
-  @IsInt()
   @Min(1)
   @Max(256)
+  @IsInt()
   WORKER_CONCURRENCY = 4;
 
   /** Milliseconds the worker waits for in-flight jobs on SIGTERM before giving up. */
   @Transform(toInt)
-  @IsInt()
   @Min(0)
+  @IsInt()
   SHUTDOWN_GRACE_MS = 25000;
 }
 
@@ -144,15 +131,24 @@ export class ConfigValidationError extends Error {
 }
 
 /** Validates a raw environment, reporting every bad variable in one error. */
-export function validateEnv(raw: Record<string, unknown>): EnvironmentVariables {
+export function validateEnv(
+  raw: Record<string, unknown>,
+  opts: { requireAdminToken?: boolean } = {},
+): EnvironmentVariables {
   const cleaned = Object.fromEntries(
     Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''),
   );
+  // Processes that serve no requests (migrations) don't need the admin token.
+  if (opts.requireAdminToken === false) cleaned.ADMIN_TOKEN ??= 'unused-by-this-process';
   const env = plainToInstance(EnvironmentVariables, cleaned, {
     enableImplicitConversion: false,
     excludeExtraneousValues: false,
   });
-  const errors = validateSync(env, { skipMissingProperties: false, forbidUnknownValues: false });
+  const errors = validateSync(env, {
+    skipMissingProperties: false,
+    forbidUnknownValues: false,
+    stopAtFirstError: true,
+  });
   if (errors.length > 0) {
     const problems = errors
       .map((e) => `${e.property}: ${Object.values(e.constraints ?? {}).join(', ')}`)

@@ -58,7 +58,10 @@ export async function ensureDatabase(url: string): Promise<boolean> {
     await client.query(`CREATE DATABASE ${quoteIdent(name)}`);
     return true;
   } catch (err) {
-    if ((err as { code?: string }).code === '42P04') return false; // created by a racing process
+    // Created by a racing process: 42P04 when it committed first, 23505 when both inserted
+    // into pg_database at the same moment.
+    const code = (err as { code?: string }).code;
+    if (code === '42P04' || code === '23505') return false;
     throw err;
   } finally {
     await client.end();

@@ -1,0 +1,210 @@
+import { adminHeaders } from '@app/testing';
+import { DataSource } from 'typeorm';
+import request from 'supertest';
+import { RunningApi, startApi } from '../support/api';
+
+type Schema = {
+  $ref?: string;
+  type?: string;
+  format?: string;
+  enum?: unknown[];
+  example?: unknown;
+  items?: Schema;
+  properties?: Record<string, Schema>;
+  required?: string[];
+  allOf?: Schema[];
+};
+type Operation = {
+  security?: Array<Record<string, string[]>>;
+  requestBody?: { content: Record<string, { schema: Schema }> };
+};
+type Document = {
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, Schema> };
+};
+
+/** Routes that need no credential at all. */
+const PUBLIC = [/^\/health\//, /^\/metrics$/, /^\/docs/];
+/**
+ * API-key routes whose path names no tenant resource: the key's own project is the only
+ * one they can touch (e.g. POST /telemetry). They may succeed for the foreign key, but
+ * must leave the other tenant's data alone. Each entry says why it is safe.
+ */
+const CREDENTIAL_SCOPED: Record<string, string> = {};
+
+/**
+ * Walks every route the app registers with another tenant's credentials and fails if any
+ * answers anything but 401/403/404 or changes the victim's data. A route added later
+ * without a tenant check, or with a path parameter this walk cannot fill, fails here.
+ */
+describe('tenant isolation (e2e)', () => {
+  let api: RunningApi;
+  let doc: Document;
+  let victim: { orgId: string; projectId: string; keyId: string; deviceId: string };
+  let attacker: { apiKey: string };
+
+  beforeAll(async () => {
+    api = await startApi();
+    doc = (await request(api.server).get('/docs-json').expect(200)).body as Document;
+    const a = await api.tenants.newProject();
+    const device = await request(api.server)
+      .post(`/projects/${a.projectId}/devices`)
+      .set(a.headers)
+      .send({ external_id: 'victim-device', tags: ['t'] })
+      .expect(201);
+    victim = { orgId: a.orgId, projectId: a.projectId, keyId: a.keyId, deviceId: device.body.id };
+    attacker = await api.tenants.newProject();
+  });
+  afterAll(() => api.close());
+
+  const fixtures = (): Record<string, string> => ({
+    org_id: victim.orgId,
+    project_id: victim.projectId,
+    key_id: victim.keyId,
+    device_id: victim.deviceId,
+  });
+
+  it('documents every route the router registered', () => {
+    const router = (api.app.getHttpAdapter().getInstance() as { router: { stack: RouterLayer[] } })
+      .router;
+    const registered = router.stack
+      .filter((layer) => layer.route)
+      .flatMap((layer) =>
+        Object.keys(layer.route!.methods).map(
+          (m) => `${m} ${layer.route!.path.replace(/:(\w+)/g, '{$1}')}`,
+        ),
+      )
+      // Swagger's own routes and Nest's catch-all 404 handler are not API routes.
+      .filter((r) => !/ \/docs/.test(r) && !r.endsWith(' /{*path}'));
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) =>
+      Object.keys(ops).map((m) => `${m} ${path}`),
+    );
+    expect(registered.length).toBeGreaterThan(10);
+    expect(registered.filter((r) => !documented.includes(r))).toEqual([]);
+  });
+
+  it('answers 401/403/404 to a foreign key on every route and changes nothing', async () => {
+    const before = await snapshot(api, victim.projectId, victim.orgId);
+    const answers: string[] = [];
+    const violations: string[] = [];
+    let walked = 0;
+
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      if (PUBLIC.some((re) => re.test(path))) continue;
+      for (const [method, op] of Object.entries(ops)) {
+        const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+        const unknown = params.filter((p) => !(p in fixtures()));
+        if (unknown.length > 0) {
+          violations.push(
+            `${method.toUpperCase()} ${path}: no fixture for {${unknown.join('}, {')}}; add one`,
+          );
+          continue;
+        }
+        const url = path.replace(/\{(\w+)\}/g, (_m, p: string) => fixtures()[p]);
+        const schema = op.requestBody?.content['application/json']?.schema;
+        const body = schema ? sample(schema, doc) : undefined;
+        const isAdmin = op.security?.some((s) => 'admin' in s);
+        const isKey = op.security?.some((s) => 'api-key' in s);
+        if (!isAdmin && !isKey) {
+          violations.push(`${method.toUpperCase()} ${path}: declares no security scheme`);
+          continue;
+        }
+        let req = request(api.server)[method as 'get'](url).set('X-API-Key', attacker.apiKey);
+        if (body !== undefined) req = req.send(body as object);
+        const res = await req;
+        walked++;
+        answers.push(`${method.toUpperCase()} ${path} → ${res.status}`);
+        const scoped =
+          params.length === 0 && isKey && CREDENTIAL_SCOPED[`${method.toUpperCase()} ${path}`];
+        if (!scoped && ![401, 403, 404].includes(res.status)) {
+          violations.push(
+            `${method.toUpperCase()} ${url} answered ${res.status}: ${JSON.stringify(res.body)}`,
+          );
+        }
+        if (params.length === 0 && isKey && !scoped && ![401, 403, 404].includes(res.status)) {
+          violations.push(
+            `${method.toUpperCase()} ${path}: names no tenant; list it in CREDENTIAL_SCOPED with why`,
+          );
+        }
+      }
+    }
+    expect(violations).toEqual([]);
+    expect(walked).toBeGreaterThan(10);
+    expect(await snapshot(api, victim.projectId, victim.orgId)).toEqual(before);
+    // The victim's own key still works: the walk revoked nothing.
+    await request(api.server)
+      .get(`/devices/${victim.deviceId}`)
+      .set('X-API-Key', (await keyOf()).key)
+      .expect(200);
+    expect(answers.length).toBe(walked);
+  });
+
+  it('refuses admin routes to an admin token of the wrong value, and API routes to the admin token', async () => {
+    await request(api.server)
+      .get(`/orgs/${victim.orgId}`)
+      .set('Authorization', 'Bearer x'.repeat(3))
+      .expect(401);
+    await request(api.server).get(`/devices/${victim.deviceId}`).set(adminHeaders).expect(401);
+  });
+
+  async function keyOf(): Promise<{ key: string }> {
+    return api.tenants.newKey(victim.projectId);
+  }
+});
+
+interface RouterLayer {
+  route?: { path: string; methods: Record<string, boolean> };
+}
+
+/** A plausible valid body from the OpenAPI schema, so validation can't mask a missing check. */
+function sample(schema: Schema, doc: Document): unknown {
+  if (schema.$ref) return sample(doc.components.schemas[schema.$ref.split('/').pop()!], doc);
+  if (schema.allOf) return Object.assign({}, ...schema.allOf.map((s) => sample(s, doc) as object));
+  if (schema.example !== undefined) return schema.example;
+  if (schema.enum) return schema.enum[0];
+  switch (schema.type) {
+    case 'object': {
+      const out: Record<string, unknown> = {};
+      for (const [name, prop] of Object.entries(schema.properties ?? {})) {
+        if (schema.required?.includes(name) || prop.example !== undefined)
+          out[name] = sample(prop, doc);
+      }
+      return out;
+    }
+    case 'array':
+      return schema.items ? [sample(schema.items, doc)] : [];
+    case 'number':
+    case 'integer':
+      return 1;
+    case 'boolean':
+      return true;
+    default:
+      return schema.format === 'uuid' ? '00000000-0000-4000-8000-000000000000' : 'sample';
+  }
+}
+
+/** Every row that belongs to the victim: the org, and each table with a project_id column. */
+async function snapshot(
+  api: RunningApi,
+  projectId: string,
+  orgId: string,
+): Promise<Record<string, unknown>> {
+  const ds = api.app.get(DataSource);
+  const tables: Array<{ table_name: string }> = await ds.query(
+    `SELECT table_name FROM information_schema.columns
+      WHERE table_schema = 'public' AND column_name = 'project_id' ORDER BY table_name`,
+  );
+  const out: Record<string, unknown> = {
+    orgs: await ds.query(`SELECT * FROM orgs WHERE id = $1`, [orgId]),
+    projects: await ds.query(`SELECT * FROM projects WHERE id = $1`, [projectId]),
+  };
+  for (const { table_name } of tables) {
+    const rows: Array<Record<string, unknown>> = await ds.query(
+      `SELECT * FROM "${table_name}" WHERE project_id = $1 ORDER BY 1`,
+      [projectId],
+    );
+    // last_used_at is bookkeeping of the victim's own key use, not tenant data.
+    out[table_name] = rows.map(({ last_used_at: _ignored, ...rest }) => rest);
+  }
+  return out;
+}

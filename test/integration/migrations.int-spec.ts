@@ -1,0 +1,51 @@
+import { quoteIdent, runMigrations } from '@app/database';
+import { testRunEnv } from '@app/testing';
+import { Client } from 'pg';
+
+/** `npm run migration:run` from several processes at once (e.g. every pod of a Job). */
+describe('migrations (integration)', () => {
+  const base = new URL(testRunEnv().databaseUrl);
+  const name = `${base.pathname.slice(1)}_migrations`;
+  const url = Object.assign(new URL(base.toString()), { pathname: `/${name}` }).toString();
+
+  const admin = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => {
+    const c = new Client({
+      connectionString: Object.assign(new URL(base.toString()), {
+        pathname: '/postgres',
+      }).toString(),
+    });
+    await c.connect();
+    try {
+      return await fn(c);
+    } finally {
+      await c.end();
+    }
+  };
+
+  afterAll(() => admin((c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)));
+
+  it('creates the database, applies each migration once under concurrency, and is idempotent', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () => runMigrations({ url, poolSize: 2 })),
+    );
+    const applied = results.flatMap((r) => r.applied);
+    expect(applied).toEqual(['Tenancy1764250000000']);
+    expect(results.filter((r) => r.createdDatabase)).toHaveLength(1);
+
+    const again = await runMigrations({ url, poolSize: 2 });
+    expect(again).toEqual({ applied: [], createdDatabase: false });
+
+    const c = new Client({ connectionString: url });
+    await c.connect();
+    try {
+      const tables = await c.query(
+        `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
+      );
+      expect(tables.rows.map((r) => r.tablename)).toEqual(
+        expect.arrayContaining(['api_keys', 'devices', 'orgs', 'projects', 'schema_migrations']),
+      );
+    } finally {
+      await c.end();
+    }
+  });
+});
