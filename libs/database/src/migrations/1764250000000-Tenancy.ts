@@ -46,6 +46,10 @@ export class Tenancy1764250000000 implements MigrationInterface {
       )`);
     await q.query(`CREATE UNIQUE INDEX api_keys_prefix_key ON api_keys (prefix)`);
     await q.query(`CREATE INDEX api_keys_project_idx ON api_keys (project_id, created_at, id)`);
+    // Every api replica asks "revoked since my last look?" each second.
+    await q.query(
+      `CREATE INDEX api_keys_revoked_idx ON api_keys (revoked_at) WHERE revoked_at IS NOT NULL`,
+    );
 
     await q.query(`
       CREATE TABLE devices (

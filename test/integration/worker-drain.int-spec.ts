@@ -1,0 +1,69 @@
+import { AppConfig, AppConfigModule, loadConfig } from '@app/config';
+import { DrainingWorkerHost, QueueModule } from '@app/queue';
+import { testConfigOverrides } from '@app/testing';
+import { BullModule, InjectQueue, Processor } from '@nestjs/bullmq';
+import { DynamicModule, Injectable, Module } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Job, Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+
+const SLOW = `drain-slow-${randomUUID().slice(0, 8)}`;
+const FOLLOW_UP = `drain-next-${randomUUID().slice(0, 8)}`;
+
+@Injectable()
+@Processor(SLOW)
+class SlowProcessor extends DrainingWorkerHost {
+  static started?: () => void;
+  constructor(@InjectQueue(FOLLOW_UP) private readonly next: Queue) {
+    super();
+  }
+  async process(job: Job<{ n: number }>): Promise<void> {
+    SlowProcessor.started?.();
+    await new Promise((r) => setTimeout(r, 800));
+    // The follow-up is enqueued after shutdown began: its queue must still be open.
+    await this.next.add('next', { n: job.data.n });
+  }
+}
+
+@Module({})
+class DrainTestModule {
+  static forRoot(config: AppConfig): DynamicModule {
+    return {
+      module: DrainTestModule,
+      imports: [
+        AppConfigModule.forRoot(config),
+        QueueModule,
+        BullModule.registerQueue({ name: SLOW }, { name: FOLLOW_UP }),
+      ],
+      providers: [SlowProcessor],
+    };
+  }
+}
+
+/**
+ * @nestjs/bullmq closes queues before @Processor workers. DrainingWorkerHost closes the
+ * worker first, so a job in flight at SIGTERM completes and its follow-up is enqueued.
+ */
+describe('graceful worker shutdown (integration)', () => {
+  it('finishes the job in flight and enqueues its follow-up while closing', async () => {
+    const config = loadConfig(testConfigOverrides());
+    const app = await NestFactory.createApplicationContext(DrainTestModule.forRoot(config), { logger: false });
+    await app.init();
+    const producer = new Queue(SLOW, { connection: { url: config.redis.url }, prefix: `${config.redis.prefix}:bull` });
+    const followUps = new Queue(FOLLOW_UP, { connection: { url: config.redis.url }, prefix: `${config.redis.prefix}:bull` });
+    try {
+      const started = new Promise<void>((resolve) => (SlowProcessor.started = resolve));
+      const job = await producer.add('slow', { n: 7 });
+      await started;
+      await app.close(); // what enableShutdownHooks does on SIGTERM
+
+      expect(await job.getState()).toBe('completed');
+      const next = await followUps.getJobs(['waiting']);
+      expect(next.map((j) => j.data)).toEqual([{ n: 7 }]);
+    } finally {
+      await producer.obliterate({ force: true });
+      await followUps.obliterate({ force: true });
+      await Promise.all([producer.close(), followUps.close()]);
+    }
+  });
+});
