@@ -47,10 +47,18 @@ class DrainTestModule {
 describe('graceful worker shutdown (integration)', () => {
   it('finishes the job in flight and enqueues its follow-up while closing', async () => {
     const config = loadConfig(testConfigOverrides());
-    const app = await NestFactory.createApplicationContext(DrainTestModule.forRoot(config), { logger: false });
+    const app = await NestFactory.createApplicationContext(DrainTestModule.forRoot(config), {
+      logger: false,
+    });
     await app.init();
-    const producer = new Queue(SLOW, { connection: { url: config.redis.url }, prefix: `${config.redis.prefix}:bull` });
-    const followUps = new Queue(FOLLOW_UP, { connection: { url: config.redis.url }, prefix: `${config.redis.prefix}:bull` });
+    const producer = new Queue(SLOW, {
+      connection: { url: config.redis.url },
+      prefix: `${config.redis.prefix}:bull`,
+    });
+    const followUps = new Queue(FOLLOW_UP, {
+      connection: { url: config.redis.url },
+      prefix: `${config.redis.prefix}:bull`,
+    });
     try {
       const started = new Promise<void>((resolve) => (SlowProcessor.started = resolve));
       const job = await producer.add('slow', { n: 7 });
