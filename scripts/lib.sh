@@ -8,6 +8,21 @@ cd "$ROOT"
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# Exports .env's variables that the environment does not already set (the environment
+# wins, as it does inside the apps).
+load_dotenv() {
+  [ -f .env ] || return 0
+  local line key
+  while IFS= read -r line || [ -n "$line" ]; do
+    [[ "$line" =~ ^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]] || continue
+    key="${BASH_REMATCH[2]}"
+    [ -n "${!key+x}" ] && continue
+    local value="${BASH_REMATCH[3]}"
+    value="${value%\"}"; value="${value#\"}"; value="${value%\'}"; value="${value#\'}"
+    export "$key=$value"
+  done < .env
+}
+
 # Node 20.19+ is the one thing we cannot install for you.
 require_node() {
   command -v node >/dev/null || die "Node.js 20.19 or newer is required (https://nodejs.org)"

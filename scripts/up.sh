@@ -11,7 +11,7 @@ if [ ! -f .env ]; then
   token="$(node -e 'process.stdout.write(require("crypto").randomBytes(24).toString("base64url"))')"
   sed "s/^ADMIN_TOKEN=.*/ADMIN_TOKEN=$token/" .env.example > .env
 fi
-set -a; source ./.env; set +a
+load_dotenv
 
 log "building"
 npm run --silent build >/dev/null
