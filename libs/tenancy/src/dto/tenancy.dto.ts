@@ -1,3 +1,4 @@
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
 import {
@@ -21,15 +22,21 @@ const trim = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? value.trim() : value;
 /** Printable text without control characters. */
 const PRINTABLE = /^[^\p{Cc}]*$/u;
+/** Trimmed printable text of `min`–200 characters (names of orgs, projects, keys, devices). */
+function IsDisplayName(min: number): PropertyDecorator {
+  return applyDecorators(
+    Transform(trim),
+    IsString(),
+    Length(min, 200),
+    Matches(PRINTABLE, { message: '$property must not contain control characters' }),
+  );
+}
 export const TAG_PATTERN = /^[A-Za-z0-9._:/-]{1,64}$/;
 export const EXTERNAL_ID_PATTERN = /^[^\p{Cc}\s]{1,128}$/u;
 
 export class CreateOrgDto {
   @ApiProperty({ example: 'Acme', minLength: 1, maxLength: 200 })
-  @Transform(trim)
-  @IsString()
-  @Length(1, 200)
-  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  @IsDisplayName(1)
   name: string;
 }
 
@@ -47,10 +54,7 @@ export class CreateProjectDto extends CreateOrgDto {
 export class UpdateProjectDto {
   @ApiPropertyOptional({ example: 'Greenhouse 2', minLength: 1, maxLength: 200 })
   @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @Length(1, 200)
-  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  @IsDisplayName(1)
   name?: string;
 
   @ApiPropertyOptional()
@@ -62,10 +66,7 @@ export class UpdateProjectDto {
 export class CreateApiKeyDto {
   @ApiPropertyOptional({ example: 'greenhouse gateways', maxLength: 200 })
   @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @Length(0, 200)
-  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  @IsDisplayName(0)
   name?: string;
 
   @ApiPropertyOptional({
@@ -99,10 +100,7 @@ export class CreateDeviceDto {
 
   @ApiPropertyOptional({ example: 'North greenhouse', maxLength: 200, nullable: true })
   @IsOptional()
-  @Transform(trim)
-  @IsString()
-  @Length(0, 200)
-  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  @IsDisplayName(0)
   name?: string;
 
   @ApiPropertyOptional({ example: ['greenhouse', 'north'], maxItems: 32, type: [String] })
@@ -117,10 +115,7 @@ export class UpdateDeviceDto {
   @ApiPropertyOptional({ example: 'North greenhouse', maxLength: 200, nullable: true })
   @IsOptional()
   @ValidateIf((_o, v) => v !== null)
-  @Transform(trim)
-  @IsString()
-  @Length(0, 200)
-  @Matches(PRINTABLE, { message: 'name must not contain control characters' })
+  @IsDisplayName(0)
   name?: string | null;
 
   @ApiPropertyOptional({ example: ['greenhouse'], maxItems: 32, type: [String] })

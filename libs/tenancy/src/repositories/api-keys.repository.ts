@@ -1,4 +1,4 @@
-import { decodeCursor } from '@app/common';
+import { pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { IsNull, Repository } from 'typeorm';
@@ -25,16 +25,8 @@ export class ApiKeysRepository {
   }
 
   list(projectId: string, limit: number, cursor?: string): Promise<ApiKeyEntity[]> {
-    const qb = this.keys
-      .createQueryBuilder('k')
-      .where('k.project_id = :projectId', { projectId })
-      .orderBy('k.created_at', 'ASC')
-      .addOrderBy('k.id', 'ASC');
-    if (cursor) {
-      const [createdAt, id] = decodeCursor(cursor, 2);
-      qb.andWhere('(k.created_at, k.id) > (:createdAt, :id)', { createdAt, id });
-    }
-    return qb.limit(limit + 1).getMany();
+    const qb = this.keys.createQueryBuilder('k').where('k.project_id = :projectId', { projectId });
+    return pageByCreated(qb, limit, cursor);
   }
 
   findInProject(projectId: string, keyId: string): Promise<ApiKeyEntity | null> {

@@ -1,5 +1,5 @@
-import { ConflictError, decodeCursor } from '@app/common';
-import { isUniqueViolation } from '@app/database';
+import { ConflictError } from '@app/common';
+import { isUniqueViolation, pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -50,14 +50,8 @@ export class DevicesRepository {
   ): Promise<DeviceEntity[]> {
     const qb = this.devices
       .createQueryBuilder('d')
-      .where('d.project_id = :projectId', { projectId })
-      .orderBy('d.created_at', 'ASC')
-      .addOrderBy('d.id', 'ASC');
+      .where('d.project_id = :projectId', { projectId });
     if (opts.tag !== undefined) qb.andWhere('d.tags @> ARRAY[:tag]::text[]', { tag: opts.tag });
-    if (opts.cursor) {
-      const [createdAt, id] = decodeCursor(opts.cursor, 2);
-      qb.andWhere('(d.created_at, d.id) > (:createdAt, :id)', { createdAt, id });
-    }
-    return qb.limit(limit + 1).getMany();
+    return pageByCreated(qb, limit, opts.cursor);
   }
 }

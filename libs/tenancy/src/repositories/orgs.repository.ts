@@ -1,5 +1,5 @@
-import { ConflictError, decodeCursor } from '@app/common';
-import { isUniqueViolation } from '@app/database';
+import { ConflictError } from '@app/common';
+import { isUniqueViolation, pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -28,14 +28,6 @@ export class OrgsRepository {
 
   /** Oldest first, keyset-paginated on (created_at, id). */
   list(limit: number, cursor?: string): Promise<OrgEntity[]> {
-    const qb = this.orgs
-      .createQueryBuilder('o')
-      .orderBy('o.created_at', 'ASC')
-      .addOrderBy('o.id', 'ASC');
-    if (cursor) {
-      const [createdAt, id] = decodeCursor(cursor, 2);
-      qb.where('(o.created_at, o.id) > (:createdAt, :id)', { createdAt, id });
-    }
-    return qb.limit(limit + 1).getMany();
+    return pageByCreated(this.orgs.createQueryBuilder('o'), limit, cursor);
   }
 }

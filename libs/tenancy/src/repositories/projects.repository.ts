@@ -1,5 +1,5 @@
-import { ConflictError, decodeCursor } from '@app/common';
-import { isUniqueViolation } from '@app/database';
+import { ConflictError } from '@app/common';
+import { isUniqueViolation, pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -49,15 +49,7 @@ export class ProjectsRepository {
   }
 
   list(orgId: string, limit: number, cursor?: string): Promise<ProjectEntity[]> {
-    const qb = this.projects
-      .createQueryBuilder('p')
-      .where('p.org_id = :orgId', { orgId })
-      .orderBy('p.created_at', 'ASC')
-      .addOrderBy('p.id', 'ASC');
-    if (cursor) {
-      const [createdAt, id] = decodeCursor(cursor, 2);
-      qb.andWhere('(p.created_at, p.id) > (:createdAt, :id)', { createdAt, id });
-    }
-    return qb.limit(limit + 1).getMany();
+    const qb = this.projects.createQueryBuilder('p').where('p.org_id = :orgId', { orgId });
+    return pageByCreated(qb, limit, cursor);
   }
 }
