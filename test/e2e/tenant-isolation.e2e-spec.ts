@@ -16,6 +16,7 @@ type Schema = {
 };
 type Operation = {
   security?: Array<Record<string, string[]>>;
+  parameters?: Array<{ name: string; in: string; required?: boolean; schema?: Schema; example?: unknown }>;
   requestBody?: { content: Record<string, { schema: Schema }> };
 };
 type Document = {
@@ -30,7 +31,10 @@ const PUBLIC = [/^\/health\//, /^\/metrics$/, /^\/docs/];
  * one they can touch (e.g. POST /telemetry). They may succeed for the foreign key, but
  * must leave the other tenant's data alone. Each entry says why it is safe.
  */
-const CREDENTIAL_SCOPED: Record<string, string> = {};
+const CREDENTIAL_SCOPED: Record<string, string> = {
+  'POST /telemetry':
+    "the body names a device by external id, looked up (or registered) in the key's own project only",
+};
 
 /**
  * Walks every route the app registers with another tenant's credentials and fails if any
@@ -109,7 +113,13 @@ describe('tenant isolation (e2e)', () => {
           violations.push(`${method.toUpperCase()} ${path}: declares no security scheme`);
           continue;
         }
-        let req = request(api.server)[method as 'get'](url).set('X-API-Key', attacker.apiKey);
+        // Valid query parameters too: validation must not be what stops the request.
+        const query = Object.fromEntries(
+          (op.parameters ?? [])
+            .filter((p) => p.in === 'query' && (p.required || p.schema?.example !== undefined))
+            .map((p) => [p.name, p.example ?? sample(p.schema ?? {}, doc)]),
+        );
+        let req = request(api.server)[method as 'get'](url).query(query).set('X-API-Key', attacker.apiKey);
         if (body !== undefined) req = req.send(body as object);
         const res = await req;
         walked++;

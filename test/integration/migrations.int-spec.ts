@@ -29,7 +29,7 @@ describe('migrations (integration)', () => {
       Array.from({ length: 4 }, () => runMigrations({ url, poolSize: 2 })),
     );
     const applied = results.flatMap((r) => r.applied);
-    expect(applied).toEqual(['Tenancy1764250000000']);
+    expect(applied).toEqual(['Tenancy1764250000000', 'Telemetry1764260000000']);
     expect(results.filter((r) => r.createdDatabase)).toHaveLength(1);
 
     const again = await runMigrations({ url, poolSize: 2 });
@@ -42,7 +42,14 @@ describe('migrations (integration)', () => {
         `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`,
       );
       expect(tables.rows.map((r) => r.tablename)).toEqual(
-        expect.arrayContaining(['api_keys', 'devices', 'orgs', 'projects', 'schema_migrations']),
+        expect.arrayContaining([
+          'api_keys',
+          'devices',
+          'orgs',
+          'projects',
+          'schema_migrations',
+          'telemetry',
+        ]),
       );
     } finally {
       await c.end();

@@ -3,6 +3,7 @@ import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, ObservabilityModule } from '@app/observability';
 import { QueueModule } from '@app/queue';
 import { RedisModule } from '@app/redis';
+import { TelemetryWorkerModule } from '@app/telemetry';
 import { DynamicModule, Module } from '@nestjs/common';
 import { WorkerHttpServer } from './worker-http.server';
 
@@ -22,6 +23,7 @@ export class WorkerModule {
         RedisModule,
         QueueModule,
         ObservabilityModule,
+        TelemetryWorkerModule,
       ],
       providers: [WorkerHttpServer],
     };

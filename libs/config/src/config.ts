@@ -23,7 +23,8 @@ export interface AppConfig {
     circuitRecoverySeconds: number;
     timeoutMs: number;
   };
-  worker: { port: number; concurrency: number; shutdownGraceMs: number };
+  worker: { port: number; concurrency: number; shutdownGraceMs: number; lockDurationMs: number };
+  ingest: { backlogMaxJobs: number; backlogMaxBytes: number };
 }
 
 export function toAppConfig(env: EnvironmentVariables): AppConfig {
@@ -53,6 +54,11 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       port: env.WORKER_PORT,
       concurrency: env.WORKER_CONCURRENCY,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+      lockDurationMs: env.QUEUE_LOCK_DURATION_MS,
+    },
+    ingest: {
+      backlogMaxJobs: env.INGEST_BACKLOG_MAX_JOBS,
+      backlogMaxBytes: env.INGEST_BACKLOG_MAX_BYTES,
     },
   };
 }

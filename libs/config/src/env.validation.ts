@@ -116,6 +116,24 @@ export class EnvironmentVariables {
   @IsInt()
   WORKER_CONCURRENCY = 4;
 
+  /** Backpressure: `POST /telemetry` answers 429 while more batches than this wait. */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  INGEST_BACKLOG_MAX_JOBS = 1000;
+
+  /** Backpressure: … or while the waiting batches hold more bytes of JSON than this. */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  INGEST_BACKLOG_MAX_BYTES = 256 * 1024 * 1024;
+
+  /** How long a worker's lock on a job lasts; a crashed worker's job is retried after it. */
+  @Transform(toInt)
+  @Min(1000)
+  @IsInt()
+  QUEUE_LOCK_DURATION_MS = 30000;
+
   /** Milliseconds the worker waits for in-flight jobs on SIGTERM before giving up. */
   @Transform(toInt)
   @Min(0)

@@ -13,6 +13,11 @@ export interface JobPayloads {
       /** Per-device sequence number given at accept time: batches apply in this order. */
       seq: number;
       correlationId: string;
+      /** Epoch ms when the api accepted the batch. */
+      acceptedAt: number;
+      /** Size of the request body, held against the backlog bound until the batch is stored. */
+      bytes: number;
+      events: Array<{ ts: string; data: Record<string, number | string | boolean | null> }>;
     };
   };
   [QUEUES.RULE_EVALUATION]: {

@@ -23,6 +23,19 @@ export class DevicesRepository {
     }
   }
 
+  /** Registers a device on first telemetry; a racing registration of the same id wins harmlessly. */
+  async register(projectId: string, externalId: string): Promise<DeviceEntity> {
+    await this.devices
+      .createQueryBuilder()
+      .insert()
+      .values({ projectId, externalId, name: null, tags: [] })
+      .orIgnore()
+      .execute();
+    const device = await this.findByExternalId(projectId, externalId);
+    if (!device) throw new Error(`device ${externalId} vanished after registration`);
+    return device;
+  }
+
   findById(projectId: string, deviceId: string): Promise<DeviceEntity | null> {
     return this.devices.findOneBy({ projectId, id: deviceId });
   }

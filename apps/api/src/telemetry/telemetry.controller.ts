@@ -1,0 +1,169 @@
+import { AppError, PageOf } from '@app/common';
+import {
+  AggregateResponse,
+  IngestAcceptedResponse,
+  IngestRequestDto,
+  MAX_BUCKETS,
+  Reading,
+  ReadingResponse,
+  TelemetryAggregateQueryDto,
+  TelemetryListQueryDto,
+  TelemetryService,
+  TelemetrySinceQueryDto,
+} from '@app/telemetry';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiPayloadTooLargeResponse,
+  ApiServiceUnavailableResponse,
+  ApiTags,
+  ApiTooManyRequestsResponse,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
+import type { Request } from 'express';
+import { CurrentProject, RequireScope } from '../auth/auth.decorators';
+import { ErrorResponse } from '../http/error-response.dto';
+import { UuidParam } from '../http/uuid-param.pipe';
+
+@ApiTags('telemetry')
+@Controller('telemetry')
+export class TelemetryController {
+  constructor(private readonly telemetry: TelemetryService) {}
+
+  @Post()
+  @HttpCode(202)
+  @RequireScope('ingest')
+  @ApiOperation({
+    summary: 'Queue a batch of 1 to 5,000 readings',
+    description:
+      'Answers 202 once the batch is stored in the queue; the worker writes it to PostgreSQL shortly after. ' +
+      'An unknown device_external_id registers the device (unless the project turned that off: 404). ' +
+      'The same (device, ts) sent again is stored once.',
+  })
+  @ApiBody({ type: IngestRequestDto })
+  @ApiAcceptedResponse({ type: IngestAcceptedResponse })
+  @ApiBadRequestResponse({ type: ErrorResponse, description: 'malformed JSON' })
+  @ApiNotFoundResponse({
+    type: ErrorResponse,
+    description: 'unknown device and auto-registration is off',
+  })
+  @ApiPayloadTooLargeResponse({
+    type: ErrorResponse,
+    description: 'over 8 MiB or over 5,000 events',
+  })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiTooManyRequestsResponse({
+    type: ErrorResponse,
+    description: 'rate limited, or the ingest backlog is full',
+  })
+  @ApiServiceUnavailableResponse({
+    type: ErrorResponse,
+    description: 'the queue (Redis) is unavailable',
+  })
+  ingest(
+    @CurrentProject() projectId: string,
+    @Body() body: unknown,
+    @Req() req: Request & { id?: string },
+  ): Promise<IngestAcceptedResponse> {
+    const bytes = Number(req.headers['content-length'] ?? 0) || 0;
+    return this.telemetry.accept(projectId, body, bytes, String(req.id ?? ''));
+  }
+
+  @Get('devices/:device_id/telemetry')
+  @RequireScope('read')
+  @ApiOperation({ summary: "A device's readings, newest first" })
+  @ApiOkResponse({ type: PageOf(ReadingResponse, 'ReadingPage') })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  list(
+    @CurrentProject() projectId: string,
+    @Param('device_id', new UuidParam('device')) deviceId: string,
+    @Query() q: TelemetryListQueryDto,
+  ) {
+    const range = timeRange(q.from, q.to);
+    return this.telemetry.list(projectId, deviceId, {
+      limit: q.limit ?? 100,
+      cursor: q.cursor,
+      ...range,
+    });
+  }
+
+  @Get('devices/:device_id/telemetry/latest')
+  @RequireScope('read')
+  @ApiOperation({ summary: "A device's newest reading" })
+  @ApiOkResponse({ type: ReadingResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse, description: 'unknown device, or no readings yet' })
+  latest(
+    @CurrentProject() projectId: string,
+    @Param('device_id', new UuidParam('device')) deviceId: string,
+  ): Promise<Reading> {
+    return this.telemetry.latest(projectId, deviceId);
+  }
+
+  @Get('devices/:device_id/telemetry/since')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'Readings newer than since_ts, oldest first' })
+  @ApiOkResponse({ type: PageOf(ReadingResponse, 'ReadingSincePage') })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  since(
+    @CurrentProject() projectId: string,
+    @Param('device_id', new UuidParam('device')) deviceId: string,
+    @Query() q: TelemetrySinceQueryDto,
+  ) {
+    return this.telemetry.since(projectId, deviceId, new Date(q.since_ts * 1000), {
+      limit: q.limit ?? 100,
+      cursor: q.cursor,
+    });
+  }
+
+  @Get('devices/:device_id/telemetry/aggregate')
+  @RequireScope('read')
+  @ApiOperation({
+    summary: 'avg/min/max/sum/count of a metric per epoch-aligned bucket over [from, to)',
+  })
+  @ApiOkResponse({ type: AggregateResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  aggregate(
+    @CurrentProject() projectId: string,
+    @Param('device_id', new UuidParam('device')) deviceId: string,
+    @Query() q: TelemetryAggregateQueryDto,
+  ) {
+    const { from, to } = timeRange(q.from, q.to) as { from: Date; to: Date };
+    if ((to.getTime() - from.getTime()) / 1000 / q.bucket_seconds > MAX_BUCKETS) {
+      throw new AppError(
+        'validation_failed',
+        `at most ${MAX_BUCKETS} buckets per query; widen bucket_seconds`,
+        [
+          {
+            field: 'bucket_seconds',
+            message: `(to - from) / bucket_seconds must be at most ${MAX_BUCKETS}`,
+          },
+        ],
+      );
+    }
+    return this.telemetry.aggregate(projectId, deviceId, {
+      metric: q.metric,
+      from,
+      to,
+      bucketSeconds: q.bucket_seconds,
+      agg: q.agg,
+    });
+  }
+}
+
+function timeRange(from?: string, to?: string): { from?: Date; to?: Date } {
+  const range = { from: from ? new Date(from) : undefined, to: to ? new Date(to) : undefined };
+  if (range.from && range.to && range.from >= range.to) {
+    throw new AppError('validation_failed', 'from must be before to', [
+      { field: 'to', message: 'to must be after from' },
+    ]);
+  }
+  return range;
+}

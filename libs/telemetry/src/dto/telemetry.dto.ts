@@ -1,0 +1,149 @@
+import { ListQueryDto } from '@app/tenancy';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Length,
+  Max,
+  Min,
+  ValidateBy,
+  ValidationOptions,
+} from 'class-validator';
+import { isValidTimestamp } from '../ingest-validator';
+import { MAX_EVENTS_PER_BATCH } from '../telemetry.constants';
+
+/** ISO 8601 with a zone, as everywhere in the contract. */
+export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isTimestamp',
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && isValidTimestamp(value),
+        defaultMessage: (args) =>
+          `${args?.property} must be an ISO 8601 timestamp with a zone, e.g. 2025-01-01T00:00:00Z`,
+      },
+    },
+    options,
+  );
+}
+
+// ---- request bodies (documentation only: POST /telemetry is validated by ajv) ----
+
+export class TelemetryEventDto {
+  @ApiProperty({
+    example: '2025-01-01T12:00:00Z',
+    description: 'ISO 8601 with a zone; stored at millisecond precision',
+  })
+  ts: string;
+
+  @ApiProperty({
+    example: { temperature: 95.5, door: 'open', alarm: false },
+    description:
+      'flat object: metric name (1-64 chars) → finite number, string (≤1024), boolean or null; at most 64 keys',
+    type: 'object',
+    additionalProperties: {
+      oneOf: [{ type: 'number' }, { type: 'string' }, { type: 'boolean' }],
+      nullable: true,
+    },
+  })
+  data: Record<string, number | string | boolean | null>;
+}
+
+export class IngestRequestDto {
+  @ApiProperty({
+    example: 'sensor-01',
+    description: 'registered on first use unless the project turned that off',
+  })
+  device_external_id: string;
+
+  @ApiProperty({ type: [TelemetryEventDto], minItems: 1, maxItems: MAX_EVENTS_PER_BATCH })
+  events: TelemetryEventDto[];
+}
+
+export class IngestAcceptedResponse {
+  @ApiProperty({
+    example: 5000,
+    description: 'events in the batch (duplicates are dropped when stored)',
+  })
+  accepted: number;
+  @ApiProperty({ format: 'uuid' }) batch_id: string;
+}
+
+// ---- reads ----
+
+export class ReadingResponse {
+  @ApiProperty({ format: 'date-time' }) ts: string;
+  @ApiProperty({ type: 'object', additionalProperties: true, example: { temperature: 21.5 } })
+  data: Record<string, unknown>;
+}
+
+export class TelemetryListQueryDto extends ListQueryDto {
+  @ApiPropertyOptional({ example: '2025-01-01T00:00:00Z', description: 'inclusive' })
+  @IsOptional()
+  @IsTimestamp()
+  from?: string;
+
+  @ApiPropertyOptional({ example: '2025-01-02T00:00:00Z', description: 'exclusive' })
+  @IsOptional()
+  @IsTimestamp()
+  to?: string;
+}
+
+export class TelemetrySinceQueryDto extends ListQueryDto {
+  @ApiProperty({
+    example: 1735689600,
+    description: 'unix seconds (fractions allowed); readings with ts > since_ts',
+  })
+  @Type(() => Number)
+  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'since_ts must be unix seconds' })
+  @Min(0, { message: 'since_ts must be unix seconds' })
+  @Max(7258118400, { message: 'since_ts must be before the year 2200' })
+  since_ts: number;
+}
+
+export const AGGREGATES = ['avg', 'min', 'max', 'sum', 'count'] as const;
+export const MAX_BUCKETS = 10000;
+
+export class TelemetryAggregateQueryDto {
+  @ApiProperty({ example: 'temperature' })
+  @IsString()
+  @Length(1, 64)
+  metric: string;
+
+  @ApiProperty({ example: '2025-01-01T00:00:00Z', description: 'inclusive' })
+  @IsTimestamp()
+  from: string;
+
+  @ApiProperty({ example: '2025-01-02T00:00:00Z', description: 'exclusive' })
+  @IsTimestamp()
+  to: string;
+
+  @ApiProperty({
+    example: 3600,
+    minimum: 1,
+    description: `buckets are aligned to the Unix epoch; at most ${MAX_BUCKETS} per query`,
+  })
+  @Type(() => Number)
+  @IsInt({ message: 'bucket_seconds must be a whole number of seconds' })
+  @Min(1, { message: 'bucket_seconds must be at least 1' })
+  @Max(366 * 24 * 3600, { message: 'bucket_seconds must be at most a year' })
+  bucket_seconds: number;
+
+  @ApiProperty({ enum: AGGREGATES })
+  @IsIn(AGGREGATES, { message: `agg must be one of ${AGGREGATES.join(', ')}` })
+  agg: (typeof AGGREGATES)[number];
+}
+
+export class AggregateBucketDto {
+  @ApiProperty({ format: 'date-time' }) bucket_start: string;
+  @ApiProperty({ description: 'the aggregate over numeric readings of the bucket' }) value: number;
+  @ApiProperty({ description: 'numeric readings in the bucket' }) count: number;
+}
+
+export class AggregateResponse {
+  @ApiProperty({ type: [AggregateBucketDto] }) items: AggregateBucketDto[];
+}

@@ -1,0 +1,47 @@
+import { AppConfig } from '@app/config';
+import { DrainingWorkerHost, QUEUES } from '@app/queue';
+import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
+import { OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { DelayedError, Job } from 'bullmq';
+import { TelemetryIngestService } from '../telemetry-ingest.service';
+import type { IngestJob } from '../telemetry.service';
+
+/** How long a batch that arrived before its predecessor waits before looking again. */
+const WAIT_FOR_PREDECESSOR_MS = 100;
+
+@Processor(QUEUES.TELEMETRY_INGEST, { autorun: false })
+export class IngestProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
+  constructor(
+    private readonly ingest: TelemetryIngestService,
+    private readonly config: ConfigService<AppConfig, true>,
+  ) {
+    super();
+  }
+
+  onApplicationBootstrap(): void {
+    this.start(this.config.get('worker', { infer: true }));
+  }
+
+  async process(job: Job<IngestJob>, token?: string): Promise<unknown> {
+    switch (job.name) {
+      case 'ingest-batch': {
+        const result = await this.ingest.apply(job);
+        if (result.kind === 'wait') {
+          // Not an attempt: the batch is fine, its predecessor just isn't stored yet.
+          await job.moveToDelayed(Date.now() + WAIT_FOR_PREDECESSOR_MS, token);
+          throw new DelayedError();
+        }
+        return result;
+      }
+      default:
+        throw new Error(`unknown ingest job ${job.name}`);
+    }
+  }
+
+  @OnWorkerEvent('failed')
+  async onFailed(job: Job<IngestJob> | undefined, err: Error): Promise<void> {
+    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return; // will be retried
+    await this.ingest.deadLettered(job, err);
+  }
+}

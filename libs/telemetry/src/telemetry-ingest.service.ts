@@ -1,0 +1,158 @@
+import { MetricsService } from '@app/observability';
+import { QUEUES } from '@app/queue';
+import { RedisService } from '@app/redis';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Job, Queue, UnrecoverableError } from 'bullmq';
+import { Counter, Histogram } from 'prom-client';
+import { DataSource } from 'typeorm';
+import { backlogBytesKey, ingestJobId } from './telemetry.keys';
+import { TelemetryRepository } from './telemetry.repository';
+import type { IngestJob } from './telemetry.service';
+
+/**
+ * A predecessor batch that is neither queued nor stored this long after our batch was
+ * accepted will never come (its enqueue failed after it was numbered): skip its number.
+ */
+export const SEQ_GAP_GRACE_MS = 30000;
+
+export type ApplyResult =
+  | { kind: 'stored'; inserted: number; skipped: number }
+  | { kind: 'replay'; inserted: number }
+  | { kind: 'wait'; missing: number };
+
+/**
+ * The worker side of ingestion. Batches of one device are applied strictly in the order
+ * the api numbered them, however many workers run: the transaction locks the device row,
+ * reads the last applied number, and applies a batch only when it is the next one. A
+ * batch that arrives early waits (moved to delayed without costing an attempt) until its
+ * predecessor is stored, dead-lettered, or provably never queued.
+ */
+@Injectable()
+export class TelemetryIngestService {
+  private readonly logger = new Logger(TelemetryIngestService.name);
+  private readonly batches: Counter<'result'>;
+  private readonly events: Counter;
+  private readonly gaps: Counter;
+  private readonly duration: Histogram;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly ingestQueue: Queue,
+    @InjectQueue(QUEUES.RULE_EVALUATION) private readonly evaluationQueue: Queue,
+    private readonly telemetry: TelemetryRepository,
+    private readonly redis: RedisService,
+    metrics: MetricsService,
+  ) {
+    const registers = [metrics.registry];
+    this.batches = new Counter({
+      name: 'telemetry_ingest_batches_total',
+      help: 'batches by outcome (stored, replay, wait, failed)',
+      labelNames: ['result'],
+      registers,
+    });
+    this.events = new Counter({
+      name: 'telemetry_ingest_events_stored_total',
+      help: 'rows inserted (duplicates excluded)',
+      registers,
+    });
+    this.gaps = new Counter({
+      name: 'telemetry_ingest_sequence_gaps_total',
+      help: 'batch numbers skipped because their batch never reached the queue or was dead-lettered',
+      registers,
+    });
+    this.duration = new Histogram({
+      name: 'telemetry_ingest_batch_duration_seconds',
+      help: 'time to store one batch',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+  }
+
+  /** Applies one batch; throws to be retried (database errors), returns `wait` to be delayed. */
+  async apply(job: Job<IngestJob>): Promise<ApplyResult> {
+    const { deviceId, seq, events, acceptedAt } = job.data;
+    const end = this.duration.startTimer();
+    const result = await this.dataSource.transaction(async (em): Promise<ApplyResult> => {
+      // The row lock serialises batches of this device across workers (a second worker
+      // blocks here until the first commits); different devices never wait for each other.
+      const rows: Array<{ ingest_seq: string }> = await em.query(
+        `SELECT ingest_seq FROM devices WHERE id = $1 FOR UPDATE`,
+        [deviceId],
+      );
+      if (rows.length === 0) throw new UnrecoverableError(`device ${deviceId} does not exist`);
+      let applied = Number(rows[0].ingest_seq);
+      let skipped = 0;
+      while (seq > applied + 1) {
+        if (!(await this.predecessorIsGone(deviceId, applied + 1, acceptedAt))) {
+          return { kind: 'wait', missing: applied + 1 };
+        }
+        applied++;
+        skipped++;
+      }
+      const inserted = await this.telemetry.insertBatch(em, deviceId, JSON.stringify(events));
+      await em.query(
+        `UPDATE devices
+            SET ingest_seq = GREATEST(ingest_seq, $2),
+                last_seen_at = GREATEST(COALESCE(last_seen_at, '-infinity'), to_timestamp($3 / 1000.0))
+          WHERE id = $1`,
+        [deviceId, seq, acceptedAt],
+      );
+      return seq <= applied ? { kind: 'replay', inserted } : { kind: 'stored', inserted, skipped };
+    });
+    end();
+    this.batches.inc({ result: result.kind });
+    if (result.kind === 'wait') return result;
+    this.events.inc(result.inserted);
+    if (result.kind === 'stored' && result.skipped > 0) {
+      this.gaps.inc(result.skipped);
+      this.logger.warn(
+        { deviceId, seq, skipped: result.skipped },
+        'skipped batch numbers that never reached the queue',
+      );
+    }
+    await this.release(job);
+    // Coalesced per device while waiting: the evaluator reads everything new when it runs.
+    await this.evaluationQueue.add(
+      'evaluate-device',
+      { projectId: job.data.projectId, deviceId, correlationId: job.data.correlationId },
+      { jobId: `eval-${deviceId}` },
+    );
+    return result;
+  }
+
+  /** Gives the batch's bytes back to the backlog bound (stored or dead-lettered). */
+  async release(job: Job<IngestJob>): Promise<void> {
+    await this.redis.client.decrby(backlogBytesKey(this.redis), job.data.bytes);
+  }
+
+  /** Called when a batch exhausted its attempts: counted, logged with its id, kept in the failed set. */
+  async deadLettered(job: Job<IngestJob>, err: Error): Promise<void> {
+    this.batches.inc({ result: 'failed' });
+    this.logger.error(
+      {
+        batchId: job.data.batchId,
+        deviceId: job.data.deviceId,
+        seq: job.data.seq,
+        attempts: job.attemptsMade,
+        err: err.message,
+      },
+      'telemetry batch failed for good; it stays in the failed set for inspection and retry',
+    );
+    await this.release(job);
+  }
+
+  private async predecessorIsGone(
+    deviceId: string,
+    seq: number,
+    acceptedAt: number,
+  ): Promise<boolean> {
+    const job = await this.ingestQueue.getJob(ingestJobId(deviceId, seq));
+    const state = job ? await job.getState() : 'unknown';
+    if (state === 'failed') return true; // dead-lettered: later batches must not wait forever
+    if (state === 'unknown' || state === 'completed')
+      return Date.now() - acceptedAt > SEQ_GAP_GRACE_MS;
+    return false; // waiting, delayed, active or prioritized: it will come
+  }
+}

@@ -1,0 +1,7 @@
+/** Event limits of the contract (API-CONTRACT.md, Resources → Event). */
+export const MAX_EVENTS_PER_BATCH = 5000;
+export const MAX_METRICS_PER_EVENT = 64;
+export const MAX_METRIC_NAME_LENGTH = 64;
+export const MAX_STRING_VALUE_LENGTH = 1024;
+/** How long `POST /telemetry` waits for Redis before answering 503. */
+export const ENQUEUE_DEADLINE_MS = 2000;

@@ -1,0 +1,268 @@
+import { AppError, NotFoundError, Page, toPage } from '@app/common';
+import { AppConfig } from '@app/config';
+import { MetricsService } from '@app/observability';
+import { JobPayloads, QUEUES } from '@app/queue';
+import { RedisService } from '@app/redis';
+import { DevicesRepository, ProjectsRepository } from '@app/tenancy';
+import { InjectQueue } from '@nestjs/bullmq';
+import { Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { Counter } from 'prom-client';
+import { IngestBody, validateIngestBody } from './ingest-validator';
+import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
+import { AggregateFn, ReadingRow, TelemetryRepository } from './telemetry.repository';
+import { backlogBytesKey, ingestJobId, ingestSeqKey } from './telemetry.keys';
+
+export type IngestJob = JobPayloads[typeof QUEUES.TELEMETRY_INGEST]['ingest-batch'];
+
+export interface Reading {
+  ts: string;
+  data: Record<string, unknown>;
+}
+
+const DEVICE_CACHE_MAX = 50000;
+const BACKLOG_CHECK_MS = 500;
+
+/**
+ * The api side of ingestion: validate, resolve the device, number the batch, queue it.
+ * A 202 is only sent after BullMQ has stored the job in Redis.
+ */
+@Injectable()
+export class TelemetryService {
+  private readonly logger = new Logger(TelemetryService.name);
+  /** (project, external id) → device id. Devices are never deleted, so entries never go stale. */
+  private readonly deviceIds = new Map<string, string>();
+  private backlog?: { checkedAt: number; full: boolean; retryAfter: number };
+  private backlogCheck?: Promise<void>;
+  private readonly accepted: Counter<'result'>;
+  private readonly limits: AppConfig['ingest'];
+
+  constructor(
+    @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly queue: Queue,
+    private readonly redis: RedisService,
+    private readonly devices: DevicesRepository,
+    private readonly projects: ProjectsRepository,
+    private readonly telemetry: TelemetryRepository,
+    config: ConfigService<AppConfig, true>,
+    metrics: MetricsService,
+  ) {
+    this.limits = config.get('ingest', { infer: true });
+    this.accepted = new Counter({
+      name: 'telemetry_ingest_requests_total',
+      help: 'POST /telemetry outcomes',
+      labelNames: ['result'],
+      registers: [metrics.registry],
+    });
+  }
+
+  async accept(
+    projectId: string,
+    body: unknown,
+    bodyBytes: number,
+    correlationId: string,
+  ): Promise<{ accepted: number; batch_id: string }> {
+    const checked = validateIngestBody(body);
+    if (!checked.ok) {
+      this.accepted.inc({ result: 'invalid' });
+      if (checked.tooMany)
+        throw new AppError(
+          'payload_too_large',
+          'a batch holds at most 5000 events',
+          checked.details,
+        );
+      throw new AppError(
+        'validation_failed',
+        `validation failed: ${summary(checked.details)}`,
+        checked.details,
+      );
+    }
+    await this.refuseWhenBacklogFull();
+    const deviceId = await this.resolveDevice(projectId, checked.body.device_external_id);
+    const batchId = randomUUID();
+    await this.enqueue(projectId, deviceId, batchId, checked.body, bodyBytes, correlationId);
+    this.accepted.inc({ result: 'accepted' });
+    return { accepted: checked.body.events.length, batch_id: batchId };
+  }
+
+  /**
+   * Numbers the batch per device (INCR: atomic across api replicas) and stores the job.
+   * Both steps share one deadline: Redis that is down or slow means 503, never a hang.
+   * A deadline that fires after Redis took the job leaves a batch the client will resend:
+   * harmless, because the worker stores each (device, ts) once.
+   */
+  private async enqueue(
+    projectId: string,
+    deviceId: string,
+    batchId: string,
+    body: IngestBody,
+    bytes: number,
+    correlationId: string,
+  ): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer from Redis within ${ENQUEUE_DEADLINE_MS} ms`)),
+        ENQUEUE_DEADLINE_MS,
+      );
+    });
+    try {
+      await Promise.race([
+        (async () => {
+          const results = await this.redis.client
+            .multi()
+            .incr(ingestSeqKey(this.redis, deviceId))
+            .incrby(backlogBytesKey(this.redis), bytes)
+            .exec();
+          const seq = Number(results?.[0]?.[1]);
+          if (!Number.isSafeInteger(seq)) throw new Error('could not number the batch');
+          const data: IngestJob = {
+            projectId,
+            deviceId,
+            batchId,
+            seq,
+            correlationId,
+            acceptedAt: Date.now(),
+            bytes,
+            events: body.events,
+          };
+          await this.queue.add('ingest-batch', data, { jobId: ingestJobId(deviceId, seq) });
+        })(),
+        deadline,
+      ]);
+    } catch (err) {
+      this.accepted.inc({ result: 'unavailable' });
+      this.logger.warn(
+        { err: (err as Error).message, batchId },
+        'could not queue a telemetry batch',
+      );
+      throw new AppError(
+        'unavailable',
+        'the ingest queue is unavailable; retry shortly',
+        undefined,
+        5,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** 429 while the backlog is over its bounds; checked at most every 500 ms per replica. */
+  private async refuseWhenBacklogFull(): Promise<void> {
+    if (!this.backlog || Date.now() - this.backlog.checkedAt > BACKLOG_CHECK_MS) {
+      this.backlogCheck ??= this.checkBacklog().finally(() => (this.backlogCheck = undefined));
+      await this.backlogCheck;
+    }
+    if (this.backlog?.full) {
+      this.accepted.inc({ result: 'backlog_full' });
+      throw new AppError(
+        'rate_limited',
+        'the ingest backlog is full; retry later',
+        undefined,
+        this.backlog.retryAfter,
+      );
+    }
+  }
+
+  private async checkBacklog(): Promise<void> {
+    try {
+      const [counts, bytes] = await Promise.all([
+        this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+        this.redis.client.get(backlogBytesKey(this.redis)),
+      ]);
+      const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
+      let held = Number(bytes ?? 0);
+      if (jobs === 0 && held !== 0) {
+        // Nothing queued: whatever the counter says is drift (e.g. jobs removed by hand).
+        await this.redis.client.set(backlogBytesKey(this.redis), 0);
+        held = 0;
+      }
+      const full = jobs >= this.limits.backlogMaxJobs || held >= this.limits.backlogMaxBytes;
+      this.backlog = {
+        checkedAt: Date.now(),
+        full,
+        retryAfter: Math.min(30, Math.max(1, Math.ceil(jobs / 100))),
+      };
+    } catch {
+      // Redis unreachable: enqueue will answer 503 with its own deadline.
+      this.backlog = { checkedAt: Date.now(), full: false, retryAfter: 1 };
+    }
+  }
+
+  private async resolveDevice(projectId: string, externalId: string): Promise<string> {
+    const cacheKey = `${projectId}\u0000${externalId}`;
+    const cached = this.deviceIds.get(cacheKey);
+    if (cached) return cached;
+    let device = await this.devices.findByExternalId(projectId, externalId);
+    if (!device) {
+      const project = await this.projects.findById(projectId);
+      if (!project?.autoRegisterDevices) {
+        throw new AppError(
+          'not_found',
+          `device "${externalId}" is not registered and this project does not register devices automatically`,
+        );
+      }
+      device = await this.devices.register(projectId, externalId);
+    }
+    if (this.deviceIds.size >= DEVICE_CACHE_MAX) this.deviceIds.clear();
+    this.deviceIds.set(cacheKey, device.id);
+    return device.id;
+  }
+
+  // ---- reads ----
+
+  async list(
+    projectId: string,
+    deviceId: string,
+    q: { limit: number; cursor?: string; from?: Date; to?: Date },
+  ): Promise<Page<Reading>> {
+    await this.requireDevice(projectId, deviceId);
+    return toPage(await this.telemetry.listNewest(deviceId, q), q.limit, toReading, (r) => [
+      r.ts.toISOString(),
+    ]);
+  }
+
+  async since(
+    projectId: string,
+    deviceId: string,
+    since: Date,
+    q: { limit: number; cursor?: string },
+  ): Promise<Page<Reading>> {
+    await this.requireDevice(projectId, deviceId);
+    return toPage(await this.telemetry.listSince(deviceId, since, q), q.limit, toReading, (r) => [
+      r.ts.toISOString(),
+    ]);
+  }
+
+  async latest(projectId: string, deviceId: string): Promise<Reading> {
+    await this.requireDevice(projectId, deviceId);
+    const row = await this.telemetry.latest(deviceId);
+    if (!row) throw new AppError('not_found', 'the device has no telemetry yet');
+    return toReading(row);
+  }
+
+  async aggregate(
+    projectId: string,
+    deviceId: string,
+    q: { metric: string; from: Date; to: Date; bucketSeconds: number; agg: AggregateFn },
+  ): Promise<{ items: Array<{ bucket_start: string; value: number; count: number }> }> {
+    await this.requireDevice(projectId, deviceId);
+    const rows = await this.telemetry.aggregate(deviceId, q);
+    return { items: rows.map((r) => ({ ...r, bucket_start: r.bucket_start.toISOString() })) };
+  }
+
+  private async requireDevice(projectId: string, deviceId: string): Promise<void> {
+    if (!(await this.devices.findById(projectId, deviceId))) throw new NotFoundError('device');
+  }
+}
+
+const toReading = (r: ReadingRow): Reading => ({ ts: r.ts.toISOString(), data: r.data });
+
+function summary(details: Array<{ field: string; message: string }>): string {
+  const head = details
+    .slice(0, 3)
+    .map((d) => `${d.field}: ${d.message}`)
+    .join('; ');
+  return details.length > 3 ? `${head} (and ${details.length - 3} more)` : head;
+}

@@ -1,0 +1,389 @@
+import { adminHeaders } from '@app/testing';
+import { Queue } from 'bullmq';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+
+const T0 = Date.UTC(2025, 0, 1);
+const at = (i: number) => new Date(T0 + i * 1000).toISOString();
+const events = (n: number, start = 0, metric = 'temperature') =>
+  Array.from({ length: n }, (_, i) => ({
+    ts: at(start + i),
+    data: { [metric]: start + i, status: 'ok' },
+  }));
+
+describe('telemetry (e2e)', () => {
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let queue: Queue;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await startWorker();
+    queue = openQueue(INGEST);
+    db = api.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+    await queue.close();
+  });
+
+  const ingest = (key: string, body: unknown) =>
+    request(api.server)
+      .post('/telemetry')
+      .set('X-API-Key', key)
+      .send(body as object);
+  const rows = async (deviceId: string) =>
+    Number(
+      (await db.query(`SELECT count(*) AS n FROM telemetry WHERE device_id = $1`, [deviceId]))[0].n,
+    );
+  const deviceOf = async (projectId: string, externalId: string): Promise<string> =>
+    (
+      await db.query(`SELECT id FROM devices WHERE project_id = $1 AND external_id = $2`, [
+        projectId,
+        externalId,
+      ])
+    )[0]?.id;
+
+  it('stores a 5,000-event batch exactly once; replays and in-batch duplicates add nothing', async () => {
+    const p = await api.tenants.newProject();
+    const batch = events(5000);
+    const res = await ingest(p.apiKey, { device_external_id: 'big', events: batch }).expect(202);
+    expect(res.body).toEqual({
+      accepted: 5000,
+      batch_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    await drained(queue);
+    const deviceId = await deviceOf(p.projectId, 'big');
+    expect(await rows(deviceId)).toBe(5000);
+
+    await ingest(p.apiKey, { device_external_id: 'big', events: batch }).expect(202); // replay
+    const dup = [...events(3, 10000), ...events(3, 10000)].map((e, i) =>
+      i >= 3 ? { ...e, data: { x: 1 } } : e,
+    );
+    await ingest(p.apiKey, { device_external_id: 'big', events: dup }).expect(202);
+    await drained(queue);
+    expect(await rows(deviceId)).toBe(5003);
+    // The first event of a duplicated ts wins.
+    const kept = await db.query(`SELECT data FROM telemetry WHERE device_id = $1 AND ts = $2`, [
+      deviceId,
+      at(10000),
+    ]);
+    expect(kept[0].data).toEqual({ temperature: 10000, status: 'ok' });
+
+    const device = await request(api.server).get(`/devices/${deviceId}`).set(p.headers).expect(200);
+    expect(device.body.last_seen_at).toEqual(expect.any(String));
+  });
+
+  it('registers unknown devices, unless the project turned that off (404)', async () => {
+    const p = await api.tenants.newProject();
+    await ingest(p.apiKey, { device_external_id: 'new-one', events: events(1) }).expect(202);
+    expect(await deviceOf(p.projectId, 'new-one')).toEqual(expect.any(String));
+    await request(api.server)
+      .patch(`/projects/${p.projectId}`)
+      .set(adminHeaders)
+      .send({ auto_register_devices: false })
+      .expect(200);
+    const res = await ingest(p.apiKey, { device_external_id: 'another', events: events(1) }).expect(
+      404,
+    );
+    expect(res.body.message).toContain('another');
+    expect(await deviceOf(p.projectId, 'another')).toBeUndefined();
+  });
+
+  it('needs the ingest scope', async () => {
+    const p = await api.tenants.newProject();
+    const read = await api.tenants.newKey(p.projectId, ['read']);
+    await ingest(read.key, { device_external_id: 'd', events: events(1) }).expect(403);
+    const ingestOnly = await api.tenants.newKey(p.projectId, ['ingest']);
+    await ingest(ingestOnly.key, { device_external_id: 'd', events: events(1) }).expect(202);
+  });
+
+  const ok = { device_external_id: 'victim', events: events(1) };
+  it.each([
+    ['a JSON array', [ok], 422],
+    ['a string', '"hello"', 400],
+    ['truncated JSON', '{"device_external_id": "victim", "events": [', 400],
+    ['no device', { events: ok.events }, 422],
+    ['no events', { device_external_id: 'victim' }, 422],
+    ['empty events', { ...ok, events: [] }, 422],
+    ['5,001 events', { ...ok, events: events(5001) }, 413],
+    ['events as object', { ...ok, events: { 0: ok.events[0] } }, 422],
+    ['unknown field', { ...ok, project_id: 'x' }, 422],
+    ['device id with spaces', { ...ok, device_external_id: 'a b' }, 422],
+    ['device id as number', { ...ok, device_external_id: 42 }, 422],
+    ['ts missing', { ...ok, events: [{ data: { a: 1 } }] }, 422],
+    ['ts without zone', { ...ok, events: [{ ts: '2025-01-01T00:00:00', data: {} }] }, 422],
+    ['ts as epoch number', { ...ok, events: [{ ts: 1735689600, data: {} }] }, 422],
+    ['ts not a date', { ...ok, events: [{ ts: 'yesterday', data: {} }] }, 422],
+    ['impossible date', { ...ok, events: [{ ts: '2025-02-30T00:00:00Z', data: {} }] }, 422],
+    ['data missing', { ...ok, events: [{ ts: at(0) }] }, 422],
+    ['data a list', { ...ok, events: [{ ts: at(0), data: [1, 2] }] }, 422],
+    ['nested data', { ...ok, events: [{ ts: at(0), data: { a: { b: 1 } } }] }, 422],
+    [
+      'overflowing number',
+      '{"device_external_id":"victim","events":[{"ts":"2025-01-01T00:00:00Z","data":{"a":1e999}}]}',
+      422,
+    ],
+    ['long string value', { ...ok, events: [{ ts: at(0), data: { a: 'x'.repeat(1025) } }] }, 422],
+    [
+      '65 metrics',
+      {
+        ...ok,
+        events: [
+          {
+            ts: at(0),
+            data: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`m${i}`, i])),
+          },
+        ],
+      },
+      422,
+    ],
+    ['long metric name', { ...ok, events: [{ ts: at(0), data: { ['m'.repeat(65)]: 1 } }] }, 422],
+    [
+      'one bad event among good ones',
+      { ...ok, events: [...events(10), { ts: 'bad', data: {} }] },
+      422,
+    ],
+  ])('refuses %s with a 4xx naming the problem, storing nothing', async (_label, body, status) => {
+    const p = await api.tenants.newProject();
+    const req = request(api.server).post('/telemetry').set(p.headers);
+    const res =
+      typeof body === 'string'
+        ? await req.set('Content-Type', 'application/json').send(body)
+        : await req.send(body as object);
+    expect(res.status).toBe(status);
+    expect(res.body).toMatchObject({
+      statusCode: status,
+      error: expect.any(String),
+      message: expect.any(String),
+    });
+    if (status === 422) expect(res.body.details.length).toBeGreaterThan(0);
+    expect(await deviceOf(p.projectId, 'victim')).toBeUndefined();
+  });
+
+  describe('reads', () => {
+    let p: Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+    let deviceId: string;
+    const base = () => `/telemetry/devices/${deviceId}/telemetry`;
+
+    beforeAll(async () => {
+      p = await api.tenants.newProject();
+      const batch = events(250).map((e, i) =>
+        i % 10 === 0 ? { ...e, data: { status: 'no reading' } } : e,
+      );
+      await ingest(p.apiKey, { device_external_id: 'reader', events: batch }).expect(202);
+      await drained(queue);
+      deviceId = await deviceOf(p.projectId, 'reader');
+    });
+
+    it('lists newest first with a cursor that walks every row once', async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: request.Response = await request(api.server)
+          .get(base())
+          .query({ limit: 100, ...(cursor && { cursor }) })
+          .set(p.headers)
+          .expect(200);
+        seen.push(...page.body.items.map((r: { ts: string }) => r.ts));
+        cursor = page.body.next_cursor;
+      } while (cursor);
+      expect(seen).toEqual(
+        events(250)
+          .map((e) => e.ts)
+          .reverse(),
+      );
+    });
+
+    it('filters by [from, to)', async () => {
+      const res = await request(api.server)
+        .get(base())
+        .query({ from: at(10), to: at(20) })
+        .set(p.headers)
+        .expect(200);
+      expect(res.body.items.map((r: { ts: string }) => r.ts)).toEqual(
+        events(10, 10)
+          .map((e) => e.ts)
+          .reverse(),
+      );
+      await request(api.server)
+        .get(base())
+        .query({ from: at(20), to: at(10) })
+        .set(p.headers)
+        .expect(422);
+      await request(api.server).get(base()).query({ from: 'yesterday' }).set(p.headers).expect(422);
+    });
+
+    it('returns the latest reading, or 404 for a device without any', async () => {
+      const res = await request(api.server).get(`${base()}/latest`).set(p.headers).expect(200);
+      expect(res.body).toEqual({ ts: at(249), data: { temperature: 249, status: 'ok' } });
+      const empty = await request(api.server)
+        .post(`/projects/${p.projectId}/devices`)
+        .set(p.headers)
+        .send({ external_id: 'silent' })
+        .expect(201);
+      await request(api.server)
+        .get(`/telemetry/devices/${empty.body.id}/telemetry/latest`)
+        .set(p.headers)
+        .expect(404);
+    });
+
+    it('lists readings after since_ts, oldest first, paginated', async () => {
+      const since = (T0 + 239_000) / 1000;
+      const first = await request(api.server)
+        .get(`${base()}/since`)
+        .query({ since_ts: since, limit: 5 })
+        .set(p.headers)
+        .expect(200);
+      expect(first.body.items.map((r: { ts: string }) => r.ts)).toEqual(
+        events(5, 240).map((e) => e.ts),
+      );
+      const rest = await request(api.server)
+        .get(`${base()}/since`)
+        .query({ since_ts: since, limit: 5, cursor: first.body.next_cursor })
+        .set(p.headers)
+        .expect(200);
+      expect(rest.body.items.map((r: { ts: string }) => r.ts)).toEqual(
+        events(5, 245).map((e) => e.ts),
+      );
+      expect(rest.body.next_cursor).toBeNull();
+      await request(api.server)
+        .get(`${base()}/since`)
+        .query({ since_ts: 'soon' })
+        .set(p.headers)
+        .expect(422);
+      await request(api.server).get(`${base()}/since`).set(p.headers).expect(422);
+    });
+
+    it('aggregates numeric readings per epoch-aligned bucket in one query', async () => {
+      const q = { metric: 'temperature', from: at(0), to: at(250), bucket_seconds: 100 };
+      const avg = await request(api.server)
+        .get(`${base()}/aggregate`)
+        .query({ ...q, agg: 'avg' })
+        .set(p.headers)
+        .expect(200);
+      // Buckets [0,100), [100,200), [200,250); every 10th reading has no temperature.
+      const expected = [
+        [0, 100],
+        [100, 200],
+        [200, 250],
+      ].map(([a, b]) => {
+        const vals = Array.from({ length: b - a }, (_, i) => a + i).filter((i) => i % 10 !== 0);
+        return {
+          bucket_start: at(a),
+          count: vals.length,
+          sum: vals.reduce((s, v) => s + v, 0),
+          min: vals[0],
+          max: vals[vals.length - 1],
+        };
+      });
+      expect(avg.body.items).toEqual(
+        expected.map((e) => ({
+          bucket_start: e.bucket_start,
+          value: e.sum / e.count,
+          count: e.count,
+        })),
+      );
+      for (const agg of ['min', 'max', 'sum', 'count'] as const) {
+        const res = await request(api.server)
+          .get(`${base()}/aggregate`)
+          .query({ ...q, agg })
+          .set(p.headers)
+          .expect(200);
+        expect(res.body.items.map((i: { value: number }) => i.value)).toEqual(
+          expected.map((e) => (agg === 'count' ? e.count : e[agg])),
+        );
+      }
+    });
+
+    it.each([
+      ['unknown agg', { agg: 'median' }, 'agg'],
+      ['zero bucket', { bucket_seconds: 0 }, 'bucket_seconds'],
+      ['too many buckets', { bucket_seconds: 1, from: '2020-01-01T00:00:00Z' }, 'bucket_seconds'],
+      ['missing metric', { metric: undefined }, 'metric'],
+    ])('refuses an aggregate with %s (422)', async (_label, patch, field) => {
+      const q = {
+        metric: 'temperature',
+        from: at(0),
+        to: at(250),
+        bucket_seconds: 100,
+        agg: 'avg',
+        ...patch,
+      };
+      const res = await request(api.server)
+        .get(`${base()}/aggregate`)
+        .query(q)
+        .set(p.headers)
+        .expect(422);
+      expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
+    });
+
+    it("404s another project's device", async () => {
+      const other = await api.tenants.newProject();
+      await request(api.server).get(base()).set(other.headers).expect(404);
+      await request(api.server).get(`${base()}/latest`).set(other.headers).expect(404);
+    });
+  });
+
+  it('a cursor walk during concurrent inserts returns every row exactly once', async () => {
+    const p = await api.tenants.newProject();
+    await ingest(p.apiKey, { device_external_id: 'busy', events: events(1000, 100000) }).expect(
+      202,
+    );
+    await drained(queue);
+    const deviceId = await deviceOf(p.projectId, 'busy');
+    const before = new Set(
+      (await db.query(`SELECT ts FROM telemetry WHERE device_id = $1`, [deviceId])).map(
+        (r: { ts: Date }) => r.ts.toISOString(),
+      ),
+    );
+
+    let writing = true;
+    const writer = (async () => {
+      // Newer and older readings keep arriving while the walk runs.
+      for (let i = 0; writing && i < 40; i++) {
+        await ingest(p.apiKey, {
+          device_external_id: 'busy',
+          events: [...events(20, 200000 + i * 20), ...events(5, 50000 + i * 5)],
+        }).expect(202);
+      }
+    })();
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: request.Response = await request(api.server)
+        .get(`/telemetry/devices/${deviceId}/telemetry`)
+        .query({ limit: 37, ...(cursor && { cursor }) })
+        .set(p.headers)
+        .expect(200);
+      seen.push(...page.body.items.map((r: { ts: string }) => r.ts));
+      cursor = page.body.next_cursor;
+      await new Promise((r) => setTimeout(r, 5));
+    } while (cursor);
+    writing = false;
+    await writer;
+
+    expect(new Set(seen).size).toBe(seen.length); // no row twice
+    for (const ts of before) expect(seen).toContain(ts); // every row that existed is there
+  });
+
+  it('applies a device’s batches in the order the api accepted them', async () => {
+    const p = await api.tenants.newProject();
+    for (let i = 0; i < 12; i++) {
+      await ingest(p.apiKey, { device_external_id: 'ordered', events: events(50, i * 50) }).expect(
+        202,
+      );
+    }
+    await drained(queue);
+    const deviceId = await deviceOf(p.projectId, 'ordered');
+    const [{ ingest_seq }] = await db.query(`SELECT ingest_seq FROM devices WHERE id = $1`, [
+      deviceId,
+    ]);
+    expect(Number(ingest_seq)).toBe(12);
+    expect(await rows(deviceId)).toBe(600);
+  });
+});
