@@ -16,7 +16,13 @@ type Schema = {
 };
 type Operation = {
   security?: Array<Record<string, string[]>>;
-  parameters?: Array<{ name: string; in: string; required?: boolean; schema?: Schema; example?: unknown }>;
+  parameters?: Array<{
+    name: string;
+    in: string;
+    required?: boolean;
+    schema?: Schema;
+    example?: unknown;
+  }>;
   requestBody?: { content: Record<string, { schema: Schema }> };
 };
 type Document = {
@@ -119,7 +125,10 @@ describe('tenant isolation (e2e)', () => {
             .filter((p) => p.in === 'query' && (p.required || p.schema?.example !== undefined))
             .map((p) => [p.name, p.example ?? sample(p.schema ?? {}, doc)]),
         );
-        let req = request(api.server)[method as 'get'](url).query(query).set('X-API-Key', attacker.apiKey);
+        let req = request(api.server)
+          [method as 'get'](url)
+          .query(query)
+          .set('X-API-Key', attacker.apiKey);
         if (body !== undefined) req = req.send(body as object);
         const res = await req;
         walked++;

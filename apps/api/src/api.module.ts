@@ -2,11 +2,15 @@ import { AppConfig, AppConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, ObservabilityModule } from '@app/observability';
 import { QueueModule } from '@app/queue';
-import { RedisModule } from '@app/redis';
+import { RedisModule, RedisService } from '@app/redis';
 import { TelemetryModule } from '@app/telemetry';
 import { TenancyModule } from '@app/tenancy';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { AdminToken } from './auth/admin-token';
+import { RateLimitGuard } from './http/rate-limit.guard';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
 import { TelemetryController } from './telemetry/telemetry.controller';
@@ -29,6 +33,14 @@ export class ApiModule {
         ObservabilityModule,
         TenancyModule,
         TelemetryModule,
+        ThrottlerModule.forRootAsync({
+          inject: [RedisService],
+          // Counters live in Redis so every api replica shares them (RateLimitGuard).
+          useFactory: (redis: RedisService) => ({
+            throttlers: [{ ttl: 60000, limit: 1 }],
+            storage: new ThrottlerStorageRedisService(redis.connect('ratelimit')),
+          }),
+        }),
       ],
       controllers: [
         HealthController,
@@ -37,7 +49,12 @@ export class ApiModule {
         DevicesController,
         TelemetryController,
       ],
-      providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
+      providers: [
+        AdminToken,
+        // Guards run in this order: count the request, then authenticate it.
+        { provide: APP_GUARD, useClass: RateLimitGuard },
+        { provide: APP_GUARD, useClass: AuthGuard },
+      ],
     };
   }
 }

@@ -45,6 +45,11 @@ export class TelemetryIngestService {
     private readonly redis: RedisService,
     metrics: MetricsService,
   ) {
+    for (const queue of [ingestQueue, evaluationQueue]) {
+      queue.on('error', (err) =>
+        this.logger.warn({ err: err.message, queue: queue.name }, 'queue connection error'),
+      );
+    }
     const registers = [metrics.registry];
     this.batches = new Counter({
       name: 'telemetry_ingest_batches_total',

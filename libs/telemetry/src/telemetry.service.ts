@@ -49,6 +49,10 @@ export class TelemetryService {
     metrics: MetricsService,
   ) {
     this.limits = config.get('ingest', { infer: true });
+    // Connection errors surface as 503s on the requests that need Redis; log, don't crash.
+    queue.on('error', (err) =>
+      this.logger.warn({ err: err.message }, 'ingest queue connection error'),
+    );
     this.accepted = new Counter({
       name: 'telemetry_ingest_requests_total',
       help: 'POST /telemetry outcomes',

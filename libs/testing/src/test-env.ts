@@ -36,6 +36,10 @@ export function testConfigOverrides(extra: EnvSource = {}): EnvSource {
     LOG_LEVEL: 'silent',
     WORKER_PORT: '0',
     DATABASE_POOL_SIZE: '5',
+    // Tests share one Redis namespace and one client IP: limits are tested on their own.
+    RATE_LIMIT_INGEST_PER_MINUTE: '1000000',
+    RATE_LIMIT_API_PER_MINUTE: '1000000',
+    RATE_LIMIT_ANON_PER_MINUTE: '1000000',
     ...extra,
   };
 }

@@ -1,17 +1,13 @@
-import { AppConfig } from '@app/config';
 import { AppError } from '@app/common';
 import { ApiKeyAuthService, ApiKeyPrincipal } from '@app/tenancy';
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { Reflector } from '@nestjs/core';
 import type { Request } from 'express';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { AdminToken } from './admin-token';
 import { AUTH_METADATA, AuthRequirement } from './auth.decorators';
 
 export type Principal = { kind: 'admin' } | ({ kind: 'api_key' } & ApiKeyPrincipal);
 export type AuthenticatedRequest = Request & { principal?: Principal };
-
-const sha256 = (value: string): Buffer => createHash('sha256').update(value).digest();
 
 /**
  * The one global guard. A route must declare `@Public()`, `@AdminOnly()` or
@@ -20,15 +16,11 @@ const sha256 = (value: string): Buffer => createHash('sha256').update(value).dig
 @Injectable()
 export class AuthGuard implements CanActivate {
   private readonly logger = new Logger(AuthGuard.name);
-  private readonly adminDigest: Buffer;
-
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: ApiKeyAuthService,
-    config: ConfigService<AppConfig, true>,
-  ) {
-    this.adminDigest = sha256(config.get('auth', { infer: true }).adminToken);
-  }
+    private readonly admin: AdminToken,
+  ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<AuthenticatedRequest>();
@@ -45,7 +37,7 @@ export class AuthGuard implements CanActivate {
     if (requirement.kind === 'public') return true;
 
     if (requirement.kind === 'admin') {
-      if (!this.isAdmin(req.headers.authorization)) {
+      if (!this.admin.matches(req.headers.authorization)) {
         throw new AppError(
           'unauthorized',
           'a valid admin token is required (Authorization: Bearer <ADMIN_TOKEN>)',
@@ -69,11 +61,5 @@ export class AuthGuard implements CanActivate {
       throw new AppError('not_found', 'project not found');
     }
     return true;
-  }
-
-  private isAdmin(authorization: string | undefined): boolean {
-    const match = /^Bearer (.{1,512})$/.exec(authorization ?? '');
-    // Compare digests: constant time whatever the presented length.
-    return match !== null && timingSafeEqual(sha256(match[1]), this.adminDigest);
   }
 }

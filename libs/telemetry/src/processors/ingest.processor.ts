@@ -1,7 +1,7 @@
 import { AppConfig } from '@app/config';
 import { DrainingWorkerHost, QUEUES } from '@app/queue';
 import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
-import { OnApplicationBootstrap } from '@nestjs/common';
+import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { DelayedError, Job } from 'bullmq';
 import { TelemetryIngestService } from '../telemetry-ingest.service';
@@ -18,6 +18,8 @@ export class IngestProcessor extends DrainingWorkerHost implements OnApplication
   ) {
     super();
   }
+
+  private readonly logger = new Logger(IngestProcessor.name);
 
   onApplicationBootstrap(): void {
     this.start(this.config.get('worker', { infer: true }));
@@ -37,6 +39,11 @@ export class IngestProcessor extends DrainingWorkerHost implements OnApplication
       default:
         throw new Error(`unknown ingest job ${job.name}`);
     }
+  }
+
+  @OnWorkerEvent('error')
+  onError(err: Error): void {
+    this.logger.warn({ err: err.message }, 'ingest worker error');
   }
 
   @OnWorkerEvent('failed')

@@ -1,0 +1,80 @@
+import { adminHeaders, testRunEnv } from '@app/testing';
+import request from 'supertest';
+import { RunningApi, startApi } from '../support/api';
+
+const limits = {
+  RATE_LIMIT_API_PER_MINUTE: '3',
+  RATE_LIMIT_INGEST_PER_MINUTE: '2',
+  RATE_LIMIT_ANON_PER_MINUTE: '2',
+};
+
+describe('rate limits (e2e)', () => {
+  let setup: RunningApi;
+  let a: RunningApi;
+  let b: RunningApi;
+
+  beforeAll(async () => {
+    // A namespace of its own, so other tests' traffic doesn't count here.
+    const prefix = `${testRunEnv().redisPrefix}:rl`;
+    setup = await startApi({ REDIS_PREFIX: prefix });
+    a = await startApi({ ...limits, REDIS_PREFIX: prefix });
+    b = await startApi({ ...limits, REDIS_PREFIX: prefix });
+  });
+  afterAll(async () => {
+    await Promise.all([setup.close(), a.close(), b.close()]);
+  });
+
+  it('limits each API key across replicas, with ingest in its own bucket', async () => {
+    const p = await setup.tenants.newProject();
+    const list = (api: RunningApi) =>
+      request(api.server).get(`/projects/${p.projectId}/devices`).set(p.headers);
+
+    const first = await list(a).expect(200);
+    expect(first.headers['ratelimit-limit']).toBe('3');
+    expect(first.headers['ratelimit-remaining']).toBe('2');
+    expect(Number(first.headers['ratelimit-reset'])).toBeGreaterThan(0);
+    await list(b).expect(200); // the other replica counts in the same bucket
+    await list(a).expect(200);
+    const limited = await list(b).expect(429);
+    expect(limited.body).toMatchObject({ statusCode: 429, error: 'Too Many Requests' });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(limited.headers['ratelimit-remaining']).toBe('0');
+
+    // Ingest has its own bucket: still open after the read bucket filled up.
+    const batch = {
+      device_external_id: 'd',
+      events: [{ ts: '2025-01-01T00:00:00Z', data: { v: 1 } }],
+    };
+    await request(a.server).post('/telemetry').set(p.headers).send(batch).expect(202);
+    await request(b.server).post('/telemetry').set(p.headers).send(batch).expect(202);
+    await request(a.server).post('/telemetry').set(p.headers).send(batch).expect(429);
+
+    // Another key of the same project has buckets of its own.
+    const other = await setup.tenants.newKey(p.projectId);
+    await request(a.server)
+      .get(`/projects/${p.projectId}/devices`)
+      .set('X-API-Key', other.key)
+      .expect(200);
+  });
+
+  it('puts callers without a valid credential in one bucket per client IP', async () => {
+    const random = () =>
+      `tpk_${'a'.repeat(12)}.${Math.random().toString(36).padEnd(43, 'x').slice(0, 43)}`;
+    await request(a.server)
+      .get('/devices/00000000-0000-4000-8000-000000000000')
+      .set('X-API-Key', random())
+      .expect(401);
+    await request(b.server).get('/orgs').expect(401);
+    const res = await request(a.server).get('/orgs').set('X-API-Key', random()).expect(429);
+    expect(res.headers['retry-after']).toBeDefined();
+  });
+
+  it('never limits health, metrics or docs', async () => {
+    for (let i = 0; i < 6; i++) {
+      await request(a.server).get('/health/live').expect(200);
+      await request(a.server).get('/metrics').expect(200);
+    }
+    await request(a.server).get('/docs-json').expect(200);
+    await request(setup.server).get('/orgs').set(adminHeaders).expect(200);
+  });
+});
