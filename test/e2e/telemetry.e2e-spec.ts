@@ -1,3 +1,4 @@
+import { MetricsService } from '@app/observability';
 import { adminHeaders } from '@app/testing';
 import { Queue } from 'bullmq';
 import request from 'supertest';
@@ -369,6 +370,29 @@ describe('telemetry (e2e)', () => {
 
     expect(new Set(seen).size).toBe(seen.length); // no row twice
     for (const ts of before) expect(seen).toContain(ts); // every row that existed is there
+  });
+
+  it('dead-letters a batch that cannot be stored: failed set, metric and log, never dropped silently', async () => {
+    const p = await api.tenants.newProject();
+    const job = await queue.add(
+      'ingest-batch',
+      {
+        projectId: p.projectId,
+        deviceId: '00000000-0000-4000-8000-00000000dead',
+        batchId: 'batch-that-fails',
+        seq: 1,
+        correlationId: 'test',
+        acceptedAt: Date.now(),
+        bytes: 10,
+        events: events(1),
+      },
+      { jobId: 'b-dead-1' },
+    );
+    await drained(queue);
+    expect(await job.getState()).toBe('failed');
+    expect((await queue.getJob(job.id!))?.failedReason).toContain('does not exist');
+    const metrics = await worker.app.get(MetricsService).render();
+    expect(metrics.body).toMatch(/telemetry_ingest_batches_total\{result="failed"\} 1/);
   });
 
   it('applies a device’s batches in the order the api accepted them', async () => {

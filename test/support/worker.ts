@@ -1,11 +1,13 @@
 import { EnvSource, loadConfig } from '@app/config';
 import { QUEUES, redisOptionsFromUrl } from '@app/queue';
 import { testConfigOverrides } from '@app/testing';
+import { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { WorkerModule } from '@worker/worker.module';
 import { Queue } from 'bullmq';
 
 export interface RunningWorker {
+  app: INestApplicationContext;
   close(): Promise<void>;
 }
 
@@ -17,7 +19,7 @@ export async function startWorker(overrides: EnvSource = {}): Promise<RunningWor
     abortOnError: false,
   });
   await app.init();
-  return { close: () => app.close() };
+  return { app, close: () => app.close() };
 }
 
 /** A handle on one of this run's queues, for waiting and inspection. */

@@ -3,7 +3,7 @@ import { DrainingWorkerHost, QUEUES } from '@app/queue';
 import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { DelayedError, Job } from 'bullmq';
+import { DelayedError, Job, UnrecoverableError } from 'bullmq';
 import { TelemetryIngestService } from '../telemetry-ingest.service';
 import type { IngestJob } from '../telemetry.service';
 
@@ -48,7 +48,9 @@ export class IngestProcessor extends DrainingWorkerHost implements OnApplication
 
   @OnWorkerEvent('failed')
   async onFailed(job: Job<IngestJob> | undefined, err: Error): Promise<void> {
-    if (!job || job.attemptsMade < (job.opts.attempts ?? 1)) return; // will be retried
+    const final =
+      err instanceof UnrecoverableError || job?.attemptsMade === (job?.opts.attempts ?? 1);
+    if (!job || !final) return; // will be retried
     await this.ingest.deadLettered(job, err);
   }
 }
