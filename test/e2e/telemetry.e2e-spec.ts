@@ -79,6 +79,28 @@ describe('telemetry (e2e)', () => {
     expect(device.body.last_seen_at).toEqual(expect.any(String));
   });
 
+  it('stores exactly what was validated, even when the body repeats a key', async () => {
+    const p = await api.tenants.newProject();
+    const validated = JSON.stringify(events(2, 500));
+    const smuggled = JSON.stringify([{ ts: 'not a time', data: { x: { nested: true } } }]);
+    const raw = `{"device_external_id":"dup-keys","events":${smuggled},"events":${validated}}`;
+    await request(api.server)
+      .post('/telemetry')
+      .set(p.headers)
+      .set('Content-Type', 'application/json')
+      .send(raw)
+      .expect(202);
+    await drained(queue);
+    const deviceId = await deviceOf(p.projectId, 'dup-keys');
+    const stored = await db.query(
+      `SELECT ts, data FROM telemetry WHERE device_id = $1 ORDER BY ts`,
+      [deviceId],
+    );
+    expect(
+      stored.map((r: { ts: Date; data: unknown }) => ({ ts: r.ts.toISOString(), data: r.data })),
+    ).toEqual(events(2, 500));
+  });
+
   it('registers unknown devices, unless the project turned that off (404)', async () => {
     const p = await api.tenants.newProject();
     await ingest(p.apiKey, { device_external_id: 'new-one', events: events(1) }).expect(202);
@@ -384,7 +406,8 @@ describe('telemetry (e2e)', () => {
         correlationId: 'test',
         acceptedAt: Date.now(),
         bytes: 10,
-        events: events(1),
+        events: 1,
+        payload: JSON.stringify({ device_external_id: 'gone', events: events(1) }),
       },
       { jobId: 'b-dead-1' },
     );

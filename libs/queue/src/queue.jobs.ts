@@ -15,9 +15,12 @@ export interface JobPayloads {
       correlationId: string;
       /** Epoch ms when the api accepted the batch. */
       acceptedAt: number;
-      /** Size of the request body, held against the backlog bound until the batch is stored. */
+      /** Size of `payload`, held against the backlog bound until the batch is stored. */
       bytes: number;
-      events: Array<{ ts: string; data: Record<string, number | string | boolean | null> }>;
+      /** Number of events in the batch. */
+      events: number;
+      /** The validated request body as received: `{device_external_id, events: [{ts, data}]}`. */
+      payload: string;
     };
   };
   [QUEUES.RULE_EVALUATION]: {

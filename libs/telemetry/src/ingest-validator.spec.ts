@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { isValidTimestamp, validateIngestBody } from './ingest-validator';
 
 const ok = {
@@ -135,4 +136,57 @@ describe('isValidTimestamp', () => {
     '2200-01-01T00:00:00Z',
     ' 2025-01-01T00:00:00Z',
   ])('refuses %s', (ts) => expect(isValidTimestamp(ts)).toBe(false));
+});
+
+describe('isValidTimestamp (property)', () => {
+  // Reference: build the UTC date from the fields and check nothing rolled over.
+  const reference = (
+    y: number,
+    mo: number,
+    d: number,
+    h: number,
+    mi: number,
+    s: number,
+    off: string,
+  ): boolean => {
+    if (h > 23 || mi > 59 || s > 59) return false;
+    const probe = new Date(Date.UTC(y, mo - 1, d));
+    if (probe.getUTCFullYear() !== y || probe.getUTCMonth() !== mo - 1 || probe.getUTCDate() !== d)
+      return false;
+    const ms = Date.parse(
+      `${String(y).padStart(4, '0')}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${off}`,
+    );
+    return ms >= Date.UTC(1970, 0, 1) && ms < Date.UTC(2200, 0, 1);
+  };
+  const pad = (n: number) => String(n).padStart(2, '0');
+
+  it('agrees with a field-by-field reference', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1960, max: 2210 }),
+        fc.integer({ min: 0, max: 13 }),
+        fc.integer({ min: 0, max: 32 }),
+        fc.integer({ min: 0, max: 25 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.integer({ min: 0, max: 61 }),
+        fc.constantFrom('Z', '+00:00', '+14:00', '-12:00', '+05:30'),
+        (y, mo, d, h, mi, s, off) => {
+          const ts = `${y}-${pad(mo)}-${pad(d)}T${pad(h)}:${pad(mi)}:${pad(s)}${off}`;
+          return (
+            isValidTimestamp(ts) ===
+            (mo >= 1 && mo <= 12 && d >= 1 && reference(y, mo, d, h, mi, s, off))
+          );
+        },
+      ),
+      { numRuns: 5000 },
+    );
+  });
+
+  it('accepts every toISOString() in range', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: Date.UTC(1970, 0, 1), max: Date.UTC(2200, 0, 1) - 1 }), (ms) =>
+        isValidTimestamp(new Date(ms).toISOString()),
+      ),
+    );
+  });
 });

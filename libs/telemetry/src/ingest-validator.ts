@@ -31,25 +31,39 @@ const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2
 const MIN_TS = Date.UTC(1970, 0, 1);
 const MAX_TS = Date.UTC(2200, 0, 1);
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * Runs once per event (5,000 per request), so it reads digits with charCodeAt instead of
+ * splitting strings: it was the api's largest CPU cost in `bench:ingest` profiles.
+ */
 export function isValidTimestamp(value: string): boolean {
   if (!TS_RE.test(value)) return false;
+  const two = (i: number) => (value.charCodeAt(i) - 48) * 10 + value.charCodeAt(i + 1) - 48;
+  const year = two(0) * 100 + two(2);
+  const month = two(5);
+  const day = two(8);
+  if (month < 1 || month > 12 || day < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59)
+    return false;
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  if (day > DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0)) return false;
   const ms = Date.parse(value);
-  if (!Number.isFinite(ms) || ms < MIN_TS || ms >= MAX_TS) return false;
-  // Date.parse rolls 2025-02-30 over to March: compare the calendar date back.
-  const [y, m, d] = value.slice(0, 10).split('-').map(Number);
-  const probe = new Date(Date.UTC(y, m - 1, d));
-  return probe.getUTCFullYear() === y && probe.getUTCMonth() === m - 1 && probe.getUTCDate() === d;
+  return ms >= MIN_TS && ms < MAX_TS;
 }
 
 // unicodeRegExp: the external id pattern uses \p{Cc}.
 const ajv = new Ajv({ allErrors: true, strict: true, unicodeRegExp: true });
 ajv.addFormat('iso-ts', { type: 'string', validate: isValidTimestamp });
 ajv.addKeyword({
-  // JSON.parse turns 1e999 into Infinity; rules must never see one.
-  keyword: 'finite',
-  type: 'number',
+  // One check per metric value instead of a four-branch anyOf (the hottest path of a
+  // 5,000-event body). Finite: JSON.parse turns 1e999 into Infinity; rules must never see one.
+  keyword: 'metricValue',
   schemaType: 'boolean',
-  validate: (_schema: boolean, value: number) => Number.isFinite(value),
+  validate: (_schema: boolean, v: unknown) =>
+    v === null ||
+    typeof v === 'boolean' ||
+    (typeof v === 'number' && Number.isFinite(v)) ||
+    (typeof v === 'string' && v.length <= MAX_STRING_VALUE_LENGTH),
   errors: false,
 });
 
@@ -73,14 +87,7 @@ const schema = {
             type: 'object',
             maxProperties: MAX_METRICS_PER_EVENT,
             propertyNames: { minLength: 1, maxLength: MAX_METRIC_NAME_LENGTH },
-            additionalProperties: {
-              anyOf: [
-                { type: 'number', finite: true },
-                { type: 'string', maxLength: MAX_STRING_VALUE_LENGTH },
-                { type: 'boolean' },
-                { type: 'null' },
-              ],
-            },
+            additionalProperties: { metricValue: true },
           },
         },
       },
@@ -106,8 +113,6 @@ function toDetails(errors: ErrorObject[]): ErrorDetail[] {
   const seen = new Set<string>();
   const details: ErrorDetail[] = [];
   for (const e of errors) {
-    // anyOf reports each failed branch and then itself: keep the summary only.
-    if (e.schemaPath.includes('/anyOf/')) continue;
     const detail = describe(e);
     const id = `${detail.field}|${detail.message}`;
     if (seen.has(id)) continue;
@@ -143,7 +148,7 @@ function describe(e: ErrorObject): ErrorDetail {
     case 'propertyNames':
     case 'minLength':
     case 'maxLength':
-      // Only metric names reach here: string values are checked inside anyOf.
+      // Only metric names reach here: values are checked by metricValue.
       return {
         field: field(String(p.propertyName ?? e.propertyName)),
         message: `metric names are 1-${MAX_METRIC_NAME_LENGTH} characters`,
@@ -158,7 +163,7 @@ function describe(e: ErrorObject): ErrorDetail {
         field: here,
         message: 'device_external_id must be 1-128 characters without spaces or control characters',
       };
-    case 'anyOf':
+    case 'metricValue':
       return {
         field: here,
         message: `a metric value is a finite number, a string of at most ${MAX_STRING_VALUE_LENGTH} characters, a boolean or null`,

@@ -77,7 +77,7 @@ export class TelemetryIngestService {
 
   /** Applies one batch; throws to be retried (database errors), returns `wait` to be delayed. */
   async apply(job: Job<IngestJob>): Promise<ApplyResult> {
-    const { deviceId, seq, events, acceptedAt } = job.data;
+    const { deviceId, seq, payload, acceptedAt } = job.data;
     const end = this.duration.startTimer();
     const result = await this.dataSource.transaction(async (em): Promise<ApplyResult> => {
       // The row lock serialises batches of this device across workers (a second worker
@@ -96,7 +96,7 @@ export class TelemetryIngestService {
         applied++;
         skipped++;
       }
-      const inserted = await this.telemetry.insertBatch(em, deviceId, JSON.stringify(events));
+      const inserted = await this.telemetry.insertBatch(em, deviceId, payload);
       await em.query(
         `UPDATE devices
             SET ingest_seq = GREATEST(ingest_seq, $2),

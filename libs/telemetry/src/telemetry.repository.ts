@@ -20,20 +20,22 @@ export class TelemetryRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Stores a batch in one statement and returns how many rows were new.
-   * `json_to_recordset` parses the whole batch server-side from a single parameter (no
-   * per-row binds, no array-literal escaping); DISTINCT ON keeps the first event of each
-   * ts within the batch, and ON CONFLICT makes replays no-ops. Sorting by ts also makes
-   * the primary-key inserts sequential.
+   * Stores a batch in one statement and returns how many rows were new. `payload` is the
+   * request body (`{device_external_id, events}`); PostgreSQL parses it server-side from a
+   * single parameter (no per-row binds, no array-literal escaping). jsonb, not json:
+   * with duplicated keys it keeps the last, as the api's JSON.parse did when validating.
+   * DISTINCT ON keeps the first event of each ts within the batch, and ON CONFLICT makes
+   * replays no-ops. Sorting by ts also makes the primary-key inserts sequential.
    */
-  async insertBatch(em: EntityManager, deviceId: string, eventsJson: string): Promise<number> {
+  async insertBatch(em: EntityManager, deviceId: string, payload: string): Promise<number> {
     const [, inserted] = (await em.query(
       `INSERT INTO telemetry (device_id, ts, data)
        SELECT DISTINCT ON (e.ts) $1::uuid, e.ts, e.data
-         FROM ROWS FROM (json_to_recordset($2::json) AS (ts timestamptz, data jsonb)) WITH ORDINALITY AS e(ts, data, n)
+         FROM ROWS FROM (jsonb_to_recordset($2::jsonb -> 'events') AS (ts timestamptz, data jsonb))
+              WITH ORDINALITY AS e(ts, data, n)
         ORDER BY e.ts, e.n
        ON CONFLICT (device_id, ts) DO NOTHING`,
-      [deviceId, eventsJson],
+      [deviceId, payload],
     )) as [unknown, number];
     return inserted;
   }

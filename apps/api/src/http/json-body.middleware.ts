@@ -1,6 +1,8 @@
 import { AppError, AppErrorCode } from '@app/common';
 import { json, NextFunction, Request, Response } from 'express';
 
+export type RawBodyRequest = Request & { rawBody?: Buffer };
+
 /** body-parser's error `type`s: the client sent something we could not read. */
 const PARSER_ERRORS: Record<string, { code: AppErrorCode; message: string }> = {
   'entity.parse.failed': { code: 'bad_request', message: 'the request body is not valid JSON' },
@@ -28,7 +30,14 @@ const PARSER_ERRORS: Record<string, { code: AppErrorCode; message: string }> = {
  * would otherwise turn them into a bare 400 carrying the parser's message, or a 500).
  */
 export function jsonBodyMiddleware(limit: string) {
-  const parse = json({ limit });
+  // The raw bytes are kept for POST /telemetry, which queues the body as received rather
+  // than serialising 5,000 parsed events again (see TelemetryService.accept).
+  const parse = json({
+    limit,
+    verify: (req, _res, buf) => {
+      (req as RawBodyRequest).rawBody = buf;
+    },
+  });
   return (req: Request, res: Response, next: NextFunction): void => {
     parse(req, res, (err?: unknown) => {
       if (!err) return next();

@@ -25,9 +25,9 @@ import {
   ApiTooManyRequestsResponse,
   ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
-import type { Request } from 'express';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
 import { ErrorResponse } from '../http/error-response.dto';
+import type { RawBodyRequest } from '../http/json-body.middleware';
 import { UuidParam } from '../http/uuid-param.pipe';
 
 @ApiTags('telemetry')
@@ -68,10 +68,14 @@ export class TelemetryController {
   ingest(
     @CurrentProject() projectId: string,
     @Body() body: unknown,
-    @Req() req: Request & { id?: string },
+    @Req() req: RawBodyRequest & { id?: string },
   ): Promise<IngestAcceptedResponse> {
-    const bytes = Number(req.headers['content-length'] ?? 0) || 0;
-    return this.telemetry.accept(projectId, body, bytes, String(req.id ?? ''));
+    return this.telemetry.accept(
+      projectId,
+      body,
+      req.rawBody?.toString('utf8') ?? JSON.stringify(body),
+      String(req.id ?? ''),
+    );
   }
 
   @Get('devices/:device_id/telemetry')
