@@ -50,7 +50,14 @@ const CREDENTIAL_SCOPED: Record<string, string> = {
 describe('tenant isolation (e2e)', () => {
   let api: RunningApi;
   let doc: Document;
-  let victim: { orgId: string; projectId: string; keyId: string; deviceId: string };
+  let victim: {
+    orgId: string;
+    projectId: string;
+    keyId: string;
+    deviceId: string;
+    ruleId: string;
+    alertId: string;
+  };
   let attacker: { apiKey: string };
 
   beforeAll(async () => {
@@ -62,7 +69,38 @@ describe('tenant isolation (e2e)', () => {
       .set(a.headers)
       .send({ external_id: 'victim-device', tags: ['t'] })
       .expect(201);
-    victim = { orgId: a.orgId, projectId: a.projectId, keyId: a.keyId, deviceId: device.body.id };
+    const rule = await request(api.server)
+      .post(`/projects/${a.projectId}/rules`)
+      .set(a.headers)
+      .send({
+        name: 'r',
+        metric: 'm',
+        operator: '>',
+        threshold: 1,
+        window_n: 1,
+        required_k: 1,
+        scope: 'EXPLICIT',
+      })
+      .expect(201);
+    await request(api.server)
+      .post(`/rules/${rule.body.id}/devices`)
+      .set(a.headers)
+      .send({ device_ids: [device.body.id] })
+      .expect(200);
+    // An alert of the victim's, made the way evaluation makes them.
+    const [alert] = await api.app.get(DataSource).query(
+      `INSERT INTO alerts (project_id, rule_id, device_id, status, triggered_at, details)
+       VALUES ($1, $2, $3, 'open', now(), '{}') RETURNING id`,
+      [a.projectId, rule.body.id, device.body.id],
+    );
+    victim = {
+      orgId: a.orgId,
+      projectId: a.projectId,
+      keyId: a.keyId,
+      deviceId: device.body.id,
+      ruleId: rule.body.id,
+      alertId: alert.id,
+    };
     attacker = await api.tenants.newProject();
   });
   afterAll(() => api.close());
@@ -72,6 +110,8 @@ describe('tenant isolation (e2e)', () => {
     project_id: victim.projectId,
     key_id: victim.keyId,
     device_id: victim.deviceId,
+    rule_id: victim.ruleId,
+    alert_id: victim.alertId,
   });
 
   it('documents every route the router registered', () => {

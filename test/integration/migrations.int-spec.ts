@@ -29,7 +29,11 @@ describe('migrations (integration)', () => {
       Array.from({ length: 4 }, () => runMigrations({ url, poolSize: 2 })),
     );
     const applied = results.flatMap((r) => r.applied);
-    expect(applied).toEqual(['Tenancy1764250000000', 'Telemetry1764260000000']);
+    expect(applied).toEqual([
+      'Tenancy1764250000000',
+      'Telemetry1764260000000',
+      'RulesAlerts1764270000000',
+    ]);
     expect(results.filter((r) => r.createdDatabase)).toHaveLength(1);
 
     const again = await runMigrations({ url, poolSize: 2 });

@@ -3,6 +3,8 @@ import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, ObservabilityModule } from '@app/observability';
 import { QueueModule } from '@app/queue';
 import { RedisModule, RedisService } from '@app/redis';
+import { AlertsModule } from '@app/alerts';
+import { RulesModule } from '@app/rules';
 import { TelemetryModule } from '@app/telemetry';
 import { TenancyModule } from '@app/tenancy';
 import { DynamicModule, Module } from '@nestjs/common';
@@ -14,6 +16,8 @@ import { RateLimitGuard } from './http/rate-limit.guard';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
 import { TelemetryController } from './telemetry/telemetry.controller';
+import { RulesController } from './rules/rules.controller';
+import { AlertsController } from './alerts/alerts.controller';
 import { DevicesController } from './tenancy/devices.controller';
 import { OrgsController } from './tenancy/orgs.controller';
 import { ProjectsController } from './tenancy/projects.controller';
@@ -33,6 +37,8 @@ export class ApiModule {
         ObservabilityModule,
         TenancyModule,
         TelemetryModule,
+        RulesModule,
+        AlertsModule,
         ThrottlerModule.forRootAsync({
           inject: [RedisService],
           // Counters live in Redis so every api replica shares them (RateLimitGuard).
@@ -48,6 +54,8 @@ export class ApiModule {
         ProjectsController,
         DevicesController,
         TelemetryController,
+        RulesController,
+        AlertsController,
       ],
       providers: [
         AdminToken,

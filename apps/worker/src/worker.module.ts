@@ -2,6 +2,7 @@ import { AppConfig, AppConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, ObservabilityModule } from '@app/observability';
 import { QueueModule } from '@app/queue';
+import { AlertsWorkerModule } from '@app/alerts';
 import { RedisModule } from '@app/redis';
 import { TelemetryWorkerModule } from '@app/telemetry';
 import { DynamicModule, Module } from '@nestjs/common';
@@ -24,6 +25,7 @@ export class WorkerModule {
         QueueModule,
         ObservabilityModule,
         TelemetryWorkerModule,
+        AlertsWorkerModule,
       ],
       providers: [WorkerHttpServer],
     };

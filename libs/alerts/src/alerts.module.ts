@@ -1,5 +1,12 @@
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { AlertsRepository } from './alerts.repository';
+import { AlertsService } from './alerts.service';
+import { AlertEntity } from './entities/alert.entity';
 
-/** Alerts feature module; filled in by its issue. */
-@Module({})
+@Module({
+  imports: [TypeOrmModule.forFeature([AlertEntity])],
+  providers: [AlertsRepository, AlertsService],
+  exports: [AlertsRepository, AlertsService],
+})
 export class AlertsModule {}

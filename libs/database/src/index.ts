@@ -4,3 +4,4 @@ export * from './migrate';
 export * from './migrations';
 export * from './pg-errors';
 export * from './keyset';
+export * from './advisory-lock';

@@ -7,6 +7,8 @@ export const QUEUES = {
   TELEMETRY_INGEST: 'telemetry-ingest',
   /** Devices whose new readings wait for rule evaluation. */
   RULE_EVALUATION: 'rule-evaluation',
+  /** Alert events (from the outbox) waiting to be fanned out to webhook subscriptions. */
+  ALERT_EVENTS: 'alert-events',
   /** Alert events waiting to be delivered to webhook subscribers. */
   WEBHOOK_DELIVERY: 'webhook-delivery',
 } as const;

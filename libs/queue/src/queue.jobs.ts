@@ -26,6 +26,9 @@ export interface JobPayloads {
   [QUEUES.RULE_EVALUATION]: {
     'evaluate-device': { projectId: string; deviceId: string; correlationId: string };
   };
+  [QUEUES.ALERT_EVENTS]: {
+    'alert-event': { projectId: string; eventId: string; correlationId: string };
+  };
   [QUEUES.WEBHOOK_DELIVERY]: {
     'deliver-event': { projectId: string; deliveryId: string; correlationId: string };
   };

@@ -1,5 +1,13 @@
+import { TenancyModule } from '@app/tenancy';
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { RuleEntity } from './entities/rule.entity';
+import { RulesRepository } from './rules.repository';
+import { RulesService } from './rules.service';
 
-/** Rules feature module; filled in by its issue. */
-@Module({})
+@Module({
+  imports: [TypeOrmModule.forFeature([RuleEntity]), TenancyModule],
+  providers: [RulesRepository, RulesService],
+  exports: [RulesRepository, RulesService],
+})
 export class RulesModule {}

@@ -18,8 +18,8 @@ import type { IngestJob } from './telemetry.service';
 export const SEQ_GAP_GRACE_MS = 30000;
 
 export type ApplyResult =
-  | { kind: 'stored'; inserted: number; skipped: number }
-  | { kind: 'replay'; inserted: number }
+  | { kind: 'stored'; inserted: number; late: number; skipped: number }
+  | { kind: 'replay'; inserted: number; late: number }
   | { kind: 'wait'; missing: number };
 
 /**
@@ -35,6 +35,7 @@ export class TelemetryIngestService {
   private readonly batches: Counter<'result'>;
   private readonly events: Counter;
   private readonly gaps: Counter;
+  private readonly late: Counter;
   private readonly duration: Histogram;
 
   constructor(
@@ -67,6 +68,11 @@ export class TelemetryIngestService {
       help: 'batch numbers skipped because their batch never reached the queue or was dead-lettered',
       registers,
     });
+    this.late = new Counter({
+      name: 'telemetry_late_readings_total',
+      help: 'readings stored with a ts at or before what was already evaluated for the device (not evaluated)',
+      registers,
+    });
     this.duration = new Histogram({
       name: 'telemetry_ingest_batch_duration_seconds',
       help: 'time to store one batch',
@@ -96,7 +102,7 @@ export class TelemetryIngestService {
         applied++;
         skipped++;
       }
-      const inserted = await this.telemetry.insertBatch(em, deviceId, payload);
+      const { inserted, late } = await this.telemetry.insertBatch(em, deviceId, payload);
       await em.query(
         `UPDATE devices
             SET ingest_seq = GREATEST(ingest_seq, $2),
@@ -104,12 +110,15 @@ export class TelemetryIngestService {
           WHERE id = $1`,
         [deviceId, seq, acceptedAt],
       );
-      return seq <= applied ? { kind: 'replay', inserted } : { kind: 'stored', inserted, skipped };
+      return seq <= applied
+        ? { kind: 'replay', inserted, late }
+        : { kind: 'stored', inserted, late, skipped };
     });
     end();
     this.batches.inc({ result: result.kind });
     if (result.kind === 'wait') return result;
     this.events.inc(result.inserted);
+    if (result.late > 0) this.late.inc(result.late);
     if (result.kind === 'stored' && result.skipped > 0) {
       this.gaps.inc(result.skipped);
       this.logger.warn(
@@ -118,12 +127,14 @@ export class TelemetryIngestService {
       );
     }
     await this.release(job);
-    // Coalesced per device while waiting: the evaluator reads everything new when it runs.
-    await this.evaluationQueue.add(
-      'evaluate-device',
-      { projectId: job.data.projectId, deviceId, correlationId: job.data.correlationId },
-      { jobId: `eval-${deviceId}` },
-    );
+    // One evaluation job per stored batch. Jobs are small and an evaluation reads
+    // everything new since the device's cursor, so an extra one finds nothing to do; a
+    // coalescing job id would drop the request made while an evaluation is running.
+    await this.evaluationQueue.add('evaluate-device', {
+      projectId: job.data.projectId,
+      deviceId,
+      correlationId: job.data.correlationId,
+    });
     return result;
   }
 

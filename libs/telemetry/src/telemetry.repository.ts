@@ -27,17 +27,28 @@ export class TelemetryRepository {
    * DISTINCT ON keeps the first event of each ts within the batch, and ON CONFLICT makes
    * replays no-ops. Sorting by ts also makes the primary-key inserts sequential.
    */
-  async insertBatch(em: EntityManager, deviceId: string, payload: string): Promise<number> {
-    const [, inserted] = (await em.query(
-      `INSERT INTO telemetry (device_id, ts, data)
-       SELECT DISTINCT ON (e.ts) $1::uuid, e.ts, e.data
-         FROM ROWS FROM (jsonb_to_recordset($2::jsonb -> 'events') AS (ts timestamptz, data jsonb))
-              WITH ORDINALITY AS e(ts, data, n)
-        ORDER BY e.ts, e.n
-       ON CONFLICT (device_id, ts) DO NOTHING`,
+  async insertBatch(
+    em: EntityManager,
+    deviceId: string,
+    payload: string,
+  ): Promise<{ inserted: number; late: number }> {
+    // `late`: new rows at or before what rule evaluation already passed; they are stored
+    // but never evaluated (the contract's "late" readings).
+    const [row] = (await em.query(
+      `WITH ins AS (
+         INSERT INTO telemetry (device_id, ts, data)
+         SELECT DISTINCT ON (e.ts) $1::uuid, e.ts, e.data
+           FROM ROWS FROM (jsonb_to_recordset($2::jsonb -> 'events') AS (ts timestamptz, data jsonb))
+                WITH ORDINALITY AS e(ts, data, n)
+          ORDER BY e.ts, e.n
+         ON CONFLICT (device_id, ts) DO NOTHING
+         RETURNING ts)
+       SELECT count(*)::int AS inserted,
+              count(*) FILTER (WHERE ts <= (SELECT evaluated_until FROM devices WHERE id = $1))::int AS late
+         FROM ins`,
       [deviceId, payload],
-    )) as [unknown, number];
-    return inserted;
+    )) as Array<{ inserted: number; late: number }>;
+    return row;
   }
 
   /** Newest first; `cursor` is the ts of the last row of the previous page. */

@@ -1,0 +1,151 @@
+import { AlertsService } from '@app/alerts';
+import { PageOf } from '@app/common';
+import {
+  CreateRuleDto,
+  RuleDevicesDto,
+  RuleDevicesResponse,
+  RuleResponse,
+  RulesService,
+  UpdateRuleDto,
+} from '@app/rules';
+import { ListQueryDto } from '@app/tenancy';
+import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
+import {
+  ApiCreatedResponse,
+  ApiNoContentResponse,
+  ApiNotFoundResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiTags,
+  ApiUnprocessableEntityResponse,
+} from '@nestjs/swagger';
+import { CurrentProject, RequireScope } from '../auth/auth.decorators';
+import { ErrorResponse } from '../http/error-response.dto';
+import { UuidParam } from '../http/uuid-param.pipe';
+
+@ApiTags('rules')
+@Controller()
+export class RulesController {
+  constructor(
+    private readonly rules: RulesService,
+    private readonly alerts: AlertsService,
+  ) {}
+
+  @Post('projects/:project_id/rules')
+  @HttpCode(201)
+  @RequireScope('manage')
+  @ApiOperation({ summary: 'Create a k-of-n threshold rule' })
+  @ApiCreatedResponse({ type: RuleResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  create(
+    @Param('project_id', new UuidParam('project')) _projectId: string,
+    @CurrentProject() projectId: string,
+    @Body() dto: CreateRuleDto,
+  ): Promise<RuleResponse> {
+    return this.rules.create(projectId, dto);
+  }
+
+  @Get('projects/:project_id/rules')
+  @RequireScope('read')
+  @ApiOperation({ summary: "List the project's rules, oldest first" })
+  @ApiOkResponse({ type: PageOf(RuleResponse, 'RulePage') })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  list(
+    @Param('project_id', new UuidParam('project')) _projectId: string,
+    @CurrentProject() projectId: string,
+    @Query() q: ListQueryDto,
+  ) {
+    return this.rules.list(projectId, q.limit, q.cursor);
+  }
+
+  @Get('rules/:rule_id')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'Get a rule' })
+  @ApiOkResponse({ type: RuleResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  get(
+    @CurrentProject() projectId: string,
+    @Param('rule_id', new UuidParam('rule')) ruleId: string,
+  ): Promise<RuleResponse> {
+    return this.rules.get(projectId, ruleId);
+  }
+
+  @Patch('rules/:rule_id')
+  @RequireScope('manage')
+  @ApiOperation({
+    summary:
+      'Change a rule; it applies from the next reading. Disabling it resolves its open alerts.',
+  })
+  @ApiOkResponse({ type: RuleResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  async update(
+    @CurrentProject() projectId: string,
+    @Param('rule_id', new UuidParam('rule')) ruleId: string,
+    @Body() dto: UpdateRuleDto,
+  ): Promise<RuleResponse> {
+    const { before, after } = await this.rules.update(projectId, ruleId, dto);
+    if (before.enabled && !after.enabled) await this.alerts.closeRule(ruleId, 'rule_disabled');
+    return after;
+  }
+
+  @Delete('rules/:rule_id')
+  @HttpCode(204)
+  @RequireScope('manage')
+  @ApiOperation({ summary: 'Delete a rule; its open alerts are resolved, its alert history stays' })
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async delete(
+    @CurrentProject() projectId: string,
+    @Param('rule_id', new UuidParam('rule')) ruleId: string,
+  ): Promise<void> {
+    await this.rules.get(projectId, ruleId);
+    await this.alerts.closeRule(ruleId, 'rule_deleted');
+    await this.rules.delete(projectId, ruleId);
+  }
+
+  @Post('rules/:rule_id/devices')
+  @HttpCode(200)
+  @RequireScope('manage')
+  @ApiOperation({ summary: 'Assign devices to an EXPLICIT rule (idempotent)' })
+  @ApiOkResponse({ type: RuleDevicesResponse })
+  @ApiNotFoundResponse({
+    type: ErrorResponse,
+    description: 'unknown rule, or a device not in the project',
+  })
+  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  assign(
+    @CurrentProject() projectId: string,
+    @Param('rule_id', new UuidParam('rule')) ruleId: string,
+    @Body() dto: RuleDevicesDto,
+  ): Promise<RuleDevicesResponse> {
+    return this.rules.assign(projectId, ruleId, dto.device_ids);
+  }
+
+  @Get('rules/:rule_id/devices')
+  @RequireScope('read')
+  @ApiOperation({ summary: 'Devices assigned to a rule' })
+  @ApiOkResponse({ type: RuleDevicesResponse })
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  assigned(
+    @CurrentProject() projectId: string,
+    @Param('rule_id', new UuidParam('rule')) ruleId: string,
+  ): Promise<RuleDevicesResponse> {
+    return this.rules.assigned(projectId, ruleId);
+  }
+
+  @Delete('rules/:rule_id/devices/:device_id')
+  @HttpCode(204)
+  @RequireScope('manage')
+  @ApiOperation({ summary: 'Unassign a device from a rule' })
+  @ApiNoContentResponse()
+  @ApiNotFoundResponse({ type: ErrorResponse })
+  async unassign(
+    @CurrentProject() projectId: string,
+    @Param('rule_id', new UuidParam('rule')) ruleId: string,
+    @Param('device_id', new UuidParam('device')) deviceId: string,
+  ): Promise<void> {
+    await this.rules.unassign(projectId, ruleId, deviceId);
+  }
+}

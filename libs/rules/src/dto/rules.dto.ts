@@ -1,0 +1,188 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsIn,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
+import { OPERATORS, Operator } from '../evaluator';
+import { RULE_SCOPES, RuleScope } from '../entities/rule.entity';
+
+const trim = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' ? value.trim() : value;
+const TAG = /^[A-Za-z0-9._:/-]{1,64}$/;
+
+export class CreateRuleDto {
+  @ApiProperty({ example: 'High temperature', maxLength: 200 })
+  @Transform(trim)
+  @IsString()
+  @Length(1, 200)
+  name: string;
+
+  @ApiProperty({ example: 'temperature', maxLength: 64 })
+  @IsString()
+  @Length(1, 64)
+  metric: string;
+
+  @ApiProperty({ enum: OPERATORS, example: '>' })
+  @IsIn(OPERATORS, { message: `operator must be one of ${OPERATORS.join(' ')}` })
+  operator: Operator;
+
+  @ApiProperty({ example: 80 })
+  @IsNumber(
+    { allowNaN: false, allowInfinity: false },
+    { message: 'threshold must be a finite number' },
+  )
+  threshold: number;
+
+  @ApiProperty({ example: 5, minimum: 1, maximum: 1000 })
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  window_n: number;
+
+  @ApiProperty({ example: 5, minimum: 1, description: 'at most window_n' })
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  required_k: number;
+
+  @ApiPropertyOptional({
+    example: 300,
+    minimum: 0,
+    default: 0,
+    description: 'in reading time (ts)',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(365 * 24 * 3600)
+  cooldown_seconds?: number;
+
+  @ApiPropertyOptional({ enum: RULE_SCOPES, default: 'ALL' })
+  @IsOptional()
+  @IsIn(RULE_SCOPES, { message: `scope must be one of ${RULE_SCOPES.join(', ')}` })
+  scope?: RuleScope;
+
+  @ApiPropertyOptional({
+    example: 'greenhouse',
+    description: 'required when scope is TAG, refused otherwise',
+  })
+  @IsOptional()
+  @Matches(TAG, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
+  tag?: string;
+
+  @ApiPropertyOptional({ default: true })
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+}
+
+export class UpdateRuleDto {
+  @ApiPropertyOptional({ example: 'High temperature', maxLength: 200 })
+  @IsOptional()
+  @Transform(trim)
+  @IsString()
+  @Length(1, 200)
+  name?: string;
+
+  @ApiPropertyOptional({ example: 'temperature' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
+  metric?: string;
+
+  @ApiPropertyOptional({ enum: OPERATORS })
+  @IsOptional()
+  @IsIn(OPERATORS, { message: `operator must be one of ${OPERATORS.join(' ')}` })
+  operator?: Operator;
+
+  @ApiPropertyOptional({ example: 85 })
+  @IsOptional()
+  @IsNumber(
+    { allowNaN: false, allowInfinity: false },
+    { message: 'threshold must be a finite number' },
+  )
+  threshold?: number;
+
+  @ApiPropertyOptional({ minimum: 1, maximum: 1000 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  window_n?: number;
+
+  @ApiPropertyOptional({ minimum: 1 })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  required_k?: number;
+
+  @ApiPropertyOptional({ minimum: 0 })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(365 * 24 * 3600)
+  cooldown_seconds?: number;
+
+  @ApiPropertyOptional({ enum: RULE_SCOPES })
+  @IsOptional()
+  @IsIn(RULE_SCOPES, { message: `scope must be one of ${RULE_SCOPES.join(', ')}` })
+  scope?: RuleScope;
+
+  @ApiPropertyOptional({ example: 'greenhouse', nullable: true, type: String })
+  @IsOptional()
+  @Matches(TAG, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
+  tag?: string | null;
+
+  @ApiPropertyOptional()
+  @IsOptional()
+  @IsBoolean()
+  enabled?: boolean;
+}
+
+export class RuleDevicesDto {
+  @ApiProperty({
+    type: [String],
+    format: 'uuid',
+    example: ['00000000-0000-4000-8000-000000000000'],
+  })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(1000)
+  @IsUUID('all', { each: true, message: 'each device id must be a UUID' })
+  device_ids: string[];
+}
+
+export class RuleDevicesResponse {
+  @ApiProperty({ type: [String], format: 'uuid' }) device_ids: string[];
+}
+
+export class RuleResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) project_id: string;
+  @ApiProperty() name: string;
+  @ApiProperty() metric: string;
+  @ApiProperty({ enum: OPERATORS }) operator: Operator;
+  @ApiProperty() threshold: number;
+  @ApiProperty() window_n: number;
+  @ApiProperty() required_k: number;
+  @ApiProperty() cooldown_seconds: number;
+  @ApiProperty({ enum: RULE_SCOPES }) scope: RuleScope;
+  @ApiProperty({ nullable: true, type: String }) tag: string | null;
+  @ApiProperty() enabled: boolean;
+  @ApiProperty({ format: 'date-time' }) created_at: string;
+  @ApiProperty({ format: 'date-time' }) updated_at: string;
+}

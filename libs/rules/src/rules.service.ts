@@ -1,0 +1,134 @@
+import { AppError, NotFoundError, Page, toPage } from '@app/common';
+import { DevicesRepository } from '@app/tenancy';
+import { Injectable } from '@nestjs/common';
+import { CreateRuleDto, RuleResponse, UpdateRuleDto } from './dto/rules.dto';
+import { RuleEntity } from './entities/rule.entity';
+import { toRuleResponse } from './rules.mappers';
+import { RulesRepository } from './rules.repository';
+
+const cursorOf = (r: RuleEntity): string[] => [r.createdAt.toISOString(), r.id];
+
+@Injectable()
+export class RulesService {
+  constructor(
+    private readonly rules: RulesRepository,
+    private readonly devices: DevicesRepository,
+  ) {}
+
+  async create(projectId: string, dto: CreateRuleDto): Promise<RuleResponse> {
+    const values = {
+      name: dto.name,
+      metric: dto.metric,
+      operator: dto.operator,
+      threshold: dto.threshold,
+      windowN: dto.window_n,
+      requiredK: dto.required_k,
+      cooldownSeconds: dto.cooldown_seconds ?? 0,
+      scope: dto.scope ?? 'ALL',
+      tag: dto.tag ?? null,
+      enabled: dto.enabled ?? true,
+    };
+    checkRule(values);
+    return toRuleResponse(await this.rules.create(projectId, values));
+  }
+
+  async list(projectId: string, limit = 100, cursor?: string): Promise<Page<RuleResponse>> {
+    return toPage(await this.rules.list(projectId, limit, cursor), limit, toRuleResponse, cursorOf);
+  }
+
+  async get(projectId: string, ruleId: string): Promise<RuleResponse> {
+    return toRuleResponse(await this.require(projectId, ruleId));
+  }
+
+  /** Returns the rule before and after, so the caller can react to it being disabled. */
+  async update(
+    projectId: string,
+    ruleId: string,
+    dto: UpdateRuleDto,
+  ): Promise<{ before: RuleResponse; after: RuleResponse }> {
+    const current = await this.require(projectId, ruleId);
+    const changes: Partial<RuleEntity> = {
+      ...(dto.name !== undefined && { name: dto.name }),
+      ...(dto.metric !== undefined && { metric: dto.metric }),
+      ...(dto.operator !== undefined && { operator: dto.operator }),
+      ...(dto.threshold !== undefined && { threshold: dto.threshold }),
+      ...(dto.window_n !== undefined && { windowN: dto.window_n }),
+      ...(dto.required_k !== undefined && { requiredK: dto.required_k }),
+      ...(dto.cooldown_seconds !== undefined && { cooldownSeconds: dto.cooldown_seconds }),
+      ...(dto.scope !== undefined && { scope: dto.scope }),
+      ...(dto.tag !== undefined && { tag: dto.tag }),
+      ...(dto.enabled !== undefined && { enabled: dto.enabled }),
+    };
+    // Leaving TAG scope drops the tag unless the request sets one (which is then refused).
+    if (changes.scope && changes.scope !== 'TAG' && dto.tag === undefined) changes.tag = null;
+    checkRule({ ...current, ...changes });
+    if (Object.keys(changes).length > 0) await this.rules.update(projectId, ruleId, changes);
+    return {
+      before: toRuleResponse(current),
+      after: toRuleResponse(await this.require(projectId, ruleId)),
+    };
+  }
+
+  async delete(projectId: string, ruleId: string): Promise<void> {
+    if (!(await this.rules.delete(projectId, ruleId))) throw new NotFoundError('rule');
+  }
+
+  async assign(
+    projectId: string,
+    ruleId: string,
+    deviceIds: string[],
+  ): Promise<{ device_ids: string[] }> {
+    await this.require(projectId, ruleId);
+    const unique = [...new Set(deviceIds.map((d) => d.toLowerCase()))];
+    const found = await Promise.all(unique.map((id) => this.devices.findById(projectId, id)));
+    const missing = unique.filter((_, i) => !found[i]);
+    if (missing.length > 0)
+      throw new AppError('not_found', `device not found: ${missing.join(', ')}`);
+    await this.rules.assign(ruleId, unique);
+    return { device_ids: await this.rules.assigned(ruleId) };
+  }
+
+  async assigned(projectId: string, ruleId: string): Promise<{ device_ids: string[] }> {
+    await this.require(projectId, ruleId);
+    return { device_ids: await this.rules.assigned(ruleId) };
+  }
+
+  async unassign(projectId: string, ruleId: string, deviceId: string): Promise<void> {
+    await this.require(projectId, ruleId);
+    if (!(await this.rules.unassign(ruleId, deviceId)))
+      throw new NotFoundError('device assignment');
+  }
+
+  private async require(projectId: string, ruleId: string): Promise<RuleEntity> {
+    const rule = await this.rules.find(projectId, ruleId);
+    if (!rule) throw new NotFoundError('rule');
+    return rule;
+  }
+}
+
+/** Cross-field rules the DTO decorators cannot express; 422 naming the field. */
+function checkRule(r: {
+  windowN: number;
+  requiredK: number;
+  scope: string;
+  tag: string | null;
+}): void {
+  if (r.requiredK > r.windowN) {
+    throw new AppError('validation_failed', 'required_k must be at most window_n', [
+      {
+        field: 'required_k',
+        message: `required_k (${r.requiredK}) must be at most window_n (${r.windowN})`,
+      },
+    ]);
+  }
+  if (r.scope === 'TAG' && !r.tag) {
+    throw new AppError('validation_failed', 'a TAG rule needs a tag', [
+      { field: 'tag', message: 'tag is required when scope is TAG' },
+    ]);
+  }
+  if (r.scope !== 'TAG' && r.tag) {
+    throw new AppError('validation_failed', 'tag is only for TAG rules', [
+      { field: 'tag', message: 'tag must be absent unless scope is TAG' },
+    ]);
+  }
+}
