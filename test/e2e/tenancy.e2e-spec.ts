@@ -305,6 +305,36 @@ describe('tenancy (e2e)', () => {
       );
     });
 
+    it('refuses null for fields that are optional but not nullable (422, not 500)', async () => {
+      const p = await api.tenants.newProject();
+      const d = await http()
+        .post(`/projects/${p.projectId}/devices`)
+        .set(p.headers)
+        .send({ external_id: 'n' })
+        .expect(201);
+      const res = await http()
+        .patch(`/devices/${d.body.id}`)
+        .set(p.headers)
+        .send({ tags: null })
+        .expect(422);
+      expect(res.body.details[0].field).toBe('tags');
+      await http()
+        .patch(`/projects/${p.projectId}`)
+        .set(adminHeaders)
+        .send({ name: null })
+        .expect(422);
+      await http()
+        .patch(`/projects/${p.projectId}`)
+        .set(adminHeaders)
+        .send({ auto_register_devices: null })
+        .expect(422);
+      await http()
+        .post(`/projects/${p.projectId}/api-keys`)
+        .set(adminHeaders)
+        .send({ scopes: null })
+        .expect(422);
+    });
+
     it('enforces scopes: 403 for a key without the scope', async () => {
       const p = await api.tenants.newProject();
       const readOnly = await api.tenants.newKey(p.projectId, ['read']);

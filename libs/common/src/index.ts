@@ -2,3 +2,4 @@ export * from './app-error';
 export * from './cursor';
 export * from './uuid';
 export * from './page.dto';
+export * from './validation';

@@ -1,3 +1,4 @@
+import { IsOptionalNonNull } from '@app/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
@@ -64,14 +65,14 @@ export class CreateRuleDto {
     default: 0,
     description: 'in reading time (ts)',
   })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsInt()
   @Min(0)
   @Max(365 * 24 * 3600)
   cooldown_seconds?: number;
 
   @ApiPropertyOptional({ enum: RULE_SCOPES, default: 'ALL' })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsIn(RULE_SCOPES, { message: `scope must be one of ${RULE_SCOPES.join(', ')}` })
   scope?: RuleScope;
 
@@ -79,37 +80,37 @@ export class CreateRuleDto {
     example: 'greenhouse',
     description: 'required when scope is TAG, refused otherwise',
   })
-  @IsOptional()
+  @IsOptionalNonNull()
   @Matches(TAG, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
   tag?: string;
 
   @ApiPropertyOptional({ default: true })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsBoolean()
   enabled?: boolean;
 }
 
 export class UpdateRuleDto {
   @ApiPropertyOptional({ example: 'High temperature', maxLength: 200 })
-  @IsOptional()
+  @IsOptionalNonNull()
   @Transform(trim)
   @IsString()
   @Length(1, 200)
   name?: string;
 
   @ApiPropertyOptional({ example: 'temperature' })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsString()
   @Length(1, 64)
   metric?: string;
 
   @ApiPropertyOptional({ enum: OPERATORS })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsIn(OPERATORS, { message: `operator must be one of ${OPERATORS.join(' ')}` })
   operator?: Operator;
 
   @ApiPropertyOptional({ example: 85 })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsNumber(
     { allowNaN: false, allowInfinity: false },
     { message: 'threshold must be a finite number' },
@@ -117,28 +118,28 @@ export class UpdateRuleDto {
   threshold?: number;
 
   @ApiPropertyOptional({ minimum: 1, maximum: 1000 })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsInt()
   @Min(1)
   @Max(1000)
   window_n?: number;
 
   @ApiPropertyOptional({ minimum: 1 })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsInt()
   @Min(1)
   @Max(1000)
   required_k?: number;
 
   @ApiPropertyOptional({ minimum: 0 })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsInt()
   @Min(0)
   @Max(365 * 24 * 3600)
   cooldown_seconds?: number;
 
   @ApiPropertyOptional({ enum: RULE_SCOPES })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsIn(RULE_SCOPES, { message: `scope must be one of ${RULE_SCOPES.join(', ')}` })
   scope?: RuleScope;
 
@@ -148,7 +149,7 @@ export class UpdateRuleDto {
   tag?: string | null;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsBoolean()
   enabled?: boolean;
 }

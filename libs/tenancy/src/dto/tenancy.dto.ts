@@ -1,3 +1,4 @@
+import { IsOptionalNonNull } from '@app/common';
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform, Type } from 'class-transformer';
@@ -46,26 +47,26 @@ export class CreateProjectDto extends CreateOrgDto {
     description:
       'When false, POST /telemetry for an unknown device answers 404 instead of registering it.',
   })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsBoolean()
   auto_register_devices?: boolean;
 }
 
 export class UpdateProjectDto {
   @ApiPropertyOptional({ example: 'Greenhouse 2', minLength: 1, maxLength: 200 })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsDisplayName(1)
   name?: string;
 
   @ApiPropertyOptional()
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsBoolean()
   auto_register_devices?: boolean;
 }
 
 export class CreateApiKeyDto {
   @ApiPropertyOptional({ example: 'greenhouse gateways', maxLength: 200 })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsDisplayName(0)
   name?: string;
 
@@ -75,7 +76,7 @@ export class CreateApiKeyDto {
     description: 'Defaults to all three scopes.',
     example: ['ingest'],
   })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsArray()
   @ArrayUnique()
   @ArrayMaxSize(3)
@@ -99,12 +100,12 @@ export class CreateDeviceDto {
   external_id: string;
 
   @ApiPropertyOptional({ example: 'North greenhouse', maxLength: 200, nullable: true })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsDisplayName(0)
   name?: string;
 
   @ApiPropertyOptional({ example: ['greenhouse', 'north'], maxItems: 32, type: [String] })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(32)
   @Matches(TAG_PATTERN, { each: true, message: 'each tag must be 1-64 of [A-Za-z0-9._:/-]' })
@@ -119,7 +120,7 @@ export class UpdateDeviceDto {
   name?: string | null;
 
   @ApiPropertyOptional({ example: ['greenhouse'], maxItems: 32, type: [String] })
-  @IsOptional()
+  @IsOptionalNonNull()
   @IsArray()
   @ArrayMaxSize(32)
   @Matches(TAG_PATTERN, { each: true, message: 'each tag must be 1-64 of [A-Za-z0-9._:/-]' })

@@ -1,0 +1,383 @@
+import { QUEUES } from '@app/queue';
+import { Queue } from 'bullmq';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+
+const T0 = Date.UTC(2025, 0, 1);
+const at = (i: number) => new Date(T0 + i * 1000).toISOString();
+type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+
+describe('rules and alerts (e2e)', () => {
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let queues: Queue[];
+  let db: DataSource;
+
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await startWorker();
+    queues = [openQueue(INGEST), openQueue(QUEUES.RULE_EVALUATION)];
+    db = api.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+    await Promise.all(queues.map((q) => q.close()));
+  });
+
+  const idle = async () => {
+    for (const q of queues) await drained(q);
+    for (const q of queues) await drained(q); // evaluation jobs are added by ingestion
+  };
+  const http = () => request(api.server);
+  const rule = (p: Project, body: Record<string, unknown>) =>
+    http()
+      .post(`/projects/${p.projectId}/rules`)
+      .set(p.headers)
+      .send({
+        name: 'rule',
+        metric: 'temperature',
+        operator: '>',
+        threshold: 80,
+        window_n: 5,
+        required_k: 5,
+        ...body,
+      });
+  const send = (p: Project, device: string, values: Array<number | null>, start = 0) =>
+    http()
+      .post('/telemetry')
+      .set(p.headers)
+      .send({
+        device_external_id: device,
+        events: values.map((v, i) => ({
+          ts: at(start + i),
+          data: v === null ? { other: 1 } : { temperature: v },
+        })),
+      })
+      .expect(202);
+  const alerts = async (p: Project, query: Record<string, string> = {}) =>
+    (await http().get(`/projects/${p.projectId}/alerts`).query(query).set(p.headers).expect(200))
+      .body.items as Array<Record<string, any>>;
+  const deviceId = async (p: Project, externalId: string): Promise<string> =>
+    (
+      await db.query(`SELECT id FROM devices WHERE project_id = $1 AND external_id = $2`, [
+        p.projectId,
+        externalId,
+      ])
+    )[0].id;
+
+  describe('rules API', () => {
+    it('creates, reads, lists, updates and deletes a rule', async () => {
+      const p = await api.tenants.newProject();
+      const created = await rule(p, { cooldown_seconds: 300 }).expect(201);
+      expect(created.body).toMatchObject({
+        project_id: p.projectId,
+        metric: 'temperature',
+        operator: '>',
+        threshold: 80,
+        window_n: 5,
+        required_k: 5,
+        cooldown_seconds: 300,
+        scope: 'ALL',
+        tag: null,
+        enabled: true,
+      });
+      const id = created.body.id;
+      await http().get(`/rules/${id}`).set(p.headers).expect(200);
+      const list = await http().get(`/projects/${p.projectId}/rules`).set(p.headers).expect(200);
+      expect(list.body.items.map((r: { id: string }) => r.id)).toEqual([id]);
+      const patched = await http()
+        .patch(`/rules/${id}`)
+        .set(p.headers)
+        .send({ threshold: 85.5, scope: 'TAG', tag: 'hot' })
+        .expect(200);
+      expect(patched.body).toMatchObject({ threshold: 85.5, scope: 'TAG', tag: 'hot' });
+      const back = await http()
+        .patch(`/rules/${id}`)
+        .set(p.headers)
+        .send({ scope: 'ALL' })
+        .expect(200);
+      expect(back.body.tag).toBeNull();
+      await http().delete(`/rules/${id}`).set(p.headers).expect(204);
+      await http().get(`/rules/${id}`).set(p.headers).expect(404);
+    });
+
+    it.each([
+      ['unknown operator', { operator: '=>' }, 'operator'],
+      ['k above n', { window_n: 3, required_k: 4 }, 'required_k'],
+      ['n above 1000', { window_n: 1001, required_k: 1 }, 'window_n'],
+      ['k of 0', { required_k: 0 }, 'required_k'],
+      ['TAG without tag', { scope: 'TAG' }, 'tag'],
+      ['tag without TAG', { tag: 'x' }, 'tag'],
+      ['negative cooldown', { cooldown_seconds: -1 }, 'cooldown_seconds'],
+      ['threshold as string', { threshold: '80' }, 'threshold'],
+      ['threshold null', { threshold: null }, 'threshold'],
+      ['unknown scope', { scope: 'SOME' }, 'scope'],
+      ['fractional window', { window_n: 2.5 }, 'window_n'],
+    ])('refuses %s with 422 naming the field', async (_label, patch, field) => {
+      const p = await api.tenants.newProject();
+      const res = await rule(p, patch).expect(422);
+      expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
+      const patchRes = await http()
+        .patch(`/rules/${(await rule(p, {}).expect(201)).body.id}`)
+        .set(p.headers)
+        .send(field === 'required_k' && 'window_n' in patch ? { required_k: 6 } : patch);
+      expect(patchRes.status).toBe(422);
+    });
+
+    it("assigns devices to EXPLICIT rules idempotently, refusing another project's device (404)", async () => {
+      const p = await api.tenants.newProject();
+      const other = await api.tenants.newProject();
+      const mine = await http()
+        .post(`/projects/${p.projectId}/devices`)
+        .set(p.headers)
+        .send({ external_id: 'm' })
+        .expect(201);
+      const theirs = await http()
+        .post(`/projects/${other.projectId}/devices`)
+        .set(other.headers)
+        .send({ external_id: 't' })
+        .expect(201);
+      const r = (await rule(p, { scope: 'EXPLICIT' }).expect(201)).body.id;
+      for (let i = 0; i < 2; i++) {
+        const res = await http()
+          .post(`/rules/${r}/devices`)
+          .set(p.headers)
+          .send({ device_ids: [mine.body.id] })
+          .expect(200);
+        expect(res.body).toEqual({ device_ids: [mine.body.id] });
+      }
+      await http()
+        .post(`/rules/${r}/devices`)
+        .set(p.headers)
+        .send({ device_ids: [theirs.body.id] })
+        .expect(404);
+      await http()
+        .post(`/rules/${r}/devices`)
+        .set(p.headers)
+        .send({ device_ids: ['nope'] })
+        .expect(422);
+      expect(
+        (await http().get(`/rules/${r}/devices`).set(p.headers).expect(200)).body.device_ids,
+      ).toEqual([mine.body.id]);
+      await http().delete(`/rules/${r}/devices/${mine.body.id}`).set(p.headers).expect(204);
+      await http().delete(`/rules/${r}/devices/${mine.body.id}`).set(p.headers).expect(404);
+    });
+  });
+
+  describe('evaluation', () => {
+    it('the reference example (5 of 5 > 80, readings 95–99) opens one alert with the rule and window', async () => {
+      const p = await api.tenants.newProject();
+      const r = (await rule(p, { name: 'High Temp', cooldown_seconds: 300 }).expect(201)).body;
+      await send(p, 'sensor-01', [95, 96, 97, 98, 99]);
+      await idle();
+      const list = await alerts(p);
+      expect(list).toHaveLength(1);
+      expect(list[0]).toMatchObject({
+        rule_id: r.id,
+        status: 'open',
+        triggered_at: at(4),
+        resolved_at: null,
+      });
+      expect(list[0].details.rule).toMatchObject({
+        id: r.id,
+        name: 'High Temp',
+        threshold: 80,
+        window_n: 5,
+        required_k: 5,
+      });
+      expect(list[0].details.window).toEqual(
+        [95, 96, 97, 98, 99].map((v, i) => ({ ts: at(i), value: v, breached: true })),
+      );
+      const one = await http().get(`/alerts/${list[0].id}`).set(p.headers).expect(200);
+      expect(one.body).toEqual(list[0]);
+    });
+
+    const bursts = () => {
+      // 8 segments of 16 readings: 5 hot then 11 cold → 8 openings and 8 resolutions.
+      const values: number[] = [];
+      for (let s = 0; s < 8; s++) values.push(...[100, 100, 100, 100, 100], ...Array(11).fill(0));
+      return values;
+    };
+
+    it('eight bursts in one 128-reading stream open eight alerts in one batch', async () => {
+      const p = await api.tenants.newProject();
+      await rule(p, { threshold: 50, window_n: 5, required_k: 3 }).expect(201);
+      await send(p, 'bursty', bursts());
+      await idle();
+      const list = await alerts(p);
+      expect(list).toHaveLength(8);
+      expect(list.every((a) => a.status === 'resolved')).toBe(true);
+    });
+
+    it('… and the same eight in random batches of 1–7', async () => {
+      const p = await api.tenants.newProject();
+      await rule(p, { threshold: 50, window_n: 5, required_k: 3 }).expect(201);
+      const values = bursts();
+      let seed = 42;
+      const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+      for (let i = 0; i < values.length;) {
+        const n = Math.min(values.length - i, 1 + Math.floor(rnd() * 7));
+        await send(p, 'bursty', values.slice(i, i + n), i);
+        i += n;
+      }
+      await idle();
+      const list = await alerts(p);
+      expect(list).toHaveLength(8);
+      expect(list.map((a) => a.triggered_at).sort()).toEqual(
+        Array.from({ length: 8 }, (_, s) => at(s * 16 + 2)),
+      );
+    });
+
+    it('counts cooldown in reading time and resolves when the condition clears', async () => {
+      const p = await api.tenants.newProject();
+      await rule(p, { window_n: 1, required_k: 1, cooldown_seconds: 10 }).expect(201);
+      // hot at 0, cold at 1 (resolves), hot at 2..9 (within 10 s of 0: no alert), hot at 10 (opens).
+      await send(p, 'cool', [90, 10, 90, 90, 90, 90, 90, 90, 90, 90, 90]);
+      await idle();
+      const list = await alerts(p);
+      expect(list.map((a) => [a.triggered_at, a.status, a.resolved_at])).toEqual([
+        [at(10), 'open', null],
+        [at(0), 'resolved', at(1)],
+      ]);
+    });
+
+    it('acknowledges and resolves by hand, and opens again only after the cooldown', async () => {
+      const p = await api.tenants.newProject();
+      await rule(p, { window_n: 1, required_k: 1, cooldown_seconds: 5 }).expect(201);
+      await send(p, 'manual', [90]);
+      await idle();
+      const [alert] = await alerts(p);
+      const acked = await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(200);
+      expect(acked.body).toMatchObject({
+        status: 'acknowledged',
+        acknowledged_at: expect.any(String),
+      });
+      await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(200);
+      const resolved = await http().post(`/alerts/${alert.id}/resolve`).set(p.headers).expect(200);
+      expect(resolved.body).toMatchObject({ status: 'resolved', resolved_at: expect.any(String) });
+      await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(409);
+      await http().post(`/alerts/${alert.id}/resolve`).set(p.headers).expect(200);
+
+      await send(p, 'manual', [90, 90, 90, 90, 90], 1); // ts 1..5: still hot; 5 s after 0 → reopens at 5
+      await idle();
+      const list = await alerts(p);
+      expect(list.map((a) => [a.triggered_at, a.status])).toEqual([
+        [at(5), 'open'],
+        [at(0), 'resolved'],
+      ]);
+      const readOnly = await api.tenants.newKey(p.projectId, ['read']);
+      await http().post(`/alerts/${alert.id}/resolve`).set('X-API-Key', readOnly.key).expect(403);
+      expect((await alerts(p, { status: 'open' })).map((a) => a.triggered_at)).toEqual([at(5)]);
+    });
+
+    it('TAG rules follow device tags; EXPLICIT rules only assigned devices', async () => {
+      const p = await api.tenants.newProject();
+      await rule(p, {
+        window_n: 1,
+        required_k: 1,
+        scope: 'TAG',
+        tag: 'hot-zone',
+        name: 'tag',
+      }).expect(201);
+      const explicit = (
+        await rule(p, { window_n: 1, required_k: 1, scope: 'EXPLICIT', name: 'explicit' }).expect(
+          201,
+        )
+      ).body.id;
+      await send(p, 'a', [90], 0);
+      await send(p, 'b', [90], 0);
+      await idle();
+      expect(await alerts(p)).toHaveLength(0);
+
+      const a = await deviceId(p, 'a');
+      const b = await deviceId(p, 'b');
+      await http()
+        .patch(`/devices/${a}`)
+        .set(p.headers)
+        .send({ tags: ['hot-zone'] })
+        .expect(200);
+      await http()
+        .post(`/rules/${explicit}/devices`)
+        .set(p.headers)
+        .send({ device_ids: [b] })
+        .expect(200);
+      await send(p, 'a', [91], 1);
+      await send(p, 'b', [91], 1);
+      await idle();
+      const list = await alerts(p);
+      expect(list.map((x) => [x.device_id, x.details.rule.name]).sort()).toEqual(
+        [
+          [a, 'tag'],
+          [b, 'explicit'],
+        ].sort(),
+      );
+      const forA = await http().get(`/devices/${a}/alerts`).set(p.headers).expect(200);
+      expect(forA.body.items).toHaveLength(1);
+    });
+
+    it('stores late readings but does not evaluate them', async () => {
+      const p = await api.tenants.newProject();
+      await rule(p, { window_n: 1, required_k: 1 }).expect(201);
+      await send(p, 'late', [10, 10, 10], 100);
+      await idle();
+      await send(p, 'late', [99, 99], 50); // older than what was evaluated
+      await idle();
+      expect(await alerts(p)).toHaveLength(0);
+      const id = await deviceId(p, 'late');
+      expect(
+        Number(
+          (await db.query(`SELECT count(*) FROM telemetry WHERE device_id = $1`, [id]))[0].count,
+        ),
+      ).toBe(5);
+    });
+
+    it('disabling a rule resolves its open alerts; events go to the outbox and on to the queue', async () => {
+      const p = await api.tenants.newProject();
+      const r = (await rule(p, { window_n: 1, required_k: 1 }).expect(201)).body.id;
+      await send(p, 'off', [90]);
+      await idle();
+      expect((await alerts(p))[0].status).toBe('open');
+      await http().patch(`/rules/${r}`).set(p.headers).send({ enabled: false }).expect(200);
+      const [closed] = await alerts(p);
+      expect(closed).toMatchObject({
+        status: 'resolved',
+        details: expect.objectContaining({ resolution: 'rule_disabled' }),
+      });
+      await send(p, 'off', [95], 1);
+      await idle();
+      expect(await alerts(p)).toHaveLength(1);
+
+      const events = async () =>
+        (await db.query(
+          `SELECT type, dispatched_at, payload FROM alert_events WHERE project_id = $1 ORDER BY created_at`,
+          [p.projectId],
+        )) as Array<{
+          type: string;
+          dispatched_at: Date | null;
+          payload: Record<string, any>;
+        }>;
+      expect((await events()).map((e) => e.type)).toEqual(['alert.created', 'alert.resolved']);
+      const deadline = Date.now() + 5000;
+      while ((await events()).some((e) => !e.dispatched_at) && Date.now() < deadline)
+        await new Promise((res) => setTimeout(res, 100));
+      const relayed = await events();
+      expect(relayed.every((e) => e.dispatched_at)).toBe(true);
+      expect(relayed[0].payload).toMatchObject({
+        project_id: p.projectId,
+        rule: { id: r, name: 'rule' },
+        device: { external_id: 'off' },
+        alert: { status: 'open' },
+      });
+      const q = openQueue(QUEUES.ALERT_EVENTS);
+      try {
+        const jobs = await q.getJobs(['waiting']);
+        expect(jobs.filter((j) => j.data.projectId === p.projectId)).toHaveLength(2);
+      } finally {
+        await q.close();
+      }
+    });
+  });
+});
