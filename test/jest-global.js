@@ -4,7 +4,10 @@
  */
 const path = require('node:path');
 const root = path.resolve(__dirname, '..');
-require('ts-node').register({ transpileOnly: true, project: path.join(root, 'tsconfig.jest.json') });
+require('ts-node').register({
+  transpileOnly: true,
+  project: path.join(root, 'tsconfig.jest.json'),
+});
 require('tsconfig-paths').register({
   baseUrl: root,
   paths: require(path.join(root, 'tsconfig.json')).compilerOptions.paths,

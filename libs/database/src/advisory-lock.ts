@@ -17,3 +17,18 @@ export async function lockForTransaction(
     throw new Error('advisory xact lock outside a transaction');
   await em.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [lockClass, key]);
 }
+
+/** Like {@link lockForTransaction}, but returns false at once when another transaction holds it. */
+export async function tryLockForTransaction(
+  em: EntityManager,
+  lockClass: number,
+  key: string,
+): Promise<boolean> {
+  if (!em.queryRunner?.isTransactionActive)
+    throw new Error('advisory xact lock outside a transaction');
+  const [row] = await em.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked`, [
+    lockClass,
+    key,
+  ]);
+  return row.locked === true;
+}

@@ -4,3 +4,4 @@ export * from './queue.defaults';
 export * from './queue.jobs';
 export * from './queue.module';
 export * from './redis-connection';
+export * from './close-quietly';

@@ -1,7 +1,7 @@
 import { AppError, NotFoundError, Page, toPage } from '@app/common';
 import { AppConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
-import { JobPayloads, QUEUES } from '@app/queue';
+import { closeQuietlyOnShutdown, JobPayloads, QUEUES } from '@app/queue';
 import { RedisService } from '@app/redis';
 import { DevicesRepository, ProjectsRepository } from '@app/tenancy';
 import { InjectQueue } from '@nestjs/bullmq';
@@ -53,6 +53,7 @@ export class TelemetryService {
     queue.on('error', (err) =>
       this.logger.warn({ err: err.message }, 'ingest queue connection error'),
     );
+    closeQuietlyOnShutdown(queue, this.logger);
     this.accepted = new Counter({
       name: 'telemetry_ingest_requests_total',
       help: 'POST /telemetry outcomes',

@@ -3,9 +3,12 @@ import { DrainingWorkerHost, JobPayloads, QUEUES } from '@app/queue';
 import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { Job } from 'bullmq';
+import { DelayedError, Job } from 'bullmq';
 import { EvaluationService } from '../evaluation.service';
 import { OutboxRelay } from '../outbox-relay.service';
+
+/** How long an evaluation that found its device busy waits before trying again. */
+const BUSY_RETRY_MS = 50;
 
 type EvaluateJob = JobPayloads[typeof QUEUES.RULE_EVALUATION]['evaluate-device'];
 
@@ -25,10 +28,15 @@ export class EvaluationProcessor extends DrainingWorkerHost implements OnApplica
     this.start(this.config.get('worker', { infer: true }));
   }
 
-  async process(job: Job<EvaluateJob>): Promise<unknown> {
+  async process(job: Job<EvaluateJob>, token?: string): Promise<unknown> {
     switch (job.name) {
       case 'evaluate-device': {
         const summary = await this.evaluation.evaluateDevice(job.data.deviceId);
+        if (summary.busy) {
+          // Another evaluator has the device: come back when it is likely done (no attempt used).
+          await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
+          throw new DelayedError();
+        }
         // Hand new events on now rather than at the next sweep; a failure here is covered by it.
         if (summary.opened + summary.resolved > 0) await this.outbox.relay().catch(() => undefined);
         return summary;
