@@ -2,6 +2,7 @@ import { decodeCursor } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
+import { toAlertResponse } from './alerts.mappers';
 import { AlertEntity, AlertStatus } from './entities/alert.entity';
 
 export interface AlertFilter {
@@ -102,17 +103,43 @@ export class AlertsRepository {
     );
   }
 
-  /** Outbox: the event is written in the same transaction as the alert change. */
-  async addEvent(
-    em: EntityManager,
-    projectId: string,
-    alertId: string,
-    type: AlertEventType,
-    payload: unknown,
-  ): Promise<void> {
+  /** Outbox: the alert's event, written in the same transaction as the alert change. */
+  async record(em: EntityManager, alert: AlertEntity, type: AlertEventType): Promise<void> {
     await em.query(
       `INSERT INTO alert_events (project_id, alert_id, type, payload) VALUES ($1, $2, $3, $4)`,
-      [projectId, alertId, type, JSON.stringify(payload)],
+      [alert.projectId, alert.id, type, JSON.stringify(await eventPayload(em, alert))],
     );
   }
+
+  /** {@link transition} and, when it happened, its outbox event. */
+  async transitionAndRecord(
+    em: EntityManager,
+    alertId: string,
+    from: AlertStatus[],
+    to: 'acknowledged' | 'resolved',
+    at: Date,
+    details?: Record<string, unknown>,
+  ): Promise<AlertEntity | null> {
+    const alert = await this.transition(em, alertId, from, to, at, details);
+    if (alert)
+      await this.record(em, alert, to === 'acknowledged' ? 'alert.acknowledged' : 'alert.resolved');
+    return alert;
+  }
+}
+
+/** The `data` of a webhook event: the alert, the rule (id, name), the device and the project. */
+export async function eventPayload(
+  em: EntityManager,
+  alert: AlertEntity,
+): Promise<Record<string, unknown>> {
+  const [device] = await em.query(`SELECT id, external_id FROM devices WHERE id = $1`, [
+    alert.deviceId,
+  ]);
+  const rule = (alert.details.rule as { id?: string; name?: string } | undefined) ?? {};
+  return {
+    alert: toAlertResponse(alert),
+    rule: { id: alert.ruleId, name: rule.name ?? null },
+    device: { id: alert.deviceId, external_id: device?.external_id ?? null },
+    project_id: alert.projectId,
+  };
 }

@@ -14,7 +14,6 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource, EntityManager } from 'typeorm';
 import { AlertsRepository } from './alerts.repository';
-import { eventPayload } from './alerts.service';
 import { toRuleResponse } from '@app/rules';
 
 /** Readings evaluated per transaction; a device with more new readings loops. */
@@ -176,17 +175,11 @@ export class EvaluationService {
               })),
             },
           });
-          await this.alerts.addEvent(
-            em,
-            alert.projectId,
-            alert.id,
-            'alert.created',
-            await eventPayload(em, alert),
-          );
+          await this.alerts.record(em, alert, 'alert.created');
           current = alert.id;
           opened++;
         } else if (current) {
-          const alert = await this.alerts.transition(
+          const alert = await this.alerts.transitionAndRecord(
             em,
             current,
             ['open', 'acknowledged'],
@@ -196,16 +189,7 @@ export class EvaluationService {
               resolution: 'condition_cleared',
             },
           );
-          if (alert) {
-            await this.alerts.addEvent(
-              em,
-              alert.projectId,
-              alert.id,
-              'alert.resolved',
-              await eventPayload(em, alert),
-            );
-            resolved++;
-          }
+          if (alert) resolved++;
           current = undefined;
         }
       }
