@@ -318,6 +318,42 @@ describe('rules and alerts (e2e)', () => {
       expect(forA.body.items).toHaveLength(1);
     });
 
+    it("changing a rule's metric starts its window afresh", async () => {
+      const p = await api.tenants.newProject();
+      const r = (await rule(p, { window_n: 2, required_k: 2 }).expect(201)).body.id;
+      await send(p, 'swap', [90], 0); // one breach of temperature
+      await idle();
+      await http().patch(`/rules/${r}`).set(p.headers).send({ metric: 'humidity' }).expect(200);
+      await http()
+        .post('/telemetry')
+        .set(p.headers)
+        .send({ device_external_id: 'swap', events: [{ ts: at(1), data: { humidity: 95 } }] })
+        .expect(202);
+      await idle();
+      expect(await alerts(p)).toHaveLength(0); // one humidity reading can't make 2 of 2
+    });
+
+    it('resolves an alert whose rule no longer covers the device (tag removed)', async () => {
+      const p = await api.tenants.newProject();
+      await rule(p, { window_n: 1, required_k: 1, scope: 'TAG', tag: 'hot' }).expect(201);
+      const d = await http()
+        .post(`/projects/${p.projectId}/devices`)
+        .set(p.headers)
+        .send({ external_id: 'tagged', tags: ['hot'] })
+        .expect(201);
+      await send(p, 'tagged', [90], 0);
+      await idle();
+      expect((await alerts(p))[0].status).toBe('open');
+      await http().patch(`/devices/${d.body.id}`).set(p.headers).send({ tags: [] }).expect(200);
+      await send(p, 'tagged', [91], 1);
+      await idle();
+      const [alert] = await alerts(p);
+      expect(alert).toMatchObject({
+        status: 'resolved',
+        details: expect.objectContaining({ resolution: 'rule_no_longer_applies' }),
+      });
+    });
+
     it('stores late readings but does not evaluate them', async () => {
       const p = await api.tenants.newProject();
       await rule(p, { window_n: 1, required_k: 1 }).expect(201);

@@ -101,6 +101,98 @@ describe('telemetry (e2e)', () => {
     ).toEqual(events(2, 500));
   });
 
+  it.each([
+    ['a NUL in a string value', '{"a":"x\\u0000y"}'],
+    ['an unpaired surrogate', '{"a":"\\ud800"}'],
+    ['a NUL in a metric name', '{"a\\u0000":1}'],
+  ])(
+    'refuses text PostgreSQL cannot store (%s) with 422 instead of losing the batch',
+    async (_label, data) => {
+      const p = await api.tenants.newProject();
+      const raw = `{"device_external_id":"text","events":[{"ts":"2025-01-01T00:00:00Z","data":${data}}]}`;
+      const res = await request(api.server)
+        .post('/telemetry')
+        .set(p.headers)
+        .set('Content-Type', 'application/json')
+        .send(raw)
+        .expect(422);
+      expect(res.body.details[0].field).toMatch(/^events\.0\.data/);
+    },
+  );
+
+  it('stores bodies with a BOM and with number literals beyond a double as validated', async () => {
+    const p = await api.tenants.newProject();
+    const post = (raw: string) =>
+      request(api.server)
+        .post('/telemetry')
+        .set(p.headers)
+        .set('Content-Type', 'application/json')
+        .send(raw)
+        .expect(202);
+    await post(
+      '\uFEFF{"device_external_id":"odd","events":[{"ts":"2025-01-01T00:00:00Z","data":{"t":1}}]}',
+    );
+    await post(
+      '{"device_external_id":"odd","events":[{"ts":"2025-01-01T00:00:01Z","data":{"t":1e-400}}]}',
+    );
+    await drained(queue);
+    const deviceId = await deviceOf(p.projectId, 'odd');
+    const stored = await db.query(`SELECT data FROM telemetry WHERE device_id = $1 ORDER BY ts`, [
+      deviceId,
+    ]);
+    expect(stored.map((r: { data: unknown }) => r.data)).toEqual([{ t: 1 }, { t: 0 }]);
+    const agg = await request(api.server)
+      .get(`/telemetry/devices/${deviceId}/telemetry/aggregate`)
+      .query({ metric: 't', from: at(0), to: at(10), bucket_seconds: 60, agg: 'sum' })
+      .set(p.headers)
+      .expect(200);
+    expect(agg.body.items).toEqual([{ bucket_start: at(0), value: 1, count: 2 }]);
+  });
+
+  it('answers 422, not 500, when an aggregate overflows a double', async () => {
+    const p = await api.tenants.newProject();
+    await ingest(p.apiKey, {
+      device_external_id: 'huge',
+      events: [
+        { ts: at(0), data: { v: 1.7e308 } },
+        { ts: at(1), data: { v: 1.7e308 } },
+      ],
+    }).expect(202);
+    await drained(queue);
+    const deviceId = await deviceOf(p.projectId, 'huge');
+    const res = await request(api.server)
+      .get(`/telemetry/devices/${deviceId}/telemetry/aggregate`)
+      .query({ metric: 'v', from: at(0), to: at(10), bucket_seconds: 60, agg: 'sum' })
+      .set(p.headers)
+      .expect(422);
+    expect(res.body.details[0].field).toBe('agg');
+  });
+
+  it('refuses forged cursors with 422 on every list', async () => {
+    const p = await api.tenants.newProject();
+    const d = await request(api.server)
+      .post(`/projects/${p.projectId}/devices`)
+      .set(p.headers)
+      .send({ external_id: 'c' })
+      .expect(201);
+    const forge = (v: unknown[]) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    const lists = [
+      [`/projects/${p.projectId}/devices`, forge(['x', 'y'])],
+      [`/projects/${p.projectId}/rules`, forge(['2025-01-01T00:00:00.000Z', 'not-a-uuid'])],
+      [`/projects/${p.projectId}/alerts`, forge(['1', '00000000-0000-4000-8000-000000000000'])],
+      [`/telemetry/devices/${d.body.id}/telemetry`, forge(['1'])],
+    ];
+    for (const [url, cursor] of lists) {
+      const res = await request(api.server).get(url).query({ cursor }).set(p.headers);
+      expect({ url, status: res.status }).toEqual({ url, status: 422 });
+    }
+    const since = await request(api.server)
+      .get(`/telemetry/devices/${d.body.id}/telemetry/since`)
+      .query({ since_ts: 0, cursor: forge(['1']) })
+      .set(p.headers);
+    expect(since.status).toBe(422);
+  });
+
   it('registers unknown devices, unless the project turned that off (404)', async () => {
     const p = await api.tenants.newProject();
     await ingest(p.apiKey, { device_external_id: 'new-one', events: events(1) }).expect(202);

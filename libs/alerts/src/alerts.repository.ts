@@ -1,4 +1,4 @@
-import { decodeCursor } from '@app/common';
+import { decodeTimeIdCursor } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
@@ -39,7 +39,7 @@ export class AlertsRepository {
     if (filter.from) qb.andWhere('a.triggered_at >= :from', { from: filter.from });
     if (filter.to) qb.andWhere('a.triggered_at < :to', { to: filter.to });
     if (cursor) {
-      const [triggeredAt, id] = decodeCursor(cursor, 2);
+      const [triggeredAt, id] = decodeTimeIdCursor(cursor);
       qb.andWhere('(a.triggered_at, a.id) < (:triggeredAt, :id)', { triggeredAt, id });
     }
     return qb
@@ -98,7 +98,8 @@ export class AlertsRepository {
     ruleId: string,
   ): Promise<Array<{ id: string; device_id: string }>> {
     return em.query(
-      `SELECT id, device_id FROM alerts WHERE rule_id = $1 AND status IN ('open', 'acknowledged')`,
+      // Device order: two closes sharing devices take their locks in the same order.
+      `SELECT id, device_id FROM alerts WHERE rule_id = $1 AND status IN ('open', 'acknowledged') ORDER BY device_id`,
       [ruleId],
     );
   }

@@ -105,6 +105,8 @@ export class EvaluationService {
     );
     if (!device) return { readings: 0, opened: 0, resolved: 0 };
     const rules = await this.rules.forDevice(em, deviceId);
+    const active = await this.alerts.activeForDevice(em, deviceId);
+    const orphaned = await this.resolveOrphans(em, rules, active);
     if (rules.length === 0) {
       // Nothing to evaluate: move the cursor past what is stored (readings arriving older
       // than it are "late", for rules created later too) without reading the rows back.
@@ -114,7 +116,7 @@ export class EvaluationService {
           WHERE id = $1`,
         [deviceId],
       );
-      return { readings: 0, opened: 0, resolved: 0 };
+      return { readings: 0, opened: 0, resolved: orphaned };
     }
     // Only the metrics the rules look at, as float8 or NULL when not a JSON number: the
     // database does the jsonb work, and no whole `data` object crosses the wire per row.
@@ -131,16 +133,15 @@ export class EvaluationService {
         ORDER BY ts LIMIT $3`,
       [deviceId, device.evaluated_until, EVALUATION_CHUNK, ...metrics],
     );
-    if (rows.length === 0) return { readings: 0, opened: 0, resolved: 0 };
+    if (rows.length === 0) return { readings: 0, opened: 0, resolved: orphaned };
     const readings: Reading[] = rows.map((r) => ({
       ts: r.ts_ms,
       data: Object.fromEntries(metrics.map((m, i) => [m, r[`m${i}`]])),
     }));
 
     const states = await this.loadStates(em, deviceId, rules);
-    const active = await this.alerts.activeForDevice(em, deviceId);
     let opened = 0;
-    let resolved = 0;
+    let resolved = orphaned;
 
     const newStates: Array<{ ruleId: string; state: EvaluationState }> = [];
     for (const rule of rules) {
@@ -204,6 +205,37 @@ export class EvaluationService {
     if (opened) this.transitions.inc({ kind: 'opened' }, opened);
     if (resolved) this.transitions.inc({ kind: 'resolved' }, resolved);
     return { readings: readings.length, opened, resolved };
+  }
+
+  /**
+   * Active alerts whose rule no longer covers the device (disabled, deleted, re-scoped, or
+   * the device lost its tag or assignment): resolved here, under the device lock. This is
+   * the backstop for a rule disabled while an evaluation of it was in flight, which
+   * `AlertsService.closeRule` cannot see.
+   */
+  private async resolveOrphans(
+    em: EntityManager,
+    rules: RuleEntity[],
+    active: Map<string, string>,
+  ): Promise<number> {
+    const covering = new Set(rules.map((r) => r.id));
+    let resolved = 0;
+    for (const [ruleId, alertId] of active) {
+      if (covering.has(ruleId)) continue;
+      const alert = await this.alerts.transitionAndRecord(
+        em,
+        alertId,
+        ['open', 'acknowledged'],
+        'resolved',
+        new Date(),
+        {
+          resolution: 'rule_no_longer_applies',
+        },
+      );
+      if (alert) resolved++;
+      active.delete(ruleId);
+    }
+    return resolved;
   }
 
   private async loadStates(

@@ -1,4 +1,5 @@
 import { AppError } from './app-error';
+import { isUuid } from './uuid';
 
 /**
  * Opaque keyset cursors. A cursor is the sort key of the last row a page returned, so a
@@ -45,4 +46,35 @@ export function toPage<R, T>(
     items: pageRows.map(map),
     next_cursor: hasMore ? encodeCursor(cursorOf(pageRows[pageRows.length - 1])) : null,
   };
+}
+
+/** The only timestamp shape our cursors carry (Date#toISOString). */
+const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+function invalidCursor(): never {
+  throw new AppError('validation_failed', 'cursor is not valid', [
+    { field: 'cursor', message: 'cursor is malformed; pass next_cursor from a previous page' },
+  ]);
+}
+
+/** `[ts]` cursor with a checked timestamp, so a forged one is a 422, never a SQL error. */
+export function decodeTimeCursor(cursor: string): string {
+  const [ts] = decodeCursor(cursor, 1);
+  if (typeof ts !== 'string' || !CURSOR_TS.test(ts) || Number.isNaN(Date.parse(ts)))
+    invalidCursor();
+  return ts;
+}
+
+/** `[ts, uuid]` cursor, both checked. */
+export function decodeTimeIdCursor(cursor: string): [string, string] {
+  const [ts, id] = decodeCursor(cursor, 2);
+  if (
+    typeof ts !== 'string' ||
+    !CURSOR_TS.test(ts) ||
+    Number.isNaN(Date.parse(ts)) ||
+    !isUuid(id)
+  ) {
+    invalidCursor();
+  }
+  return [ts, id as string];
 }

@@ -1,4 +1,4 @@
-import { decodeCursor } from '@app/common';
+import { decodeTimeIdCursor } from '@app/common';
 import type { ObjectLiteral, SelectQueryBuilder } from 'typeorm';
 
 /**
@@ -14,7 +14,7 @@ export function pageByCreated<T extends ObjectLiteral>(
   const alias = qb.alias;
   qb.orderBy(`${alias}.created_at`, 'ASC').addOrderBy(`${alias}.id`, 'ASC');
   if (cursor) {
-    const [createdAt, id] = decodeCursor(cursor, 2);
+    const [createdAt, id] = decodeTimeIdCursor(cursor);
     qb.andWhere(`(${alias}.created_at, ${alias}.id) > (:createdAt, :id)`, { createdAt, id });
   }
   return qb.limit(limit + 1).getMany();

@@ -28,6 +28,11 @@ export class RulesRepository {
     await this.rules.update({ projectId, id: ruleId }, values);
   }
 
+  /** Forgets every device's window for the rule (its metric changed: old values don't count). */
+  async resetState(ruleId: string): Promise<void> {
+    await this.rules.query(`DELETE FROM rule_device_state WHERE rule_id = $1`, [ruleId]);
+  }
+
   async delete(projectId: string, ruleId: string): Promise<boolean> {
     const res = await this.rules.delete({ projectId, id: ruleId });
     return (res.affected ?? 0) > 0;

@@ -63,6 +63,9 @@ export class RulesService {
     if (changes.scope && changes.scope !== 'TAG' && dto.tag === undefined) changes.tag = null;
     checkRule({ ...current, ...changes });
     if (Object.keys(changes).length > 0) await this.rules.update(projectId, ruleId, changes);
+    // The window holds values of the old metric; the contract's window is of the new one.
+    if (changes.metric !== undefined && changes.metric !== current.metric)
+      await this.rules.resetState(ruleId);
     return {
       before: toRuleResponse(current),
       after: toRuleResponse(await this.require(projectId, ruleId)),

@@ -54,6 +54,17 @@ export function isValidTimestamp(value: string): boolean {
 // unicodeRegExp: the external id pattern uses \p{Cc}.
 const ajv = new Ajv({ allErrors: true, strict: true, unicodeRegExp: true });
 ajv.addFormat('iso-ts', { type: 'string', validate: isValidTimestamp });
+/**
+ * Strings PostgreSQL's jsonb cannot hold, though JSON.parse accepts them: NUL, and UTF-16
+ * surrogates that don't pair up. Refused here (422) rather than failing in the worker.
+ */
+const UNSTORABLE_TEXT =
+  /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+export function isStorableText(value: string): boolean {
+  return !UNSTORABLE_TEXT.test(value);
+}
+
 ajv.addKeyword({
   // One check per metric value instead of a four-branch anyOf (the hottest path of a
   // 5,000-event body). Finite: JSON.parse turns 1e999 into Infinity; rules must never see one.
@@ -63,7 +74,15 @@ ajv.addKeyword({
     v === null ||
     typeof v === 'boolean' ||
     (typeof v === 'number' && Number.isFinite(v)) ||
-    (typeof v === 'string' && v.length <= MAX_STRING_VALUE_LENGTH),
+    (typeof v === 'string' && v.length <= MAX_STRING_VALUE_LENGTH && isStorableText(v)),
+  errors: false,
+});
+
+ajv.addKeyword({
+  keyword: 'storableText',
+  type: 'string',
+  schemaType: 'boolean',
+  validate: (_schema: boolean, v: string) => isStorableText(v),
   errors: false,
 });
 
@@ -72,7 +91,7 @@ const schema = {
   additionalProperties: false,
   required: ['device_external_id', 'events'],
   properties: {
-    device_external_id: { type: 'string', pattern: '^[^\\p{Cc}\\s]{1,128}$' },
+    device_external_id: { type: 'string', pattern: '^[^\\p{Cc}\\s]{1,128}$', storableText: true },
     events: {
       type: 'array',
       minItems: 1,
@@ -86,7 +105,7 @@ const schema = {
           data: {
             type: 'object',
             maxProperties: MAX_METRICS_PER_EVENT,
-            propertyNames: { minLength: 1, maxLength: MAX_METRIC_NAME_LENGTH },
+            propertyNames: { minLength: 1, maxLength: MAX_METRIC_NAME_LENGTH, storableText: true },
             additionalProperties: { metricValue: true },
           },
         },
@@ -163,10 +182,15 @@ function describe(e: ErrorObject): ErrorDetail {
         field: here,
         message: 'device_external_id must be 1-128 characters without spaces or control characters',
       };
+    case 'storableText':
+      return {
+        field: here,
+        message: 'text must not contain NUL characters or unpaired UTF-16 surrogates',
+      };
     case 'metricValue':
       return {
         field: here,
-        message: `a metric value is a finite number, a string of at most ${MAX_STRING_VALUE_LENGTH} characters, a boolean or null`,
+        message: `a metric value is a finite number, a string of at most ${MAX_STRING_VALUE_LENGTH} characters (no NUL, no unpaired surrogates), a boolean or null`,
       };
     case 'type':
       return {
@@ -184,4 +208,16 @@ function describeType(type: string): string {
 
 function unescapePointer(segment: string): string {
   return segment.replace(/~1/g, '/').replace(/~0/g, '~');
+}
+
+/**
+ * Number literals a double cannot hold as written: exponents of three digits (1e-400
+ * parses to 0 in JS but is stored exactly by jsonb, where a float8 cast then fails) and
+ * runs of 300+ digits. A body with any is queued as re-serialised from its parse, so what
+ * is stored is exactly what was validated.
+ */
+const EXTREME_NUMBER = /[eE][+-]?\d{3}|\d{300}/;
+
+export function needsNormalising(raw: string): boolean {
+  return EXTREME_NUMBER.test(raw);
 }

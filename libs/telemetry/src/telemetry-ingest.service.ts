@@ -140,7 +140,15 @@ export class TelemetryIngestService {
 
   /** Gives the batch's bytes back to the backlog bound (stored or dead-lettered). */
   async release(job: Job<IngestJob>): Promise<void> {
-    await this.redis.client.decrby(backlogBytesKey(this.redis), job.data.bytes);
+    // Once per batch: a job retried after it already released (a crash between the
+    // release and the job's completion) must not release twice.
+    await this.redis.client.eval(
+      `if redis.call('SET', KEYS[2], '1', 'NX', 'EX', 604800) then return redis.call('DECRBY', KEYS[1], ARGV[1]) end return 0`,
+      2,
+      backlogBytesKey(this.redis),
+      this.redis.key('ingest', 'released', job.data.batchId),
+      job.data.bytes,
+    );
   }
 
   /** Called when a batch exhausted its attempts: counted, logged with its id, kept in the failed set. */

@@ -1,4 +1,4 @@
-import { decodeCursor } from '@app/common';
+import { AppError, decodeTimeCursor } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
@@ -58,7 +58,7 @@ export class TelemetryRepository {
   ): Promise<ReadingRow[]> {
     const params: unknown[] = [deviceId, opts.limit + 1];
     const where = ['device_id = $1'];
-    if (opts.cursor) where.push(`ts < $${params.push(cursorTs(opts.cursor))}`);
+    if (opts.cursor) where.push(`ts < $${params.push(decodeTimeCursor(opts.cursor))}`);
     if (opts.from) where.push(`ts >= $${params.push(opts.from.toISOString())}`);
     if (opts.to) where.push(`ts < $${params.push(opts.to.toISOString())}`);
     return this.dataSource.query(
@@ -73,7 +73,7 @@ export class TelemetryRepository {
     since: Date,
     opts: { limit: number; cursor?: string },
   ): Promise<ReadingRow[]> {
-    const after = opts.cursor ? cursorTs(opts.cursor) : since.toISOString();
+    const after = opts.cursor ? decodeTimeCursor(opts.cursor) : since.toISOString();
     return this.dataSource.query(
       `SELECT ts, data FROM telemetry WHERE device_id = $1 AND ts > $2 ORDER BY ts ASC LIMIT $3`,
       [deviceId, after, opts.limit + 1],
@@ -99,26 +99,37 @@ export class TelemetryRepository {
   ): Promise<Array<{ bucket_start: Date; value: number; count: number }>> {
     const fn = { avg: 'avg', min: 'min', max: 'max', sum: 'sum', count: 'count' }[q.agg];
     const rows: Array<{ bucket_start: Date; value: string | number; count: string }> =
-      await this.dataSource.query(
-        `SELECT date_bin(make_interval(secs => $5), ts, TIMESTAMPTZ 'epoch') AS bucket_start,
+      await this.dataSource
+        .query(
+          `SELECT date_bin(make_interval(secs => $5), ts, TIMESTAMPTZ 'epoch') AS bucket_start,
               ${fn}((data ->> $2)::float8) AS value,
               count(*) AS count
          FROM telemetry
         WHERE device_id = $1 AND ts >= $3 AND ts < $4 AND jsonb_typeof(data -> $2) = 'number'
         GROUP BY 1
         ORDER BY 1`,
-        [deviceId, q.metric, q.from.toISOString(), q.to.toISOString(), q.bucketSeconds],
-      );
+          [deviceId, q.metric, q.from.toISOString(), q.to.toISOString(), q.bucketSeconds],
+        )
+        .catch((err: unknown) => {
+          // A sum or avg of values near the double limit overflows: the data, not us.
+          if ((err as { code?: string }).code === '22003') {
+            throw new AppError(
+              'validation_failed',
+              `the ${q.agg} of ${q.metric} overflows a double in this range`,
+              [
+                {
+                  field: 'agg',
+                  message: `the ${q.agg} overflows; use min, max or count, or narrow the range`,
+                },
+              ],
+            );
+          }
+          throw err;
+        });
     return rows.map((r) => ({
       bucket_start: r.bucket_start,
       value: Number(r.value),
       count: Number(r.count),
     }));
   }
-}
-
-function cursorTs(cursor: string): string {
-  const [ts] = decodeCursor(cursor, 1);
-  if (typeof ts !== 'string' || Number.isNaN(Date.parse(ts))) decodeCursor('', 1); // throws the 422
-  return ts as string;
 }

@@ -10,7 +10,7 @@ import { ConfigService } from '@nestjs/config';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
-import { validateIngestBody } from './ingest-validator';
+import { needsNormalising, validateIngestBody } from './ingest-validator';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
 import { AggregateFn, ReadingRow, TelemetryRepository } from './telemetry.repository';
 import { backlogBytesKey, ingestJobId, ingestSeqKey } from './telemetry.keys';
@@ -68,11 +68,13 @@ export class TelemetryService {
    * JSON.stringify of 5,000 events and the worker a parse/stringify round trip: the
    * worker hands it to PostgreSQL as is. PostgreSQL reads it as jsonb, which keeps the
    * last of duplicated keys exactly as JSON.parse does, so it stores what was validated.
+   * Where the text could be read differently (no UTF-8 raw text, number literals beyond a
+   * double), the parse is re-serialised instead. A leading BOM is dropped (jsonb refuses it).
    */
   async accept(
     projectId: string,
     body: unknown,
-    rawBody: string,
+    rawBody: string | undefined,
     correlationId: string,
   ): Promise<{ accepted: number; batch_id: string }> {
     const checked = validateIngestBody(body);
@@ -98,7 +100,9 @@ export class TelemetryService {
       deviceId,
       batchId,
       checked.body.events.length,
-      rawBody,
+      rawBody === undefined || needsNormalising(rawBody)
+        ? JSON.stringify(checked.body)
+        : rawBody.replace(/^\uFEFF/, ''),
       correlationId,
     );
     this.accepted.inc({ result: 'accepted' });
@@ -120,6 +124,7 @@ export class TelemetryService {
     correlationId: string,
   ): Promise<void> {
     const bytes = Buffer.byteLength(payload);
+    let counted = false;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -135,6 +140,7 @@ export class TelemetryService {
             .incr(ingestSeqKey(this.redis, deviceId))
             .incrby(backlogBytesKey(this.redis), bytes)
             .exec();
+          counted = results !== null && !results[1]?.[0];
           const seq = Number(results?.[0]?.[1]);
           if (!Number.isSafeInteger(seq)) throw new Error('could not number the batch');
           const data: IngestJob = {
@@ -153,6 +159,10 @@ export class TelemetryService {
         deadline,
       ]);
     } catch (err) {
+      // Best effort: the batch was not accepted, so its bytes don't count against the
+      // backlog (if Redis is down this fails too, and the empty-queue reset heals it).
+      if (counted)
+        this.redis.client.decrby(backlogBytesKey(this.redis), bytes).catch(() => undefined);
       this.accepted.inc({ result: 'unavailable' });
       this.logger.warn(
         { err: (err as Error).message, batchId },

@@ -72,6 +72,22 @@ describe('ErrorFilter', () => {
     });
   });
 
+  it.each([
+    [
+      'a refused connection',
+      Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }),
+    ],
+    [
+      'an admin shutdown',
+      Object.assign(new Error('terminating connection'), { driverError: { code: '57P01' } }),
+    ],
+    ['a pool timeout', new Error('timeout exceeded when trying to connect')],
+  ])('answers 503 with Retry-After for %s', (_label, err) => {
+    const res = run(err);
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['Retry-After']).toBe('5');
+  });
+
   it('turns anything else into a 500 with an error id that is also logged', () => {
     const logged: unknown[] = [];
     const spy = jest.spyOn(Logger.prototype, 'error').mockImplementation((entry: unknown) => {

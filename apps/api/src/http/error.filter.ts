@@ -71,6 +71,13 @@ export class ErrorFilter implements ExceptionFilter {
         retryAfter: status === 503 ? 5 : undefined,
       };
     }
+    if (isDependencyDown(exception)) {
+      this.logger.warn({ err: (exception as Error).message }, 'a dependency is unavailable');
+      return {
+        body: build(503, 'a dependency (database) is unavailable; retry shortly'),
+        retryAfter: 5,
+      };
+    }
     const errorId = randomUUID();
     this.logger.error(
       { err: exception, error_id: errorId, method: req.method, url: req.url },
@@ -92,4 +99,30 @@ function build(status: number, message: string, details?: ErrorDetail[]): ErrorB
     message,
     ...(details && details.length > 0 ? { details } : {}),
   };
+}
+
+/**
+ * PostgreSQL (or the pool) unreachable, restarting or out of connections: the contract's
+ * "a dependency down → 503 with Retry-After", not a 500.
+ */
+export function isDependencyDown(err: unknown): boolean {
+  const e = err as { code?: unknown; driverError?: { code?: unknown }; message?: unknown };
+  const code = String(e?.driverError?.code ?? e?.code ?? '');
+  const message = String(e?.message ?? '');
+  return (
+    code.startsWith('08') || // connection exception
+    [
+      '57P01',
+      '57P02',
+      '57P03',
+      '53300',
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+    ].includes(code) ||
+    /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED/i.test(
+      message,
+    )
+  );
 }

@@ -73,7 +73,10 @@ export class TelemetryController {
     return this.telemetry.accept(
       projectId,
       body,
-      req.rawBody?.toString('utf8') ?? JSON.stringify(body),
+      // The raw text is only used when it is UTF-8 (body-parser also accepts UTF-16/32).
+      /charset=(?!utf-?8\b)/i.test(req.headers['content-type'] ?? '')
+        ? undefined
+        : req.rawBody?.toString('utf8'),
       String(req.id ?? ''),
     );
   }
