@@ -59,6 +59,7 @@ ajv.addFormat('iso-ts', { type: 'string', validate: isValidTimestamp });
  * surrogates that don't pair up. Refused here (422) rather than failing in the worker.
  */
 const UNSTORABLE_TEXT =
+  // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
   /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export function isStorableText(value: string): boolean {
