@@ -1,0 +1,61 @@
+import { checkAddress, classifyAddress, webhookTarget } from './ssrf';
+
+/** The target as the connection would see it, then the verdict. */
+function verdict(url: string, allowPrivate = false): string {
+  const { host, ip } = webhookTarget(url);
+  if (!ip)
+    return host === 'localhost' ? 'refused (localhost resolves to loopback)' : `resolve ${host}`;
+  const { allowed, class: cls } = checkAddress(ip, allowPrivate);
+  return `${allowed ? 'allowed' : 'refused'} ${cls}`;
+}
+
+describe('SSRF address checks', () => {
+  it.each([
+    ['http://127.1/', 'refused loopback'],
+    ['http://2130706433/', 'refused loopback'],
+    ['http://0x7f.1/', 'refused loopback'],
+    ['http://0177.0.0.1/', 'refused loopback'],
+    ['http://[::1]/', 'refused loopback'],
+    ['http://[::ffff:127.0.0.1]/', 'refused loopback'],
+    ['http://[::ffff:7f00:1]/', 'refused loopback'],
+    ['http://169.254.169.254/latest/meta-data', 'refused link-local'],
+    ['http://100.64.0.1/', 'refused cgnat'],
+    ['http://[fd00::1]/', 'refused unique-local'],
+    ['http://0.0.0.0/', 'refused unspecified'],
+    ['http://[::]/', 'refused unspecified'],
+    ['http://10.1.2.3/', 'refused private'],
+    ['http://172.31.255.255/', 'refused private'],
+    ['http://192.168.1.1/', 'refused private'],
+    ['http://[fe80::1]/', 'refused link-local'],
+    ['http://224.0.0.1/', 'refused multicast'],
+    ['http://255.255.255.255/', 'refused reserved'],
+    ['https://93.184.216.34/', 'allowed public'],
+    ['https://[2606:4700::1111]/', 'allowed public'],
+    ['http://localhost:9000/', 'refused (localhost resolves to loopback)'],
+    ['https://hooks.example.com/x', 'resolve hooks.example.com'],
+  ])('%s → %s', (url, expected) => {
+    expect(verdict(url)).toBe(expected);
+  });
+
+  it('opens loopback and private ranges, never link-local or metadata, with WEBHOOK_ALLOW_PRIVATE_NETWORKS', () => {
+    expect(verdict('http://127.0.0.1:9000/', true)).toBe('allowed loopback');
+    expect(verdict('http://10.0.0.5/', true)).toBe('allowed private');
+    expect(verdict('http://[::1]/', true)).toBe('allowed loopback');
+    expect(verdict('http://169.254.169.254/', true)).toBe('refused link-local');
+    expect(verdict('http://[fe80::1]/', true)).toBe('refused link-local');
+    expect(verdict('http://0.0.0.0/', true)).toBe('refused unspecified');
+    expect(verdict('http://224.0.0.1/', true)).toBe('refused multicast');
+  });
+
+  it.each([
+    'ftp://example.com/',
+    'file:///etc/passwd',
+    'gopher://x/',
+    'not a url',
+    'http://user:pw@example.com/',
+  ])('refuses %s before any lookup', (url) => expect(() => webhookTarget(url)).toThrow());
+
+  it('refuses to classify a hostname', () => {
+    expect(() => classifyAddress('example.com')).toThrow(/not an IP/);
+  });
+});
