@@ -1,2 +1,3 @@
 export * from './webhooks.module';
 export * from './ssrf';
+export * from './circuit-breaker';
