@@ -10,6 +10,9 @@ const at = (i: number) => new Date(T0 + i * 1000).toISOString();
 type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
 
 describe('rules and alerts (e2e)', () => {
+  // Each test waits for ingestion and evaluation to finish: more than jest's 5 s default on a busy machine.
+  jest.setTimeout(30000);
+
   let api: RunningApi;
   let worker: RunningWorker;
   let queues: Queue[];

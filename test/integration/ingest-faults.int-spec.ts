@@ -3,6 +3,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
 import { appEnv, exited, freePort, spawnApp } from '../support/processes';
+import { QUEUES } from '@app/queue';
 import { drained, INGEST, openQueue } from '../support/worker';
 
 const T0 = Date.UTC(2025, 0, 1);
@@ -126,6 +127,18 @@ describe('ingestion under faults (integration)', () => {
       );
       const failed = await queue.getJobs(['failed']);
       expect(failed.filter((j) => j.data.projectId === p.projectId)).toEqual([]);
+
+      // Leave nothing behind for later files: let the evaluations of these batches finish,
+      // then stop the worker the way an operator would (a SIGKILL here would leave its
+      // jobs "active" until another worker's stalled check, up to 30 s later).
+      const evaluations = openQueue(QUEUES.RULE_EVALUATION);
+      try {
+        await drained(evaluations, 60000);
+      } finally {
+        await evaluations.close();
+      }
+      worker.kill('SIGTERM');
+      await exited(worker);
     } finally {
       worker.kill('SIGKILL');
       await queue.close();
