@@ -43,3 +43,13 @@ export class ConflictError extends AppError {
     super('conflict', message);
   }
 }
+
+/** "validation failed: a: …; b: …; c: … (and N more)": the 422 message over its details. */
+export function validationFailed(details: ErrorDetail[]): AppError {
+  const head = details
+    .slice(0, 3)
+    .map((d) => `${d.field}: ${d.message}`)
+    .join('; ');
+  const more = details.length > 3 ? ` (and ${details.length - 3} more)` : '';
+  return new AppError('validation_failed', `validation failed: ${head}${more}`, details);
+}

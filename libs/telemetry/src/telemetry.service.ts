@@ -1,4 +1,4 @@
-import { AppError, NotFoundError, Page, toPage } from '@app/common';
+import { AppError, NotFoundError, Page, toPage, validationFailed } from '@app/common';
 import { AppConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
 import { closeQuietlyOnShutdown, JobPayloads, QUEUES } from '@app/queue';
@@ -86,11 +86,7 @@ export class TelemetryService {
           'a batch holds at most 5000 events',
           checked.details,
         );
-      throw new AppError(
-        'validation_failed',
-        `validation failed: ${summary(checked.details)}`,
-        checked.details,
-      );
+      throw validationFailed(checked.details);
     }
     await this.refuseWhenBacklogFull();
     const deviceId = await this.resolveDevice(projectId, checked.body.device_external_id);
@@ -289,11 +285,3 @@ export class TelemetryService {
 }
 
 const toReading = (r: ReadingRow): Reading => ({ ts: r.ts.toISOString(), data: r.data });
-
-function summary(details: Array<{ field: string; message: string }>): string {
-  const head = details
-    .slice(0, 3)
-    .map((d) => `${d.field}: ${d.message}`)
-    .join('; ');
-  return details.length > 3 ? `${head} (and ${details.length - 3} more)` : head;
-}

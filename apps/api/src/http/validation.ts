@@ -1,4 +1,4 @@
-import { AppError, ErrorDetail } from '@app/common';
+import { ErrorDetail, validationFailed } from '@app/common';
 import { ValidationError, ValidationPipe } from '@nestjs/common';
 
 /** Flattens class-validator's tree into `{field: "a.b.0.c", message}` entries. */
@@ -26,17 +26,6 @@ export function createValidationPipe(): ValidationPipe {
     transform: true,
     forbidUnknownValues: true,
     stopAtFirstError: false,
-    exceptionFactory: (errors) => {
-      const details = flattenValidationErrors(errors);
-      const summary = details
-        .slice(0, 3)
-        .map((d) => `${d.field}: ${d.message}`)
-        .join('; ');
-      return new AppError(
-        'validation_failed',
-        `validation failed: ${summary}${details.length > 3 ? ` (and ${details.length - 3} more)` : ''}`,
-        details,
-      );
-    },
+    exceptionFactory: (errors) => validationFailed(flattenValidationErrors(errors)),
   });
 }
