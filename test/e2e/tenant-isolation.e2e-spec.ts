@@ -57,6 +57,8 @@ describe('tenant isolation (e2e)', () => {
     deviceId: string;
     ruleId: string;
     alertId: string;
+    webhookId: string;
+    deliveryId: string;
   };
   let attacker: { apiKey: string };
 
@@ -93,6 +95,20 @@ describe('tenant isolation (e2e)', () => {
        VALUES ($1, $2, $3, 'open', now(), '{}') RETURNING id`,
       [a.projectId, rule.body.id, device.body.id],
     );
+    const webhook = await request(api.server)
+      .post(`/projects/${a.projectId}/webhooks`)
+      .set(a.headers)
+      .send({ url: 'https://hooks.example.com/victim' })
+      .expect(201);
+    // A delivery of the victim's, made the way fan-out makes them.
+    const [delivery] = await api.app.get(DataSource).query(
+      `WITH e AS (
+         INSERT INTO alert_events (project_id, alert_id, type, payload, dispatched_at)
+         VALUES ($1, $2, 'alert.created', '{}', now()) RETURNING id)
+       INSERT INTO webhook_deliveries (project_id, webhook_id, event_id, event_type, status, attempts)
+       SELECT $1, $3, e.id, 'alert.created', 'failed', 8 FROM e RETURNING id`,
+      [a.projectId, alert.id, webhook.body.id],
+    );
     victim = {
       orgId: a.orgId,
       projectId: a.projectId,
@@ -100,6 +116,8 @@ describe('tenant isolation (e2e)', () => {
       deviceId: device.body.id,
       ruleId: rule.body.id,
       alertId: alert.id,
+      webhookId: webhook.body.id,
+      deliveryId: delivery.id,
     };
     attacker = await api.tenants.newProject();
   });
@@ -112,6 +130,8 @@ describe('tenant isolation (e2e)', () => {
     device_id: victim.deviceId,
     rule_id: victim.ruleId,
     alert_id: victim.alertId,
+    webhook_id: victim.webhookId,
+    delivery_id: victim.deliveryId,
   });
 
   it('documents every route the router registered', () => {

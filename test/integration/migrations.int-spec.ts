@@ -33,6 +33,7 @@ describe('migrations (integration)', () => {
       'Tenancy1764250000000',
       'Telemetry1764260000000',
       'RulesAlerts1764270000000',
+      'Webhooks1764280000000',
     ]);
     expect(results.filter((r) => r.createdDatabase)).toHaveLength(1);
 
@@ -53,6 +54,9 @@ describe('migrations (integration)', () => {
           'projects',
           'schema_migrations',
           'telemetry',
+          'webhook_attempts',
+          'webhook_deliveries',
+          'webhooks',
         ]),
       );
     } finally {

@@ -7,6 +7,7 @@ import { AlertsModule } from '@app/alerts';
 import { RulesModule } from '@app/rules';
 import { TelemetryModule } from '@app/telemetry';
 import { TenancyModule } from '@app/tenancy';
+import { WebhooksModule } from '@app/webhooks';
 import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -18,6 +19,7 @@ import { HealthController } from './health/health.controller';
 import { TelemetryController } from './telemetry/telemetry.controller';
 import { RulesController } from './rules/rules.controller';
 import { AlertsController } from './alerts/alerts.controller';
+import { WebhooksController } from './webhooks/webhooks.controller';
 import { DevicesController } from './tenancy/devices.controller';
 import { OrgsController } from './tenancy/orgs.controller';
 import { ProjectsController } from './tenancy/projects.controller';
@@ -39,6 +41,7 @@ export class ApiModule {
         TelemetryModule,
         RulesModule,
         AlertsModule,
+        WebhooksModule,
         ThrottlerModule.forRootAsync({
           inject: [RedisService],
           // Counters live in Redis so every api replica shares them (RateLimitGuard).
@@ -56,6 +59,7 @@ export class ApiModule {
         TelemetryController,
         RulesController,
         AlertsController,
+        WebhooksController,
       ],
       providers: [
         AdminToken,

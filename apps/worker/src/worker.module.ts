@@ -5,6 +5,7 @@ import { QueueModule } from '@app/queue';
 import { AlertsWorkerModule } from '@app/alerts';
 import { RedisModule } from '@app/redis';
 import { TelemetryWorkerModule } from '@app/telemetry';
+import { WebhooksWorkerModule } from '@app/webhooks';
 import { DynamicModule, Module } from '@nestjs/common';
 import { WorkerHttpServer } from './worker-http.server';
 
@@ -26,6 +27,7 @@ export class WorkerModule {
         ObservabilityModule,
         TelemetryWorkerModule,
         AlertsWorkerModule,
+        WebhooksWorkerModule,
       ],
       providers: [WorkerHttpServer],
     };

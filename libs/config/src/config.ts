@@ -22,6 +22,9 @@ export interface AppConfig {
     circuitFailureThreshold: number;
     circuitRecoverySeconds: number;
     timeoutMs: number;
+    /** Seconds before each retry (jittered); attempts = length + 1. */
+    retryScheduleSeconds: number[];
+    concurrency: number;
   };
   worker: { port: number; concurrency: number; shutdownGraceMs: number; lockDurationMs: number };
   ingest: { backlogMaxJobs: number; backlogMaxBytes: number };
@@ -49,6 +52,8 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       circuitFailureThreshold: env.WEBHOOK_CIRCUIT_FAILURE_THRESHOLD,
       circuitRecoverySeconds: env.WEBHOOK_CIRCUIT_RECOVERY_SECONDS,
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      retryScheduleSeconds: env.WEBHOOK_RETRY_SCHEDULE.split(',').map((v) => Number(v.trim())),
+      concurrency: env.WEBHOOK_CONCURRENCY,
     },
     worker: {
       port: env.WORKER_PORT,

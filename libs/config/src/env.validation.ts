@@ -77,6 +77,22 @@ export class EnvironmentVariables {
   @IsInt()
   WEBHOOK_TIMEOUT_MS = 10000;
 
+  /**
+   * Delays between delivery attempts, in seconds (decimals allowed), one per retry; each is
+   * jittered by ±20%. The default makes 8 attempts over about 27.6 hours.
+   */
+  @Matches(/^\s*\d+(\.\d+)?(\s*,\s*\d+(\.\d+)?){0,29}\s*$/, {
+    message: 'WEBHOOK_RETRY_SCHEDULE must be 1-30 comma-separated delays in seconds',
+  })
+  WEBHOOK_RETRY_SCHEDULE = '5,300,1800,7200,18000,36000,36000';
+
+  /** Deliveries in flight per worker process (their own queue, apart from ingestion). */
+  @Transform(toInt)
+  @Min(1)
+  @Max(1000)
+  @IsInt()
+  WEBHOOK_CONCURRENCY = 16;
+
   @Transform(toInt)
   @Min(1)
   @IsInt()

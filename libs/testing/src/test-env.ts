@@ -40,6 +40,10 @@ export function testConfigOverrides(extra: EnvSource = {}): EnvSource {
     RATE_LIMIT_INGEST_PER_MINUTE: '1000000',
     RATE_LIMIT_API_PER_MINUTE: '1000000',
     RATE_LIMIT_ANON_PER_MINUTE: '1000000',
+    // Webhook tests deliver to receivers on 127.0.0.1 and can't wait hours between retries.
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    WEBHOOK_RETRY_SCHEDULE: '0.2,0.2,0.2,0.2',
+    WEBHOOK_TIMEOUT_MS: '2000',
     ...extra,
   };
 }

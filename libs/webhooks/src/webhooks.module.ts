@@ -1,5 +1,22 @@
+import { QUEUES } from '@app/queue';
+import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { CircuitBreakerService } from './circuit-breaker.service';
+import { DeliveryQueue } from './delivery-queue';
+import { WebhookAttemptEntity } from './entities/webhook-attempt.entity';
+import { WebhookDeliveryEntity } from './entities/webhook-delivery.entity';
+import { WebhookEntity } from './entities/webhook.entity';
+import { WebhooksRepository } from './webhooks.repository';
+import { WebhooksService } from './webhooks.service';
 
-/** Webhooks feature module; filled in by its issue. */
-@Module({})
+/** Webhook subscriptions, deliveries (read and retry) and the shared circuit breaker. */
+@Module({
+  imports: [
+    TypeOrmModule.forFeature([WebhookEntity, WebhookDeliveryEntity, WebhookAttemptEntity]),
+    BullModule.registerQueue({ name: QUEUES.WEBHOOK_DELIVERY }),
+  ],
+  providers: [WebhooksRepository, WebhooksService, CircuitBreakerService, DeliveryQueue],
+  exports: [WebhooksRepository, WebhooksService, CircuitBreakerService, DeliveryQueue],
+})
 export class WebhooksModule {}

@@ -1,9 +1,15 @@
 import { Tenancy1764250000000 } from './1764250000000-Tenancy';
 import { Telemetry1764260000000 } from './1764260000000-Telemetry';
 import { RulesAlerts1764270000000 } from './1764270000000-RulesAlerts';
+import { Webhooks1764280000000 } from './1764280000000-Webhooks';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
  * and migrate entry points all carry the same set.
  */
-export const migrations = [Tenancy1764250000000, Telemetry1764260000000, RulesAlerts1764270000000];
+export const migrations = [
+  Tenancy1764250000000,
+  Telemetry1764260000000,
+  RulesAlerts1764270000000,
+  Webhooks1764280000000,
+];

@@ -1,0 +1,338 @@
+import { AppConfig } from '@app/config';
+import { MetricsService } from '@app/observability';
+import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { Counter, Histogram } from 'prom-client';
+import { DataSource } from 'typeorm';
+import { CircuitBreakerService } from './circuit-breaker.service';
+import { DeliveryQueue } from './delivery-queue';
+import { classifyStatus, honoursRetryAfter, parseRetryAfter, retryDelayMs } from './retry-schedule';
+import { signatureHeader } from './signature';
+import { SendResult, WebhookHttpClient } from './webhook-http';
+
+/** While a half-open probe is out, other deliveries look again this often. */
+const HALF_OPEN_POLL_MS = 1000;
+/** Spread of the wake-up after an open period, so waiting deliveries don't stampede. */
+const WAKE_JITTER_MS = 500;
+export const USER_AGENT = 'telemetry-platform-webhooks/1';
+
+export type DeliveryStep = { done: true } | { done: false; retryAt: number };
+
+interface ClaimedDelivery {
+  id: string;
+  project_id: string;
+  webhook_id: string;
+  event_id: string;
+  attempts: number;
+  schedule_offset: number;
+  url: string;
+  enabled: boolean;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: Date | null;
+  type: string;
+  payload: Record<string, unknown>;
+  event_created_at: Date;
+}
+
+/**
+ * One step of a delivery: claim it, ask the circuit, send it signed, record the attempt,
+ * and say when (if ever) the next step is due. The delivery row is the source of truth;
+ * the job only carries its id.
+ */
+@Injectable()
+export class DeliveryService implements OnModuleDestroy {
+  private readonly logger = new Logger(DeliveryService.name);
+  private readonly http: WebhookHttpClient;
+  private readonly schedule: number[];
+  private readonly leaseMs: number;
+  private readonly attemptsTotal: Counter<'outcome'>;
+  private readonly finished: Counter<'status'>;
+  private readonly attemptDuration: Histogram;
+  private readonly eventLatency: Histogram;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly breaker: CircuitBreakerService,
+    private readonly deliveryQueue: DeliveryQueue,
+    config: ConfigService<AppConfig, true>,
+    metrics: MetricsService,
+  ) {
+    const webhooks = config.get('webhooks', { infer: true });
+    this.http = new WebhookHttpClient({
+      timeoutMs: webhooks.timeoutMs,
+      allowPrivateNetworks: webhooks.allowPrivateNetworks,
+    });
+    this.schedule = webhooks.retryScheduleSeconds;
+    // Longer than any attempt can take, so a live sender never loses its claim.
+    this.leaseMs = webhooks.timeoutMs + 30000;
+    const registers = [metrics.registry];
+    this.attemptsTotal = new Counter({
+      name: 'webhook_attempts_total',
+      help: 'Webhook delivery attempts by outcome (succeeded, retry, gone)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.finished = new Counter({
+      name: 'webhook_deliveries_finished_total',
+      help: 'Deliveries that reached a final status',
+      labelNames: ['status'],
+      registers,
+    });
+    this.attemptDuration = new Histogram({
+      name: 'webhook_attempt_duration_seconds',
+      help: 'Duration of one delivery attempt, connect to last byte read',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.eventLatency = new Histogram({
+      name: 'webhook_event_to_delivery_seconds',
+      help: 'From the alert event being written to its webhook answered 2xx',
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600, 3600],
+      registers,
+    });
+  }
+
+  onModuleDestroy(): void {
+    this.http.close();
+  }
+
+  /**
+   * Fan-out of one alert event: one delivery per enabled webhook of its project that takes
+   * its type and existed when it happened. Idempotent (unique (webhook_id, event_id)), so
+   * a repeated alert-events job adds nothing; every pending delivery of the event is
+   * (re-)enqueued, which is a no-op for one that already has a job.
+   */
+  async fanOut(eventId: string): Promise<number> {
+    const rows: Array<{ id: string; project_id: string }> = await this.dataSource.query(
+      `WITH event AS (SELECT id, project_id, type, created_at FROM alert_events WHERE id = $1),
+            created AS (
+              INSERT INTO webhook_deliveries
+                     (project_id, webhook_id, event_id, event_type, status, next_attempt_at)
+              SELECT w.project_id, w.id, e.id, e.type, 'pending', now()
+                FROM event e JOIN webhooks w ON w.project_id = e.project_id
+               WHERE w.enabled AND e.type = ANY (w.event_types) AND w.created_at <= e.created_at
+              ON CONFLICT (webhook_id, event_id) DO NOTHING
+              RETURNING id, project_id)
+       SELECT id, project_id FROM created
+       UNION
+       SELECT d.id, d.project_id FROM event e
+         JOIN webhooks w ON w.project_id = e.project_id
+         JOIN webhook_deliveries d ON d.webhook_id = w.id AND d.event_id = e.id
+        WHERE d.status = 'pending'`,
+      [eventId],
+    );
+    await this.deliveryQueue.enqueue(
+      rows.map((r) => ({ projectId: r.project_id, deliveryId: r.id })),
+    );
+    return rows.length;
+  }
+
+  async deliver(deliveryId: string): Promise<DeliveryStep> {
+    const claimed = await this.claim(deliveryId);
+    if (!('id' in claimed)) return claimed;
+    const d = claimed;
+
+    if (!d.enabled) {
+      await this.finish(d.id, 'failed', 'the webhook is disabled');
+      return { done: true };
+    }
+
+    const gate = await this.breaker.decide(d.url);
+    if (gate.action === 'wait') {
+      const retryAt =
+        gate.state.state === 'half_open'
+          ? Math.min(gate.retryAt, Date.now() + HALF_OPEN_POLL_MS)
+          : gate.retryAt + Math.floor(Math.random() * WAKE_JITTER_MS);
+      await this.postpone(d.id, retryAt);
+      return { done: false, retryAt };
+    }
+
+    const startedAt = new Date();
+    const body = JSON.stringify({
+      type: d.type,
+      timestamp: d.event_created_at.toISOString(),
+      data: d.payload,
+    });
+    const timestamp = Math.floor(startedAt.getTime() / 1000);
+    const secrets = [d.secret];
+    if (
+      d.previous_secret &&
+      d.previous_secret_expires_at &&
+      d.previous_secret_expires_at > startedAt
+    )
+      secrets.push(d.previous_secret);
+    const result = await this.http.post(
+      d.url,
+      {
+        'content-type': 'application/json',
+        'user-agent': USER_AGENT,
+        'webhook-id': d.event_id,
+        'webhook-timestamp': String(timestamp),
+        'webhook-signature': signatureHeader(secrets, d.event_id, timestamp, body),
+      },
+      body,
+    );
+    const outcome = classifyStatus(result.statusCode);
+    const succeeded = outcome === 'succeeded';
+    // A breaker hiccup must not lose the attempt's record: report it, but don't depend on it.
+    await this.breaker
+      .report(d.url, succeeded)
+      .catch((err: Error) => this.logger.warn({ err: err.message }, 'circuit report failed'));
+    this.attemptsTotal.inc({ outcome });
+    this.attemptDuration.observe(result.durationMs / 1000);
+
+    return this.record(d, startedAt, result, outcome);
+  }
+
+  /** Pending deliveries whose job went missing (a crash between commit and enqueue). */
+  async sweep(limit = 500): Promise<number> {
+    const rows: Array<{ id: string; project_id: string }> = await this.dataSource.query(
+      `SELECT id, project_id FROM webhook_deliveries
+        WHERE status = 'pending' AND next_attempt_at < now() - interval '60 seconds'
+          AND (lease_until IS NULL OR lease_until < now())
+        ORDER BY next_attempt_at LIMIT $1`,
+      [limit],
+    );
+    await this.deliveryQueue.enqueue(
+      rows.map((r) => ({ projectId: r.project_id, deliveryId: r.id })),
+    );
+    return rows.length;
+  }
+
+  /**
+   * Takes the delivery for one attempt (a lease in the row), or says why not: finished or
+   * gone (done), not due yet, or another worker holds it (come back then).
+   */
+  private async claim(deliveryId: string): Promise<ClaimedDelivery | DeliveryStep> {
+    const [rows] = (await this.dataSource.query(
+      `UPDATE webhook_deliveries d
+          SET lease_until = now() + $2 * interval '1 millisecond'
+         FROM webhooks w, alert_events e
+        WHERE d.id = $1 AND w.id = d.webhook_id AND e.id = d.event_id
+          AND d.status = 'pending'
+          AND (d.lease_until IS NULL OR d.lease_until < now())
+          AND d.next_attempt_at <= now() + interval '50 milliseconds'
+       RETURNING d.id, d.project_id, d.webhook_id, d.event_id, d.attempts, d.schedule_offset,
+                 w.url, w.enabled, w.secret, w.previous_secret, w.previous_secret_expires_at,
+                 e.type, e.payload, e.created_at AS event_created_at`,
+      [deliveryId, this.leaseMs],
+    )) as [ClaimedDelivery[], number];
+    if (rows.length > 0) return rows[0];
+
+    const [row] = (await this.dataSource.query(
+      `SELECT status, next_attempt_at, lease_until, now() AS now
+         FROM webhook_deliveries WHERE id = $1`,
+      [deliveryId],
+    )) as Array<{
+      status: string;
+      next_attempt_at: Date | null;
+      lease_until: Date | null;
+      now: Date;
+    }>;
+    if (!row || row.status !== 'pending') return { done: true };
+    const waitUntil = Math.max(
+      row.next_attempt_at?.getTime() ?? 0,
+      row.lease_until && row.lease_until > row.now ? row.lease_until.getTime() : 0,
+    );
+    // Database time → this process's time, so a skewed clock doesn't spin or stall the job.
+    return { done: false, retryAt: Date.now() + Math.max(0, waitUntil - row.now.getTime()) };
+  }
+
+  private async postpone(deliveryId: string, retryAt: number): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE webhook_deliveries SET next_attempt_at = $2, lease_until = NULL, updated_at = now()
+        WHERE id = $1`,
+      [deliveryId, new Date(retryAt)],
+    );
+  }
+
+  private async finish(deliveryId: string, status: 'failed', error: string): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE webhook_deliveries
+          SET status = $2, last_error = $3, lease_until = NULL, next_attempt_at = NULL,
+              updated_at = now()
+        WHERE id = $1`,
+      [deliveryId, status, error],
+    );
+    this.finished.inc({ status });
+  }
+
+  /** The attempt and its consequence, in one transaction. */
+  private async record(
+    d: ClaimedDelivery,
+    startedAt: Date,
+    result: SendResult,
+    outcome: ReturnType<typeof classifyStatus>,
+  ): Promise<DeliveryStep> {
+    const attempt = d.attempts + 1;
+    let status: 'pending' | 'succeeded' | 'failed' = 'pending';
+    let nextAttemptAt: Date | null = null;
+    let error = result.error;
+    if (outcome === 'succeeded') status = 'succeeded';
+    else if (outcome === 'gone') {
+      status = 'failed';
+      error = '410 Gone: the endpoint asked for no more deliveries; webhook disabled';
+    } else {
+      const scheduled = retryDelayMs(this.schedule, attempt - d.schedule_offset, Math.random());
+      const asked = honoursRetryAfter(result.statusCode)
+        ? parseRetryAfter(result.retryAfter, startedAt.getTime())
+        : null;
+      if (scheduled === null) status = 'failed';
+      else nextAttemptAt = new Date(Date.now() + (asked ?? scheduled));
+      error ??= `endpoint answered ${result.statusCode}`;
+    }
+
+    await this.dataSource.transaction(async (em) => {
+      await em.query(
+        `INSERT INTO webhook_attempts
+                (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (delivery_id, attempt) DO NOTHING`,
+        [
+          d.id,
+          attempt,
+          startedAt,
+          result.durationMs,
+          result.statusCode,
+          result.error,
+          result.responseExcerpt,
+        ],
+      );
+      await em.query(
+        `UPDATE webhook_deliveries
+            SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,
+                next_attempt_at = $6, lease_until = NULL, updated_at = now(),
+                delivered_at = CASE WHEN $3 = 'succeeded' THEN now() ELSE delivered_at END
+          WHERE id = $1`,
+        [
+          d.id,
+          attempt,
+          status,
+          result.statusCode,
+          status === 'succeeded' ? null : error,
+          nextAttemptAt,
+        ],
+      );
+      if (outcome === 'gone') {
+        await em.query(
+          `UPDATE webhooks SET enabled = false, updated_at = now(),
+                  disabled_reason = 'the endpoint answered 410 Gone at ' || to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+            WHERE id = $1`,
+          [d.webhook_id],
+        );
+      }
+    });
+
+    if (status !== 'pending') this.finished.inc({ status });
+    if (status === 'succeeded')
+      this.eventLatency.observe((Date.now() - d.event_created_at.getTime()) / 1000);
+    if (outcome === 'gone')
+      this.logger.warn(
+        { webhookId: d.webhook_id, url: d.url },
+        'endpoint answered 410: webhook disabled',
+      );
+    return nextAttemptAt ? { done: false, retryAt: nextAttemptAt.getTime() } : { done: true };
+  }
+}

@@ -1,0 +1,52 @@
+import { AppConfig } from '@app/config';
+import { DrainingWorkerHost, JobPayloads, QUEUES } from '@app/queue';
+import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
+import { Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { DelayedError, Job } from 'bullmq';
+import { DeliveryService } from '../delivery.service';
+
+type DeliverJob = JobPayloads[typeof QUEUES.WEBHOOK_DELIVERY]['deliver-event'];
+
+/**
+ * Webhook deliveries, on their own queue and concurrency (`WEBHOOK_CONCURRENCY`), so a
+ * slow subscriber holds only these slots, never ingestion's or evaluation's. A delivery
+ * that must wait (backoff, Retry-After, an open circuit) moves its own job to the delayed
+ * set: no BullMQ attempt is used, and the row in PostgreSQL says when it is due.
+ */
+@Processor(QUEUES.WEBHOOK_DELIVERY, { autorun: false })
+export class DeliveryProcessor extends DrainingWorkerHost implements OnApplicationBootstrap {
+  private readonly logger = new Logger(DeliveryProcessor.name);
+
+  constructor(
+    private readonly deliveries: DeliveryService,
+    private readonly config: ConfigService<AppConfig, true>,
+  ) {
+    super();
+  }
+
+  onApplicationBootstrap(): void {
+    this.start({
+      ...this.config.get('worker', { infer: true }),
+      concurrency: this.config.get('webhooks', { infer: true }).concurrency,
+    });
+  }
+
+  async process(job: Job<DeliverJob>, token?: string): Promise<unknown> {
+    switch (job.name) {
+      case 'deliver-event': {
+        const step = await this.deliveries.deliver(job.data.deliveryId);
+        if (step.done) return step;
+        await job.moveToDelayed(step.retryAt, token);
+        throw new DelayedError();
+      }
+      default:
+        throw new Error(`unknown webhook-delivery job ${job.name}`);
+    }
+  }
+
+  @OnWorkerEvent('error')
+  onError(err: Error): void {
+    this.logger.warn({ err: err.message }, 'webhook-delivery worker error');
+  }
+}

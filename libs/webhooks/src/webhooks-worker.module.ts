@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { DeliveryService } from './delivery.service';
+import { DeliverySweeper } from './delivery-sweeper.service';
+import { AlertEventsProcessor } from './processors/alert-events.processor';
+import { DeliveryProcessor } from './processors/delivery.processor';
+import { WebhooksModule } from './webhooks.module';
+
+/** Fan-out of alert events and the signed delivery of each (worker only). */
+@Module({
+  imports: [WebhooksModule],
+  providers: [DeliveryService, DeliverySweeper, AlertEventsProcessor, DeliveryProcessor],
+  exports: [DeliveryService],
+})
+export class WebhooksWorkerModule {}

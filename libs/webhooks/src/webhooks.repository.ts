@@ -1,0 +1,131 @@
+import { decodeCursor, decodeTimeIdCursor, validationFailed } from '@app/common';
+import { pageByCreated } from '@app/database';
+import { Injectable } from '@nestjs/common';
+import { InjectRepository } from '@nestjs/typeorm';
+import { Repository } from 'typeorm';
+import { WebhookAttemptEntity } from './entities/webhook-attempt.entity';
+import { DeliveryStatus, WebhookDeliveryEntity } from './entities/webhook-delivery.entity';
+import { WebhookEntity } from './entities/webhook.entity';
+
+export interface DeliveryFilter {
+  webhookId?: string;
+  status?: DeliveryStatus;
+  eventId?: string;
+}
+
+/** Subscriptions, deliveries and attempts; every method takes the tenant (project) first. */
+@Injectable()
+export class WebhooksRepository {
+  constructor(
+    @InjectRepository(WebhookEntity) private readonly webhooks: Repository<WebhookEntity>,
+    @InjectRepository(WebhookDeliveryEntity)
+    private readonly deliveries: Repository<WebhookDeliveryEntity>,
+    @InjectRepository(WebhookAttemptEntity)
+    private readonly attempts: Repository<WebhookAttemptEntity>,
+  ) {}
+
+  create(projectId: string, values: Partial<WebhookEntity>): Promise<WebhookEntity> {
+    return this.webhooks.save(this.webhooks.create({ ...values, projectId }));
+  }
+
+  find(projectId: string, webhookId: string): Promise<WebhookEntity | null> {
+    return this.webhooks.findOneBy({ projectId, id: webhookId });
+  }
+
+  list(projectId: string, limit: number, cursor?: string): Promise<WebhookEntity[]> {
+    return pageByCreated(
+      this.webhooks.createQueryBuilder('w').where('w.project_id = :projectId', { projectId }),
+      limit,
+      cursor,
+    );
+  }
+
+  /** Changes the columns given and bumps `updated_at`; null when the webhook is not the project's. */
+  async update(
+    projectId: string,
+    webhookId: string,
+    values: Partial<WebhookEntity>,
+  ): Promise<WebhookEntity | null> {
+    const result = await this.webhooks.update({ projectId, id: webhookId }, {
+      ...values,
+      updatedAt: () => 'now()',
+    } as Parameters<Repository<WebhookEntity>['update']>[1]);
+    if (!result.affected) return null;
+    return this.find(projectId, webhookId);
+  }
+
+  async delete(projectId: string, webhookId: string): Promise<boolean> {
+    const result = await this.webhooks.delete({ projectId, id: webhookId });
+    return (result.affected ?? 0) > 0;
+  }
+
+  findDelivery(projectId: string, deliveryId: string): Promise<WebhookDeliveryEntity | null> {
+    return this.deliveries.findOneBy({ projectId, id: deliveryId });
+  }
+
+  /** Newest first by (created_at, id). */
+  listDeliveries(
+    projectId: string,
+    filter: DeliveryFilter,
+    limit: number,
+    cursor?: string,
+  ): Promise<WebhookDeliveryEntity[]> {
+    const qb = this.deliveries
+      .createQueryBuilder('d')
+      .where('d.project_id = :projectId', { projectId });
+    if (filter.webhookId) qb.andWhere('d.webhook_id = :webhookId', { webhookId: filter.webhookId });
+    if (filter.status) qb.andWhere('d.status = :status', { status: filter.status });
+    if (filter.eventId) qb.andWhere('d.event_id = :eventId', { eventId: filter.eventId });
+    if (cursor) {
+      const [createdAt, id] = decodeTimeIdCursor(cursor);
+      qb.andWhere('(d.created_at, d.id) < (:createdAt, :id)', { createdAt, id });
+    }
+    return qb
+      .orderBy('d.created_at', 'DESC')
+      .addOrderBy('d.id', 'DESC')
+      .limit(limit + 1)
+      .getMany();
+  }
+
+  /** Oldest first by attempt number; the cursor is the last attempt number. */
+  async listAttempts(
+    projectId: string,
+    deliveryId: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<WebhookAttemptEntity[]> {
+    let after = 0;
+    if (cursor) {
+      const [n] = decodeCursor(cursor, 1);
+      if (!Number.isSafeInteger(n) || (n as number) < 0)
+        throw validationFailed([{ field: 'cursor', message: 'cursor is malformed' }]);
+      after = n as number;
+    }
+    return this.attempts
+      .createQueryBuilder('a')
+      .innerJoin(WebhookDeliveryEntity, 'd', 'd.id = a.delivery_id')
+      .where('d.project_id = :projectId AND a.delivery_id = :deliveryId', {
+        projectId,
+        deliveryId,
+      })
+      .andWhere('a.attempt > :after', { after })
+      .orderBy('a.attempt', 'ASC')
+      .limit(limit + 1)
+      .getMany();
+  }
+
+  /**
+   * A manual retry: the delivery is due now and its backoff schedule starts over. Returns
+   * false when the delivery is not the project's.
+   */
+  async scheduleRetry(projectId: string, deliveryId: string): Promise<boolean> {
+    const [, count] = (await this.deliveries.query(
+      `UPDATE webhook_deliveries
+          SET status = 'pending', next_attempt_at = now(), schedule_offset = attempts,
+              delivered_at = NULL, updated_at = now()
+        WHERE project_id = $1 AND id = $2`,
+      [projectId, deliveryId],
+    )) as [unknown, number];
+    return count > 0;
+  }
+}

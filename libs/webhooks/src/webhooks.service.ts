@@ -1,0 +1,221 @@
+import { AppConfig } from '@app/config';
+import { AppError, NotFoundError, Page, toPage, validationFailed } from '@app/common';
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { CircuitBreakerService } from './circuit-breaker.service';
+import { DeliveryQueue } from './delivery-queue';
+import {
+  AttemptResponse,
+  CircuitStatusResponse,
+  CreateWebhookDto,
+  DeliveryResponse,
+  SecretRotatedResponse,
+  UpdateWebhookDto,
+  WebhookCreatedResponse,
+  WebhookResponse,
+} from './dto/webhooks.dto';
+import { EVENT_TYPES, WebhookEntity } from './entities/webhook.entity';
+import { generateSecret } from './signature';
+import { checkAddress, webhookTarget } from './ssrf';
+import { refusalMessage } from './webhook-http';
+import { toAttemptResponse, toDeliveryResponse, toWebhookResponse } from './webhooks.mappers';
+import { DeliveryFilter, WebhooksRepository } from './webhooks.repository';
+
+const DEFAULT_PREVIOUS_SECRET_TTL_SECONDS = 86400;
+
+/** Webhook subscriptions and their deliveries, through the API. */
+@Injectable()
+export class WebhooksService {
+  private readonly allowPrivateNetworks: boolean;
+
+  constructor(
+    private readonly repo: WebhooksRepository,
+    private readonly breaker: CircuitBreakerService,
+    private readonly deliveryQueue: DeliveryQueue,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.allowPrivateNetworks = config.get('webhooks', { infer: true }).allowPrivateNetworks;
+  }
+
+  async create(projectId: string, dto: CreateWebhookDto): Promise<WebhookCreatedResponse> {
+    const url = this.checkUrl(dto.url);
+    const secret = generateSecret();
+    const webhook = await this.repo.create(projectId, {
+      url,
+      description: dto.description ?? null,
+      eventTypes: dto.event_types ?? [...EVENT_TYPES],
+      enabled: dto.enabled ?? true,
+      disabledReason: dto.enabled === false ? 'disabled when created' : null,
+      secret,
+      previousSecret: null,
+      previousSecretExpiresAt: null,
+      updatedAt: new Date(),
+    });
+    return { ...toWebhookResponse(webhook), secret };
+  }
+
+  async list(projectId: string, limit = 100, cursor?: string): Promise<Page<WebhookResponse>> {
+    return toPage(
+      await this.repo.list(projectId, limit, cursor),
+      limit,
+      (w) => toWebhookResponse(w),
+      (w) => [w.createdAt.toISOString(), w.id],
+    );
+  }
+
+  async get(projectId: string, webhookId: string): Promise<WebhookResponse> {
+    return toWebhookResponse(await this.find(projectId, webhookId));
+  }
+
+  async update(
+    projectId: string,
+    webhookId: string,
+    dto: UpdateWebhookDto,
+  ): Promise<WebhookResponse> {
+    const values: Partial<WebhookEntity> = {};
+    if (dto.url !== undefined) values.url = this.checkUrl(dto.url);
+    if (dto.description !== undefined) values.description = dto.description;
+    if (dto.event_types !== undefined) values.eventTypes = dto.event_types;
+    if (dto.enabled !== undefined) {
+      values.enabled = dto.enabled;
+      values.disabledReason = dto.enabled ? null : 'disabled by a user';
+    }
+    return this.change(projectId, webhookId, values);
+  }
+
+  setEnabled(projectId: string, webhookId: string, enabled: boolean): Promise<WebhookResponse> {
+    return this.change(projectId, webhookId, {
+      enabled,
+      disabledReason: enabled ? null : 'disabled by a user',
+    });
+  }
+
+  /** Deliveries go with it (ON DELETE CASCADE); a job still queued finds nothing and ends. */
+  async delete(projectId: string, webhookId: string): Promise<void> {
+    if (!(await this.repo.delete(projectId, webhookId))) throw new NotFoundError('webhook');
+  }
+
+  /**
+   * A new secret signs from now on; the old one keeps signing beside it (two signatures in
+   * `webhook-signature`) for `ttlSeconds`, so subscribers can switch without dropping any.
+   */
+  async rotateSecret(
+    projectId: string,
+    webhookId: string,
+    ttlSeconds = DEFAULT_PREVIOUS_SECRET_TTL_SECONDS,
+  ): Promise<SecretRotatedResponse> {
+    const current = await this.find(projectId, webhookId);
+    const secret = generateSecret();
+    const expires = ttlSeconds > 0 ? new Date(Date.now() + ttlSeconds * 1000) : null;
+    await this.repo.update(projectId, webhookId, {
+      secret,
+      previousSecret: expires ? current.secret : null,
+      previousSecretExpiresAt: expires,
+    });
+    return {
+      id: webhookId,
+      secret,
+      previous_secret_expires_at: expires ? expires.toISOString() : null,
+    };
+  }
+
+  async circuitStatus(projectId: string, webhookId: string): Promise<CircuitStatusResponse> {
+    const webhook = await this.find(projectId, webhookId);
+    return this.breaker.status(webhook.url);
+  }
+
+  async listDeliveries(
+    projectId: string,
+    filter: DeliveryFilter,
+    limit = 100,
+    cursor?: string,
+  ): Promise<Page<DeliveryResponse>> {
+    return toPage(
+      await this.repo.listDeliveries(projectId, filter, limit, cursor),
+      limit,
+      toDeliveryResponse,
+      (d) => [d.createdAt.toISOString(), d.id],
+    );
+  }
+
+  async getDelivery(projectId: string, deliveryId: string): Promise<DeliveryResponse> {
+    const delivery = await this.repo.findDelivery(projectId, deliveryId);
+    if (!delivery) throw new NotFoundError('delivery');
+    return toDeliveryResponse(delivery);
+  }
+
+  async listAttempts(
+    projectId: string,
+    deliveryId: string,
+    limit = 100,
+    cursor?: string,
+  ): Promise<Page<AttemptResponse>> {
+    if (!(await this.repo.findDelivery(projectId, deliveryId))) throw new NotFoundError('delivery');
+    return toPage(
+      await this.repo.listAttempts(projectId, deliveryId, limit, cursor),
+      limit,
+      toAttemptResponse,
+      (a) => [a.attempt],
+    );
+  }
+
+  /**
+   * Sends a delivery again now, whatever its status, with a fresh backoff schedule (same
+   * `webhook-id`, so a subscriber that already has it can tell). 409 while its webhook is
+   * disabled: it would only fail again.
+   */
+  async retryDelivery(projectId: string, deliveryId: string): Promise<DeliveryResponse> {
+    const delivery = await this.repo.findDelivery(projectId, deliveryId);
+    if (!delivery) throw new NotFoundError('delivery');
+    const webhook = await this.find(projectId, delivery.webhookId);
+    if (!webhook.enabled)
+      throw new AppError('conflict', 'the webhook is disabled; enable it before retrying');
+    await this.repo.scheduleRetry(projectId, deliveryId);
+    await this.deliveryQueue.runNow(projectId, deliveryId);
+    return this.getDelivery(projectId, deliveryId);
+  }
+
+  private async find(projectId: string, webhookId: string): Promise<WebhookEntity> {
+    const webhook = await this.repo.find(projectId, webhookId);
+    if (!webhook) throw new NotFoundError('webhook');
+    return webhook;
+  }
+
+  private async change(
+    projectId: string,
+    webhookId: string,
+    values: Partial<WebhookEntity>,
+  ): Promise<WebhookResponse> {
+    const webhook =
+      Object.keys(values).length > 0
+        ? await this.repo.update(projectId, webhookId, values)
+        : await this.repo.find(projectId, webhookId);
+    if (!webhook) throw new NotFoundError('webhook');
+    return toWebhookResponse(webhook);
+  }
+
+  /**
+   * What can be refused without DNS: the scheme, credentials, and IP literals or
+   * `localhost` that point inside. Names are checked again at every connection, where
+   * DNS rebinding can't get past.
+   */
+  private checkUrl(url: string): string {
+    let target: { host: string; ip: string | null };
+    try {
+      target = webhookTarget(url);
+    } catch (err) {
+      throw validationFailed([{ field: 'url', message: (err as Error).message }]);
+    }
+    const host = target.host.toLowerCase();
+    const literal =
+      target.ip ?? (host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : null);
+    if (literal) {
+      const verdict = checkAddress(literal, this.allowPrivateNetworks);
+      if (!verdict.allowed)
+        throw validationFailed([
+          { field: 'url', message: refusalMessage(literal, verdict.class, target.host) },
+        ]);
+    }
+    return new URL(url).toString();
+  }
+}

@@ -1,0 +1,78 @@
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { AddressInfo } from 'node:net';
+
+export interface Received {
+  /** 1-based, in arrival order. */
+  n: number;
+  path: string;
+  headers: Record<string, string>;
+  body: string;
+  startedAt: number;
+  /** When our answer was sent. */
+  endedAt?: number;
+  status?: number;
+}
+
+export interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+  delayMs?: number;
+}
+
+/**
+ * A subscriber endpoint for tests: records every request (raw body, headers, times) and
+ * answers with whatever `respond` says for the n-th request (default 204).
+ */
+export class TestReceiver {
+  readonly received: Received[] = [];
+  respond: (r: Received) => Answer = () => ({ status: 204 });
+  private server?: Server;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
+    return this;
+  }
+
+  /** Waits until `n` requests have been answered (polls; fails after `timeoutMs`). */
+  async waitFor(n: number, timeoutMs = 20000): Promise<Received[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.received.filter((r) => r.endedAt !== undefined).length < n) {
+      if (Date.now() > deadline)
+        throw new Error(`receiver got ${this.received.length} of ${n} requests`);
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return this.received;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise((r) => this.server?.close(r));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const r: Received = {
+      n: this.received.length + 1,
+      path: req.url ?? '',
+      headers: Object.fromEntries(
+        Object.entries(req.headers).map(([k, v]) => [
+          k,
+          Array.isArray(v) ? v.join(',') : (v ?? ''),
+        ]),
+      ),
+      body: Buffer.concat(chunks).toString('utf8'),
+      startedAt: Date.now(),
+    };
+    this.received.push(r);
+    const answer = this.respond(r);
+    if (answer.delayMs) await new Promise((resolve) => setTimeout(resolve, answer.delayMs));
+    r.status = answer.status;
+    res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
+    r.endedAt = Date.now();
+  }
+}
