@@ -1,17 +1,19 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the three processes of the telemetry platform:
+# One image for the three processes of the telemetry platform, plus the local webhook
+# receiver used in development:
 #
 #   docker run IMAGE            # = api      (HTTP api on $PORT, default 8000)
 #   docker run IMAGE worker     # BullMQ worker (probes and metrics on $WORKER_PORT, default 8001)
 #   docker run IMAGE migrate    # apply database migrations, then exit
+#   docker run IMAGE receiver   # webhook receiver on $RECEIVER_PORT (9000); set RECEIVER_HOST=0.0.0.0
 #   docker run IMAGE node -e …  # anything else runs as given
 #
 # Build with BuildKit (the default builder of current Docker and of `docker compose build`).
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
-# --- build: full dependency tree, compile the three webpack bundles, drop dev dependencies ---
+# --- build: full dependency tree, compile the webpack bundles, drop dev dependencies ---
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
 ENV npm_config_audit=false \
@@ -31,7 +33,8 @@ COPY libs ./libs
 RUN npm run build \
  && test -f dist/apps/api/main.js \
  && test -f dist/apps/worker/main.js \
- && test -f dist/apps/migrate/main.js
+ && test -f dist/apps/migrate/main.js \
+ && test -f dist/apps/receiver/main.js
 
 # The bundles keep node_modules external: ship only the production dependencies.
 RUN npm prune --omit=dev --ignore-scripts
@@ -49,11 +52,12 @@ COPY --chmod=0755 scripts/docker-entrypoint.sh ./scripts/docker-entrypoint.sh
 
 USER node
 
-EXPOSE 8000 8001
+EXPOSE 8000 8001 9000
 
 # Works for every role: the entrypoint finds out which process runs in the container
-# (api: GET :$PORT/health/live, worker: GET :$WORKER_PORT/health/live, migrate or
-# anything else: passes). Uses node's global fetch; the slim image has no curl.
+# (api: GET :$PORT/health/live, worker: GET :$WORKER_PORT/health/live, receiver:
+# GET :$RECEIVER_PORT/health, migrate or anything else: passes). Uses node's global
+# fetch; the slim image has no curl.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/app/scripts/docker-entrypoint.sh", "healthcheck"]
 

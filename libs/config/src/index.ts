@@ -3,3 +3,4 @@ export * from './config.module';
 export * from './env';
 export * from './env.validation';
 export * from './boot';
+export * from './receiver-config';
