@@ -1,0 +1,188 @@
+/**
+ * npm run bench:webhooks — ingest → webhook received latency, against a running api +
+ * worker (`npm run up`, whose .env sets WEBHOOK_ALLOW_PRIVATE_NETWORKS=true so the worker
+ * may reach this process's receiver on 127.0.0.1).
+ *
+ * 1. Capacity: the ingest benchmark's end-to-end run (stored events/s).
+ * 2. Idle: probes alone. A probe is one POST /telemetry of a hot reading (a 1-of-1 rule
+ *    opens an alert) followed by a cold one (it resolves); the webhook subscribes to
+ *    alert.created. Latency = the webhook arriving here − the POST being sent.
+ * 3. Loaded: the same probes while other devices push 5,000-event batches, paced at
+ *    BENCH_LOAD_FRACTION (0.5) of the measured capacity.
+ *
+ * Knobs: BENCH_BATCHES (capacity run), BENCH_PROBES (per phase, 150), BENCH_PROBE_MS (100),
+ * BENCH_LOAD_FRACTION.
+ */
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Client } from 'pg';
+import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
+import { BATCHES, batchBody, DEVICES, endToEnd, EVENTS } from './ingest.bench';
+
+const PROBES = int('BENCH_PROBES', 150);
+const PROBE_MS = int('BENCH_PROBE_MS', 100);
+const LOAD_FRACTION = Number(env.BENCH_LOAD_FRACTION ?? 0.5);
+
+async function post(key: string, path: string, body: unknown): Promise<Response> {
+  const res = await fetch(`${API}${path}`, {
+    method: 'POST',
+    headers: { 'x-api-key': key, 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  if (res.status >= 300) throw new Error(`POST ${path}: ${res.status} ${await res.text()}`);
+  return res;
+}
+
+/** Receives webhooks; resolves each probe's latency by the alert's triggered_at. */
+async function receiver(): Promise<{
+  url: string;
+  expect: (ts: string, sentAt: number) => Promise<number>;
+  close: () => void;
+}> {
+  const waiting = new Map<string, (receivedAt: number) => void>();
+  const early = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const receivedAt = performance.now();
+      res.writeHead(204).end();
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        data: { alert: { triggered_at: string } };
+      };
+      const ts = body.data.alert.triggered_at;
+      const done = waiting.get(ts);
+      if (done) done(receivedAt);
+      else early.set(ts, receivedAt);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/bench`;
+  return {
+    url,
+    expect: (ts, sentAt) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no webhook for ${ts} in 60 s`)), 60000);
+        const settle = (at: number) => {
+          clearTimeout(timer);
+          waiting.delete(ts);
+          resolve(at - sentAt);
+        };
+        const already = early.get(ts);
+        if (already !== undefined) settle(already);
+        else waiting.set(ts, settle);
+      }),
+    close: () => server.close(),
+  };
+}
+
+async function probeTenant(url: string): Promise<{ key: string }> {
+  const { projectId, key } = await newTenant('bench-webhooks');
+  await post(key, `/projects/${projectId}/rules`, {
+    name: 'probe',
+    metric: 'temperature',
+    operator: '>',
+    threshold: 80,
+    window_n: 1,
+    required_k: 1,
+  });
+  await post(key, `/projects/${projectId}/webhooks`, { url, event_types: ['alert.created'] });
+  return { key };
+}
+
+/** PROBES probes, one every PROBE_MS; returns the sorted latencies in ms. */
+async function probe(
+  key: string,
+  rx: Awaited<ReturnType<typeof receiver>>,
+  startMs: number,
+): Promise<number[]> {
+  const pending: Array<Promise<number>> = [];
+  for (let i = 0; i < PROBES; i++) {
+    const hot = new Date(startMs + i * 10).toISOString();
+    const cold = new Date(startMs + i * 10 + 5).toISOString();
+    const sentAt = performance.now();
+    pending.push(rx.expect(hot, sentAt));
+    await post(key, '/telemetry', {
+      device_external_id: 'probe',
+      events: [
+        { ts: hot, data: { temperature: 90 } },
+        { ts: cold, data: { temperature: 10 } },
+      ],
+    });
+    await new Promise((r) => setTimeout(r, Math.max(0, PROBE_MS - (performance.now() - sentAt))));
+  }
+  return (await Promise.all(pending)).sort((a, b) => a - b);
+}
+
+/** Pushes 5,000-event batches at `eventsPerSec` until stopped; returns events sent. */
+function load(key: string, eventsPerSec: number): { stop: () => Promise<number> } {
+  let stopped = false;
+  let sent = 0;
+  const intervalMs = (EVENTS / eventsPerSec) * 1000;
+  const run = (async () => {
+    const started = performance.now();
+    for (let i = 0; !stopped; i++) {
+      const due = started + i * intervalMs;
+      await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+      if (stopped) break;
+      // Not awaited one by one: a slow answer must not lower the offered load.
+      void post(key, '/telemetry', batchBody(i % DEVICES, Math.floor(i / DEVICES) + 1000))
+        .then(() => (sent += EVENTS))
+        .catch((err: Error) => console.error(`load batch: ${err.message}`));
+    }
+    return performance.now() - started;
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      const ms = await run;
+      return (sent / ms) * 1000;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const db = new Client({ connectionString: DATABASE_URL });
+  await db.connect();
+  const bodies = Array.from({ length: BATCHES }, (_, i) =>
+    batchBody(i % DEVICES, Math.floor(i / DEVICES)),
+  );
+  const capacity = (await endToEnd(db, bodies)).storedPerSec;
+  await db.end();
+
+  const rx = await receiver();
+  const { key } = await probeTenant(rx.url);
+  const base = Date.UTC(2026, 0, 1);
+  const idle = await probe(key, rx, base);
+
+  const loadTenant = await newTenant('bench-webhooks-load');
+  const offered = capacity * LOAD_FRACTION;
+  const background = load(loadTenant.key, offered);
+  await new Promise((r) => setTimeout(r, 2000)); // let the load settle in
+  const loaded = await probe(key, rx, base + 3600_000);
+  const achieved = await background.stop();
+  rx.close();
+
+  const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+  const ms = (n: number) => `${n.toFixed(0)} ms`;
+  console.log(`machine      ${machine()}`);
+  console.log(`capacity     ${fmt(capacity)} events/s stored end to end (${BATCHES} batches)`);
+  console.log(
+    `load         offered ${fmt(offered)} events/s (${LOAD_FRACTION} × capacity), sent ${fmt(achieved)} events/s`,
+  );
+  console.log(`probes       ${PROBES} per phase, one every ${PROBE_MS} ms`);
+  console.log(
+    `idle         ingest → webhook p50 ${ms(percentile(idle, 50))}, p99 ${ms(percentile(idle, 99))}, max ${ms(idle[idle.length - 1])}`,
+  );
+  console.log(
+    `loaded       ingest → webhook p50 ${ms(percentile(loaded, 50))}, p99 ${ms(percentile(loaded, 99))}, max ${ms(loaded[loaded.length - 1])}`,
+  );
+  console.log(
+    `ratio        loaded ÷ idle: p50 ${(percentile(loaded, 50) / percentile(idle, 50)).toFixed(2)}, p99 ${(percentile(loaded, 99) / percentile(idle, 99)).toFixed(2)}`,
+  );
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
