@@ -1,6 +1,6 @@
 import { AppConfig } from '@app/config';
 import { AppError, NotFoundError, Page, toPage, validationFailed } from '@app/common';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { DeliveryQueue } from './delivery-queue';
@@ -26,6 +26,7 @@ const DEFAULT_PREVIOUS_SECRET_TTL_SECONDS = 86400;
 /** Webhook subscriptions and their deliveries, through the API. */
 @Injectable()
 export class WebhooksService {
+  private readonly logger = new Logger(WebhooksService.name);
   private readonly allowPrivateNetworks: boolean;
 
   constructor(
@@ -171,7 +172,13 @@ export class WebhooksService {
     if (!webhook.enabled)
       throw new AppError('conflict', 'the webhook is disabled; enable it before retrying');
     await this.repo.scheduleRetry(projectId, deliveryId);
-    await this.deliveryQueue.runNow(projectId, deliveryId);
+    // The retry is recorded in PostgreSQL: if Redis is away now, the worker's sweeper
+    // enqueues it within a minute, so the request still succeeds.
+    await this.deliveryQueue
+      .runNow(projectId, deliveryId)
+      .catch((err: Error) =>
+        this.logger.warn({ err: err.message, deliveryId }, 'retry not enqueued; the sweeper will'),
+      );
     return this.getDelivery(projectId, deliveryId);
   }
 
