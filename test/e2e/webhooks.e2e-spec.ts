@@ -378,6 +378,27 @@ describe('webhooks (e2e)', () => {
         .expect(404);
     });
 
+    it('a manual retry made while the last scheduled attempt is in flight is not lost', async () => {
+      const p = await api.tenants.newProject();
+      const rx = await receiver();
+      let retried = false;
+      // Attempt 5 (the schedule's last) is slow: the retry lands while it is in flight.
+      rx.respond = (r) =>
+        r.n === 5 ? { status: 500, delayMs: 700 } : retried ? { status: 200 } : { status: 500 };
+      await createWebhook(p, { url: rx.url, event_types: ['alert.created'] });
+      await hotRule(p);
+      await send(p, [90]);
+      await until(p, () => rx.received.length === 5 && rx.received[4].endedAt === undefined);
+      const [inFlight] = await deliveries(p);
+      retried = true;
+      await http().post(`/webhook-deliveries/${inFlight.id}/retry`).set(p.headers).expect(202);
+      const [d] = await until(p, (l) => l[0]?.status !== 'pending');
+      expect(d).toMatchObject({ status: 'succeeded', attempts: 6, last_status_code: 200 });
+      expect((await attempts(p, d.id)).map((a) => a.status_code)).toEqual([
+        500, 500, 500, 500, 500, 200,
+      ]);
+    });
+
     it('stops and disables the webhook when the endpoint answers 410 Gone', async () => {
       const p = await api.tenants.newProject();
       const rx = await receiver();

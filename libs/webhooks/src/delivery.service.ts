@@ -266,25 +266,43 @@ export class DeliveryService implements OnModuleDestroy {
     result: SendResult,
     outcome: ReturnType<typeof classifyStatus>,
   ): Promise<DeliveryStep> {
-    const attempt = d.attempts + 1;
-    let status: 'pending' | 'succeeded' | 'failed' = 'pending';
-    let nextAttemptAt: Date | null = null;
     let error = result.error;
-    if (outcome === 'succeeded') status = 'succeeded';
-    else if (outcome === 'gone') {
-      status = 'failed';
+    // The delay before each possible next attempt, jittered; SQL picks the one that applies.
+    let delays: number[] = [];
+    if (outcome === 'gone')
       error = '410 Gone: the endpoint asked for no more deliveries; webhook disabled';
-    } else {
-      const scheduled = retryDelayMs(this.schedule, attempt - d.schedule_offset, Math.random());
+    else if (outcome === 'retry') {
       const asked = honoursRetryAfter(result.statusCode)
         ? parseRetryAfter(result.retryAfter, startedAt.getTime())
         : null;
-      if (scheduled === null) status = 'failed';
-      else nextAttemptAt = new Date(Date.now() + (asked ?? scheduled));
+      delays = this.schedule.map(
+        (_, i) => asked ?? retryDelayMs(this.schedule, i + 1, Math.random())!,
+      );
       error ??= `endpoint answered ${result.statusCode}`;
     }
 
-    await this.dataSource.transaction(async (em) => {
+    const row = await this.dataSource.transaction(async (em) => {
+      // Counted from the row as it is now, not as claimed: a manual retry that landed while
+      // this attempt was in flight (it resets schedule_offset) is honoured, not overwritten.
+      const [rows] = (await em.query(
+        `UPDATE webhook_deliveries
+            SET attempts = attempts + 1,
+                status = CASE WHEN $2 = 'succeeded' THEN 'succeeded'
+                              WHEN $2 = 'gone' THEN 'failed'
+                              WHEN ($5::int[])[attempts + 1 - schedule_offset] IS NULL THEN 'failed'
+                              ELSE 'pending' END,
+                next_attempt_at = CASE WHEN $2 = 'retry'
+                  THEN now() + ($5::int[])[attempts + 1 - schedule_offset] * interval '1 millisecond' END,
+                last_status_code = $3, last_error = $4, lease_until = NULL, updated_at = now(),
+                delivered_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE delivered_at END
+          WHERE id = $1
+        RETURNING attempts, status, next_attempt_at, now() AS now`,
+        [d.id, outcome, result.statusCode, outcome === 'succeeded' ? null : error, delays],
+      )) as [
+        Array<{ attempts: number; status: string; next_attempt_at: Date | null; now: Date }>,
+        number,
+      ];
+      if (rows.length === 0) return null; // deleted with its webhook meanwhile
       await em.query(
         `INSERT INTO webhook_attempts
                 (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
@@ -292,27 +310,12 @@ export class DeliveryService implements OnModuleDestroy {
          ON CONFLICT (delivery_id, attempt) DO NOTHING`,
         [
           d.id,
-          attempt,
+          rows[0].attempts,
           startedAt,
           result.durationMs,
           result.statusCode,
           result.error,
           result.responseExcerpt,
-        ],
-      );
-      await em.query(
-        `UPDATE webhook_deliveries
-            SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,
-                next_attempt_at = $6, lease_until = NULL, updated_at = now(),
-                delivered_at = CASE WHEN $3 = 'succeeded' THEN now() ELSE delivered_at END
-          WHERE id = $1`,
-        [
-          d.id,
-          attempt,
-          status,
-          result.statusCode,
-          status === 'succeeded' ? null : error,
-          nextAttemptAt,
         ],
       );
       if (outcome === 'gone') {
@@ -323,16 +326,23 @@ export class DeliveryService implements OnModuleDestroy {
           [d.webhook_id],
         );
       }
+      return rows[0];
     });
+    if (!row) return { done: true };
 
-    if (status !== 'pending') this.finished.inc({ status });
-    if (status === 'succeeded')
+    if (row.status !== 'pending') this.finished.inc({ status: row.status });
+    if (row.status === 'succeeded')
       this.eventLatency.observe((Date.now() - d.event_created_at.getTime()) / 1000);
     if (outcome === 'gone')
       this.logger.warn(
         { webhookId: d.webhook_id, url: d.url },
         'endpoint answered 410: webhook disabled',
       );
-    return nextAttemptAt ? { done: false, retryAt: nextAttemptAt.getTime() } : { done: true };
+    if (row.status !== 'pending' || !row.next_attempt_at) return { done: true };
+    // Database time → this process's time.
+    return {
+      done: false,
+      retryAt: Date.now() + Math.max(0, row.next_attempt_at.getTime() - row.now.getTime()),
+    };
   }
 }
