@@ -36,6 +36,9 @@ const RANGES: Array<[AddressClass, 'ipv4' | 'ipv6', string, number]> = [
   ['unique-local', 'ipv6', 'fc00::', 7],
   ['link-local', 'ipv6', 'fe80::', 10],
   ['multicast', 'ipv6', 'ff00::', 8],
+  // Local-use NAT64 (RFC 8215) and Teredo (its IPv4 part is obfuscated): never a webhook.
+  ['reserved', 'ipv6', '64:ff9b:1::', 48],
+  ['reserved', 'ipv6', '2001::', 32],
 ];
 
 const lists = new Map<AddressClass, BlockList>();
@@ -45,16 +48,35 @@ for (const [cls, family, network, prefix] of RANGES) {
   lists.set(cls, list);
 }
 
-/** IPv4-mapped (`::ffff:a.b.c.d`, also in hex) and NAT64 forms carry an IPv4 address. */
-function embeddedIpv4(address: string): string | null {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return mapped[1];
-  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(address);
-  if (hex) {
-    const hi = parseInt(hex[1], 16);
-    const lo = parseInt(hex[2], 16);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+/** The eight 16-bit groups of an IPv6 address (a trailing dotted quad included). */
+function ipv6Groups(address: string): number[] {
+  let text = address.toLowerCase().replace(/%.*$/, '');
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number);
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
   }
+  const [head, tail] = text.includes('::') ? text.split('::') : [text, null];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const fill = tail === null ? [] : Array(8 - left.length - right.length).fill('0');
+  return [...left, ...fill, ...right].map((g) => parseInt(g, 16));
+}
+
+const v4 = (hi: number, lo: number): string => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+
+/**
+ * The IPv4 address an IPv6 one carries, where the network would deliver to it:
+ * IPv4-mapped `::ffff:a.b.c.d` (also in hex), the deprecated IPv4-compatible `::a.b.c.d`,
+ * NAT64 `64:ff9b::/96`, and 6to4 `2002:aabb:ccdd::/48`.
+ */
+function embeddedIpv4(address: string): string | null {
+  const g = ipv6Groups(address);
+  const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (zeros(0, 5) && g[5] === 0xffff) return v4(g[6], g[7]);
+  if (zeros(0, 6) && (g[6] !== 0 || g[7] > 1)) return v4(g[6], g[7]);
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return v4(g[6], g[7]);
+  if (g[0] === 0x2002) return v4(g[1], g[2]);
   return null;
 }
 
