@@ -1,6 +1,7 @@
 import { RESPONSE_EXCERPT_LIMIT, WebhookHttpClient } from '@app/webhooks';
 import { createServer as createHttpServer, Server as HttpServer } from 'node:http';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 
 /**
  * The delivery HTTP client against real sockets: every attempt ends by its deadline with
@@ -134,6 +135,23 @@ describe('webhook HTTP client (integration)', () => {
     expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(8 * 1024 * 1024);
   });
 
+  it('asks for no compression and stores a binary answer without NUL bytes', async () => {
+    let acceptEncoding: string | undefined;
+    const port = await listen(
+      createHttpServer((req, res) => {
+        acceptEncoding = req.headers['accept-encoding'];
+        res.writeHead(200, { 'content-encoding': 'gzip' }).end(gzipSync('ok'));
+      }),
+    );
+    const c = client();
+    const r = await post(c, `http://127.0.0.1:${port}/`);
+    c.close();
+    expect(acceptEncoding).toBe('identity');
+    expect(r.statusCode).toBe(200);
+    expect(r.responseExcerpt).not.toContain('\u0000');
+    expect(r.responseExcerpt!.length).toBeGreaterThan(0);
+  });
+
   it('does not follow a redirect, even to a public address', async () => {
     let hits = 0;
     const port = await listen(
@@ -178,7 +196,12 @@ describe('webhook HTTP client (integration)', () => {
       const r = await post(c, `http://${host}:${port}/`);
       c.close();
       expect(r.statusCode).toBeNull();
-      expect(r.error).toMatch(new RegExp(`^destination refused: .* is a ${cls} address`));
+      // A name's answer is not shown (tenants must not learn internal addresses); a literal's class is.
+      expect(r.error).toMatch(
+        host === 'localhost'
+          ? /^destination refused: localhost resolves to a non-public address$/
+          : new RegExp(`^destination refused: .* is a ${cls} address$`),
+      );
       expect(connections).toBe(before);
     });
 

@@ -75,7 +75,8 @@ export class WebhookHttpClient {
       let response: AxiosResponse<Readable>;
       try {
         response = await axios.post<Readable>(url, body, {
-          headers,
+          // We don't decompress (a zip bomb would defeat the read limit), so don't ask for it.
+          headers: { ...headers, 'accept-encoding': 'identity' },
           responseType: 'stream',
           maxRedirects: 0,
           proxy: false,
@@ -105,7 +106,7 @@ export class WebhookHttpClient {
         statusCode: status,
         durationMs: elapsed(),
         error,
-        responseExcerpt: text.slice(0, RESPONSE_EXCERPT_LIMIT),
+        responseExcerpt: storableText(text.slice(0, RESPONSE_EXCERPT_LIMIT)),
         retryAfter,
       };
     } finally {
@@ -155,10 +156,18 @@ export class WebhookHttpClient {
   };
 }
 
+/**
+ * What the attempt record (and a 422) says. For a name, not the address it resolved to:
+ * tenants must not be able to map internal names to addresses through their webhooks.
+ */
 export function refusalMessage(address: string, cls: string, hostname?: string): string {
-  const via = hostname && hostname !== address ? `${hostname} resolves to ${address}` : address;
-  return `destination refused: ${via} is a ${cls} address (set WEBHOOK_ALLOW_PRIVATE_NETWORKS=true to reach loopback and private networks in development)`;
+  return hostname && hostname !== address
+    ? `destination refused: ${hostname} resolves to a non-public address`
+    : `destination refused: ${address} is a ${cls} address`;
 }
+
+/** PostgreSQL text can't hold NUL; a binary answer is kept as readable as it goes. */
+export const storableText = (text: string): string => text.replaceAll('\u0000', '\uFFFD');
 
 function headerValue(v: unknown): string | undefined {
   if (typeof v === 'string') return v;
@@ -201,5 +210,5 @@ function describeError(err: unknown): string {
   if (e.cause instanceof DestinationRefusedError) e = e.cause;
   if (e instanceof DestinationRefusedError) return e.message;
   const code = e.code && e.code !== 'ERR_BAD_REQUEST' ? `${e.code}: ` : '';
-  return `${code}${e.message ?? String(err)}`.slice(0, 500);
+  return storableText(`${code}${e.message ?? String(err)}`.slice(0, 500));
 }
