@@ -39,6 +39,9 @@ const RANGES: Array<[AddressClass, 'ipv4' | 'ipv6', string, number]> = [
   // Local-use NAT64 (RFC 8215) and Teredo (its IPv4 part is obfuscated): never a webhook.
   ['reserved', 'ipv6', '64:ff9b:1::', 48],
   ['reserved', 'ipv6', '2001::', 32],
+  // Deprecated site-local (still routed inside some networks) and the discard prefix.
+  ['reserved', 'ipv6', 'fec0::', 10],
+  ['reserved', 'ipv6', '100::', 64],
 ];
 
 const lists = new Map<AddressClass, BlockList>();
@@ -74,6 +77,7 @@ function embeddedIpv4(address: string): string | null {
   const g = ipv6Groups(address);
   const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
   if (zeros(0, 5) && g[5] === 0xffff) return v4(g[6], g[7]);
+  if (zeros(0, 4) && g[4] === 0xffff && g[5] === 0) return v4(g[6], g[7]); // IPv4-translated
   if (zeros(0, 6) && (g[6] !== 0 || g[7] > 1)) return v4(g[6], g[7]);
   if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return v4(g[6], g[7]);
   if (g[0] === 0x2002) return v4(g[1], g[2]);
