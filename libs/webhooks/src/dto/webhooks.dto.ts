@@ -13,6 +13,7 @@ import {
   IsString,
   IsUUID,
   Length,
+  Matches,
   Max,
   MaxLength,
   Min,
@@ -21,6 +22,10 @@ import { DELIVERY_STATUSES, DeliveryStatus } from '../entities/webhook-delivery.
 import { EVENT_TYPES, EventType } from '../entities/webhook.entity';
 
 const EVENT_TYPES_MESSAGE = `event_types must be a non-empty list of ${EVENT_TYPES.join(', ')}`;
+/** Free text: line breaks and tabs, but no other control characters (PostgreSQL refuses NUL). */
+const TEXT = /^(?:[^\p{Cc}]|[\n\r\t])*$/u;
+const TEXT_MESSAGE =
+  '$property must not contain control characters other than line breaks and tabs';
 
 export class CreateWebhookDto {
   @ApiProperty({
@@ -37,6 +42,7 @@ export class CreateWebhookDto {
   @IsOptional()
   @IsString()
   @MaxLength(500)
+  @Matches(TEXT, { message: TEXT_MESSAGE })
   description?: string | null;
 
   @ApiPropertyOptional({
@@ -69,6 +75,7 @@ export class UpdateWebhookDto {
   @IsOptional()
   @IsString()
   @MaxLength(500)
+  @Matches(TEXT, { message: TEXT_MESSAGE })
   description?: string | null;
 
   @ApiPropertyOptional({ enum: EVENT_TYPES, isArray: true })
