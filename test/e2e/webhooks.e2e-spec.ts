@@ -529,6 +529,48 @@ describe('webhooks (e2e)', () => {
     });
   });
 
+  it('a worker shutting down finishes the delivery it is sending', async () => {
+    const dEnv = { REDIS_PREFIX: `${testRunEnv().redisPrefix}:wh-drain` };
+    const dApi = await startApi(dEnv);
+    const dWorker = await startWorker(dEnv);
+    const dQueues = [openQueue(INGEST, dEnv), openQueue(QUEUES.RULE_EVALUATION, dEnv)];
+    try {
+      const p = await dApi.tenants.newProject();
+      const rx = await receiver();
+      rx.respond = () => ({ status: 200, delayMs: 800 });
+      await request(dApi.server)
+        .post(`/projects/${p.projectId}/webhooks`)
+        .set(p.headers)
+        .send({ url: rx.url, event_types: ['alert.created'] })
+        .expect(201);
+      await request(dApi.server)
+        .post(`/projects/${p.projectId}/rules`)
+        .set(p.headers)
+        .send({ name: 'hot', metric: 't', operator: '>', threshold: 1, window_n: 1, required_k: 1 })
+        .expect(201);
+      await request(dApi.server)
+        .post('/telemetry')
+        .set(p.headers)
+        .send({ device_external_id: 'd', events: [{ ts: at(0), data: { t: 5 } }] })
+        .expect(202);
+      for (let i = 0; rx.received.length === 0 && i < 400; i++)
+        await new Promise((r) => setTimeout(r, 25));
+      expect(rx.received).toHaveLength(1);
+      await dWorker.close(); // SIGTERM while the POST is in flight
+
+      const [d] = (
+        await request(dApi.server)
+          .get(`/projects/${p.projectId}/webhook-deliveries`)
+          .set(p.headers)
+          .expect(200)
+      ).body.items;
+      expect(d).toMatchObject({ status: 'succeeded', attempts: 1, last_status_code: 200 });
+    } finally {
+      await dApi.close();
+      await Promise.all(dQueues.map((q) => q.close()));
+    }
+  });
+
   /**
    * Three workers share one circuit per endpoint through Redis: it opens after 5
    * failures, nothing goes out while it is open, then exactly one probe; a failed probe

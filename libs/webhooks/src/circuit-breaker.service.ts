@@ -19,12 +19,18 @@ const CIRCUIT_TTL_MS = 7 * 24 * 3600 * 1000;
  * `decide` and `onSuccess`/`onFailure` of `circuit-breaker.ts`, run inside Redis so that
  * every worker sees one circuit per endpoint and exactly one of them gets the half-open
  * probe: a Lua script runs atomically, with nothing interleaved. The transitions must stay
- * identical to the pure module's; a differential test (`circuit-breaker.redis.int-spec`)
+ * identical to the pure module's; a differential test (`test/integration/circuit-breaker.int-spec.ts`)
  * runs random sequences through both and compares every state.
  *
  * Hash fields: s = state, f = consecutive failures, o = opened at (ms), p = probe started at (ms).
  */
 const READ_STATE = `
+-- Redis' clock unless the caller passes one (tests): workers' clocks may disagree.
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
 local h = redis.call('HMGET', KEYS[1], 's', 'f', 'o', 'p')
 local state = h[1] or 'closed'
 local failures = tonumber(h[2]) or 0
@@ -47,7 +53,6 @@ end
 
 /** ARGV: now, recoveryMs, probeTimeoutMs, ttlMs → {action, retryAt, state, failures, opened, probe}. */
 const DECIDE = `${READ_STATE}${WRITE_STATE}
-local now = tonumber(ARGV[1])
 local recovery = tonumber(ARGV[2])
 local probeTimeout = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
@@ -71,7 +76,6 @@ return out('probe', 0)
 
 /** ARGV: now, ok (1|0), failureThreshold, ttlMs → {state, failures, opened, probe}. */
 const REPORT = `${READ_STATE}${WRITE_STATE}
-local now = tonumber(ARGV[1])
 local threshold = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 if ARGV[2] == '1' then
@@ -142,10 +146,10 @@ export class CircuitBreakerService {
   }
 
   /** May a delivery to `url` go out now? `probe` is granted to exactly one caller at a time. */
-  async decide(url: string, now = Date.now()): Promise<Gate> {
+  async decide(url: string, now?: number): Promise<Gate> {
     const [action, retryAt, s, f, o, p] = await this.redis.circuitDecide(
       this.key(url),
-      now,
+      now ?? '',
       this.config.recoveryMs,
       this.config.probeTimeoutMs,
       CIRCUIT_TTL_MS,
@@ -156,10 +160,10 @@ export class CircuitBreakerService {
   }
 
   /** Records an attempt's outcome; returns the state it left. */
-  async report(url: string, ok: boolean, now = Date.now()): Promise<BreakerState> {
+  async report(url: string, ok: boolean, now?: number): Promise<BreakerState> {
     const [s, f, o, p] = await this.redis.circuitReport(
       this.key(url),
-      now,
+      now ?? '',
       ok ? 1 : 0,
       this.config.failureThreshold,
       CIRCUIT_TTL_MS,

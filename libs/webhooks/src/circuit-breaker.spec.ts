@@ -4,6 +4,7 @@ import {
   closedState,
   decide,
   describe as describeState,
+  isEndpointFailure,
   onFailure,
   onSuccess,
 } from './circuit-breaker';
@@ -129,5 +130,26 @@ describe('circuit breaker state machine', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('isEndpointFailure', () => {
+  it.each([
+    [null, true],
+    [500, true],
+    [502, true],
+    [503, true],
+    [599, true],
+    [408, true],
+    [429, true],
+    [200, false],
+    [204, false],
+    [301, false],
+    [400, false],
+    [401, false],
+    [404, false],
+    [410, false],
+  ])('status %s counts against the circuit: %s', (status, failure) => {
+    expect(isEndpointFailure(status)).toBe(failure);
   });
 });

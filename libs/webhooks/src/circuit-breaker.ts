@@ -98,3 +98,13 @@ export function describe(
           : null,
   };
 }
+
+/**
+ * What counts against an endpoint's circuit: no answer (timeout, connection error,
+ * refusal), 5xx, 408 and 429. Any other answer, a 4xx included, means the endpoint is up:
+ * one tenant's 401 (an old secret, say) must not cut off every tenant sharing the URL.
+ * The delivery itself still fails and is retried; this is only the circuit's view.
+ */
+export function isEndpointFailure(statusCode: number | null): boolean {
+  return statusCode === null || statusCode >= 500 || statusCode === 408 || statusCode === 429;
+}

@@ -1,10 +1,11 @@
 import { AppConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
-import { Injectable, Logger, OnModuleDestroy } from '@nestjs/common';
+import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource } from 'typeorm';
+import { isEndpointFailure } from './circuit-breaker';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { DeliveryQueue } from './delivery-queue';
 import { classifyStatus, honoursRetryAfter, parseRetryAfter, retryDelayMs } from './retry-schedule';
@@ -21,13 +22,11 @@ export type DeliveryStep = { done: true } | { done: false; retryAt: number };
 
 interface ClaimedDelivery {
   id: string;
+  lease_token: string;
   project_id: string;
   webhook_id: string;
   event_id: string;
-  attempts: number;
-  schedule_offset: number;
   url: string;
-  enabled: boolean;
   secret: string;
   previous_secret: string | null;
   previous_secret_expires_at: Date | null;
@@ -42,7 +41,7 @@ interface ClaimedDelivery {
  * the job only carries its id.
  */
 @Injectable()
-export class DeliveryService implements OnModuleDestroy {
+export class DeliveryService implements OnApplicationShutdown {
   private readonly logger = new Logger(DeliveryService.name);
   private readonly http: WebhookHttpClient;
   private readonly schedule: number[];
@@ -94,7 +93,8 @@ export class DeliveryService implements OnModuleDestroy {
     });
   }
 
-  onModuleDestroy(): void {
+  /** After the workers drained (beforeApplicationShutdown): in-flight attempts finish first. */
+  onApplicationShutdown(): void {
     this.http.close();
   }
 
@@ -130,24 +130,28 @@ export class DeliveryService implements OnModuleDestroy {
   }
 
   async deliver(deliveryId: string): Promise<DeliveryStep> {
-    const claimed = await this.claim(deliveryId);
-    if (!('id' in claimed)) return claimed;
-    const d = claimed;
+    // Read first, write only to send: deliveries waiting on a circuit poll without writes.
+    const due = await this.due(deliveryId);
+    if ('done' in due) return due;
 
-    if (!d.enabled) {
-      await this.finish(d.id, 'failed', 'the webhook is disabled');
+    if (!due.enabled) {
+      // A webhook disabled before this attempt came due; re-enabled in time, it would go on.
+      await this.finish(deliveryId, 'the webhook is disabled');
       return { done: true };
     }
 
-    const gate = await this.breaker.decide(d.url);
+    const gate = await this.breaker.decide(due.url);
     if (gate.action === 'wait') {
-      const retryAt =
-        gate.state.state === 'half_open'
-          ? Math.min(gate.retryAt, Date.now() + HALF_OPEN_POLL_MS)
-          : gate.retryAt + Math.floor(Math.random() * WAKE_JITTER_MS);
-      await this.postpone(d.id, retryAt);
+      if (gate.state.state === 'half_open')
+        return { done: false, retryAt: Math.min(gate.retryAt, Date.now() + HALF_OPEN_POLL_MS) };
+      const retryAt = gate.retryAt + Math.floor(Math.random() * WAKE_JITTER_MS);
+      // Open: say so in the row (once per open period), so the sweeper leaves it alone.
+      await this.postpone(deliveryId, retryAt);
       return { done: false, retryAt };
     }
+
+    const d = await this.claim(deliveryId);
+    if (!d) return { done: false, retryAt: Date.now() + HALF_OPEN_POLL_MS }; // taken meanwhile
 
     const startedAt = new Date();
     const body = JSON.stringify({
@@ -175,10 +179,9 @@ export class DeliveryService implements OnModuleDestroy {
       body,
     );
     const outcome = classifyStatus(result.statusCode);
-    const succeeded = outcome === 'succeeded';
     // A breaker hiccup must not lose the attempt's record: report it, but don't depend on it.
     await this.breaker
-      .report(d.url, succeeded)
+      .report(d.url, !isEndpointFailure(result.statusCode))
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'circuit report failed'));
     this.attemptsTotal.inc({ outcome });
     this.attemptDuration.observe(result.durationMs / 1000);
@@ -186,7 +189,11 @@ export class DeliveryService implements OnModuleDestroy {
     return this.record(d, startedAt, result, outcome);
   }
 
-  /** Pending deliveries whose job went missing (a crash between commit and enqueue). */
+  /**
+   * Pending deliveries more than a minute overdue: their job went missing (a crash between
+   * commit and enqueue, Redis losing data) or sits delayed past a retry that was asked for
+   * while Redis was away. Each is made to run now.
+   */
   async sweep(limit = 500): Promise<number> {
     const rows: Array<{ id: string; project_id: string }> = await this.dataSource.query(
       `SELECT id, project_id FROM webhook_deliveries
@@ -195,68 +202,83 @@ export class DeliveryService implements OnModuleDestroy {
         ORDER BY next_attempt_at LIMIT $1`,
       [limit],
     );
-    await this.deliveryQueue.enqueue(
-      rows.map((r) => ({ projectId: r.project_id, deliveryId: r.id })),
-    );
+    for (const r of rows) await this.deliveryQueue.runNow(r.project_id, r.id);
     return rows.length;
   }
 
-  /**
-   * Takes the delivery for one attempt (a lease in the row), or says why not: finished or
-   * gone (done), not due yet, or another worker holds it (come back then).
-   */
-  private async claim(deliveryId: string): Promise<ClaimedDelivery | DeliveryStep> {
-    const [rows] = (await this.dataSource.query(
-      `UPDATE webhook_deliveries d
-          SET lease_until = now() + $2 * interval '1 millisecond'
-         FROM webhooks w, alert_events e
-        WHERE d.id = $1 AND w.id = d.webhook_id AND e.id = d.event_id
-          AND d.status = 'pending'
-          AND (d.lease_until IS NULL OR d.lease_until < now())
-          AND d.next_attempt_at <= now() + interval '50 milliseconds'
-       RETURNING d.id, d.project_id, d.webhook_id, d.event_id, d.attempts, d.schedule_offset,
-                 w.url, w.enabled, w.secret, w.previous_secret, w.previous_secret_expires_at,
-                 e.type, e.payload, e.created_at AS event_created_at`,
-      [deliveryId, this.leaseMs],
-    )) as [ClaimedDelivery[], number];
-    if (rows.length > 0) return rows[0];
-
+  /** Whether the delivery is due now (with its webhook's URL), or when to look again. */
+  private async due(deliveryId: string): Promise<DeliveryStep | { url: string; enabled: boolean }> {
     const [row] = (await this.dataSource.query(
-      `SELECT status, next_attempt_at, lease_until, now() AS now
-         FROM webhook_deliveries WHERE id = $1`,
+      `SELECT d.status, d.next_attempt_at, d.lease_until, now() AS now, w.url, w.enabled,
+              (e.id IS NOT NULL) AS has_event
+         FROM webhook_deliveries d
+         JOIN webhooks w ON w.id = d.webhook_id
+         LEFT JOIN alert_events e ON e.id = d.event_id
+        WHERE d.id = $1`,
       [deliveryId],
     )) as Array<{
       status: string;
       next_attempt_at: Date | null;
       lease_until: Date | null;
       now: Date;
+      url: string;
+      enabled: boolean;
+      has_event: boolean;
     }>;
     if (!row || row.status !== 'pending') return { done: true };
+    if (!row.has_event) {
+      await this.finish(deliveryId, 'the alert event no longer exists');
+      return { done: true };
+    }
+    const now = row.now.getTime();
     const waitUntil = Math.max(
       row.next_attempt_at?.getTime() ?? 0,
       row.lease_until && row.lease_until > row.now ? row.lease_until.getTime() : 0,
     );
     // Database time → this process's time, so a skewed clock doesn't spin or stall the job.
-    return { done: false, retryAt: Date.now() + Math.max(0, waitUntil - row.now.getTime()) };
+    if (waitUntil > now + 50) return { done: false, retryAt: Date.now() + (waitUntil - now) };
+    return { url: row.url, enabled: row.enabled };
   }
 
+  /**
+   * Takes the delivery for one attempt: a lease with a token in the row. Only the token's
+   * holder may record the outcome, so a sender that lost its lease (stalled past it, while
+   * another worker took over) can't overwrite a newer result. Null when someone else has it.
+   */
+  private async claim(deliveryId: string): Promise<ClaimedDelivery | null> {
+    const [rows] = (await this.dataSource.query(
+      `UPDATE webhook_deliveries d
+          SET lease_until = now() + $2 * interval '1 millisecond', lease_token = gen_random_uuid()
+         FROM webhooks w, alert_events e
+        WHERE d.id = $1 AND w.id = d.webhook_id AND e.id = d.event_id
+          AND d.status = 'pending' AND w.enabled
+          AND (d.lease_until IS NULL OR d.lease_until < now())
+          AND d.next_attempt_at <= now() + interval '50 milliseconds'
+       RETURNING d.id, d.lease_token, d.project_id, d.webhook_id, d.event_id,
+                 w.url, w.secret, w.previous_secret, w.previous_secret_expires_at,
+                 e.type, e.payload, e.created_at AS event_created_at`,
+      [deliveryId, this.leaseMs],
+    )) as [ClaimedDelivery[], number];
+    return rows[0] ?? null;
+  }
+
+  /** Not before `retryAt`, without using an attempt (an open circuit). */
   private async postpone(deliveryId: string, retryAt: number): Promise<void> {
     await this.dataSource.query(
-      `UPDATE webhook_deliveries SET next_attempt_at = $2, lease_until = NULL, updated_at = now()
-        WHERE id = $1`,
+      `UPDATE webhook_deliveries SET next_attempt_at = $2, updated_at = now()
+        WHERE id = $1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < now())`,
       [deliveryId, new Date(retryAt)],
     );
   }
 
-  private async finish(deliveryId: string, status: 'failed', error: string): Promise<void> {
-    await this.dataSource.query(
+  private async finish(deliveryId: string, error: string): Promise<void> {
+    const [, count] = (await this.dataSource.query(
       `UPDATE webhook_deliveries
-          SET status = $2, last_error = $3, lease_until = NULL, next_attempt_at = NULL,
-              updated_at = now()
-        WHERE id = $1`,
-      [deliveryId, status, error],
-    );
-    this.finished.inc({ status });
+          SET status = 'failed', last_error = $2, next_attempt_at = NULL, updated_at = now()
+        WHERE id = $1 AND status = 'pending' AND (lease_until IS NULL OR lease_until < now())`,
+      [deliveryId, error],
+    )) as [unknown, number];
+    if (count > 0) this.finished.inc({ status: 'failed' });
   }
 
   /** The attempt and its consequence, in one transaction. */
@@ -293,16 +315,25 @@ export class DeliveryService implements OnModuleDestroy {
                               ELSE 'pending' END,
                 next_attempt_at = CASE WHEN $2 = 'retry'
                   THEN now() + ($5::int[])[attempts + 1 - schedule_offset] * interval '1 millisecond' END,
-                last_status_code = $3, last_error = $4, lease_until = NULL, updated_at = now(),
+                last_status_code = $3, last_error = $4, lease_until = NULL, lease_token = NULL,
+                updated_at = now(),
                 delivered_at = CASE WHEN $2 = 'succeeded' THEN now() ELSE delivered_at END
-          WHERE id = $1
+          WHERE id = $1 AND lease_token = $6
         RETURNING attempts, status, next_attempt_at, now() AS now`,
-        [d.id, outcome, result.statusCode, outcome === 'succeeded' ? null : error, delays],
+        [
+          d.id,
+          outcome,
+          result.statusCode,
+          outcome === 'succeeded' ? null : error,
+          delays,
+          d.lease_token,
+        ],
       )) as [
         Array<{ attempts: number; status: string; next_attempt_at: Date | null; now: Date }>,
         number,
       ];
-      if (rows.length === 0) return null; // deleted with its webhook meanwhile
+      // Deleted with its webhook meanwhile, or our lease was taken over: not ours to record.
+      if (rows.length === 0) return null;
       await em.query(
         `INSERT INTO webhook_attempts
                 (delivery_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)

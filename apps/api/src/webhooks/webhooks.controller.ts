@@ -107,7 +107,10 @@ export class WebhooksController {
   @Post('webhooks/:webhook_id/disable')
   @HttpCode(200)
   @RequireScope('manage')
-  @ApiOperation({ summary: 'Stop delivering to a webhook; its pending deliveries fail' })
+  @ApiOperation({
+    summary:
+      'Stop delivering to a webhook: no new deliveries; pending ones fail when due unless it is enabled again first',
+  })
   @ApiOkResponse({ type: WebhookResponse })
   @ApiNotFoundResponse({ type: ErrorResponse })
   disable(

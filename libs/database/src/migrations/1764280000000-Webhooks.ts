@@ -45,6 +45,8 @@ export class Webhooks1764280000000 implements MigrationInterface {
         last_error text,
         next_attempt_at timestamptz(3),
         lease_until timestamptz(3),
+        -- Which claim holds the lease: only its holder may record the outcome.
+        lease_token uuid,
         created_at timestamptz(3) NOT NULL DEFAULT now(),
         updated_at timestamptz(3) NOT NULL DEFAULT now(),
         delivered_at timestamptz(3),
