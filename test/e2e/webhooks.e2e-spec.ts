@@ -133,6 +133,11 @@ describe('webhooks (e2e)', () => {
       expect(list.items.map((w: Json) => w.id)).toEqual([created.id, defaults.id]);
       expect(JSON.stringify(list)).not.toContain('whsec_');
 
+      await http()
+        .patch(`/webhooks/${created.id}`)
+        .set(p.headers)
+        .send({ description: 'x\u0000' })
+        .expect(422);
       const patched = await http()
         .patch(`/webhooks/${created.id}`)
         .set(p.headers)
@@ -198,6 +203,12 @@ describe('webhooks (e2e)', () => {
         'event_types',
       ],
       ['null enabled', { url: 'https://e.com/', enabled: null }, 'enabled'],
+      ['NUL in the description', { url: 'https://e.com/', description: 'a\u0000b' }, 'description'],
+      [
+        'a bell in the description',
+        { url: 'https://e.com/', description: 'a\u0007' },
+        'description',
+      ],
       ['url too long', { url: `https://e.com/${'x'.repeat(2100)}` }, 'url'],
     ])('refuses %s with a 422 naming the field', async (_name, body, field) => {
       const p = await api.tenants.newProject();
