@@ -1,7 +1,6 @@
+import { isoOrNull } from '@app/common';
 import { AlertResponse } from './dto/alerts.dto';
 import { AlertEntity } from './entities/alert.entity';
-
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 export const toAlertResponse = (a: AlertEntity): AlertResponse => ({
   id: a.id,
@@ -10,8 +9,8 @@ export const toAlertResponse = (a: AlertEntity): AlertResponse => ({
   device_id: a.deviceId,
   status: a.status,
   triggered_at: a.triggeredAt.toISOString(),
-  acknowledged_at: iso(a.acknowledgedAt),
-  resolved_at: iso(a.resolvedAt),
+  acknowledged_at: isoOrNull(a.acknowledgedAt),
+  resolved_at: isoOrNull(a.resolvedAt),
   created_at: a.createdAt.toISOString(),
   details: a.details,
 });

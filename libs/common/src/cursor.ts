@@ -65,6 +65,12 @@ export function decodeTimeCursor(cursor: string): string {
   return ts;
 }
 
+/** Keyset cursor of rows ordered by (created_at, id); {@link decodeTimeIdCursor} reads it. */
+export const createdCursor = (row: { createdAt: Date; id: string }): string[] => [
+  row.createdAt.toISOString(),
+  row.id,
+];
+
 /** `[ts, uuid]` cursor, both checked. */
 export function decodeTimeIdCursor(cursor: string): [string, string] {
   const [ts, id] = decodeCursor(cursor, 2);

@@ -3,3 +3,4 @@ export * from './cursor';
 export * from './uuid';
 export * from './page.dto';
 export * from './validation';
+export * from './time';

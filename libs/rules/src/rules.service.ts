@@ -1,12 +1,10 @@
-import { AppError, NotFoundError, Page, toPage } from '@app/common';
+import { AppError, createdCursor, NotFoundError, Page, toPage } from '@app/common';
 import { DevicesRepository } from '@app/tenancy';
 import { Injectable } from '@nestjs/common';
 import { CreateRuleDto, RuleResponse, UpdateRuleDto } from './dto/rules.dto';
 import { RuleEntity } from './entities/rule.entity';
 import { toRuleResponse } from './rules.mappers';
 import { RulesRepository } from './rules.repository';
-
-const cursorOf = (r: RuleEntity): string[] => [r.createdAt.toISOString(), r.id];
 
 @Injectable()
 export class RulesService {
@@ -33,7 +31,12 @@ export class RulesService {
   }
 
   async list(projectId: string, limit = 100, cursor?: string): Promise<Page<RuleResponse>> {
-    return toPage(await this.rules.list(projectId, limit, cursor), limit, toRuleResponse, cursorOf);
+    return toPage(
+      await this.rules.list(projectId, limit, cursor),
+      limit,
+      toRuleResponse,
+      createdCursor,
+    );
   }
 
   async get(projectId: string, ruleId: string): Promise<RuleResponse> {

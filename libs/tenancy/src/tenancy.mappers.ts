@@ -1,7 +1,6 @@
+import { isoOrNull } from '@app/common';
 import { ApiKeyEntity, DeviceEntity, OrgEntity, ProjectEntity } from './entities';
 import { ApiKeyResponse, DeviceResponse, OrgResponse, ProjectResponse } from './dto/tenancy.dto';
-
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 export const toOrgResponse = (o: OrgEntity): OrgResponse => ({
   id: o.id,
@@ -23,8 +22,8 @@ export const toApiKeyResponse = (k: ApiKeyEntity): ApiKeyResponse => ({
   prefix: k.prefix,
   scopes: k.scopes,
   created_at: k.createdAt.toISOString(),
-  last_used_at: iso(k.lastUsedAt),
-  revoked_at: iso(k.revokedAt),
+  last_used_at: isoOrNull(k.lastUsedAt),
+  revoked_at: isoOrNull(k.revokedAt),
 });
 
 export const toDeviceResponse = (d: DeviceEntity): DeviceResponse => ({
@@ -34,11 +33,5 @@ export const toDeviceResponse = (d: DeviceEntity): DeviceResponse => ({
   name: d.name,
   tags: d.tags,
   created_at: d.createdAt.toISOString(),
-  last_seen_at: iso(d.lastSeenAt),
+  last_seen_at: isoOrNull(d.lastSeenAt),
 });
-
-/** Keyset cursor of rows ordered by (created_at, id). */
-export const createdCursor = (row: { createdAt: Date; id: string }): string[] => [
-  row.createdAt.toISOString(),
-  row.id,
-];

@@ -1,4 +1,4 @@
-import { NotFoundError, Page, toPage } from '@app/common';
+import { createdCursor, NotFoundError, Page, toPage } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import bcrypt from 'bcryptjs';
 import { ApiKeyAuthService } from './api-key-auth.service';
@@ -22,7 +22,6 @@ import {
   ProjectsRepository,
 } from './repositories';
 import {
-  createdCursor,
   toApiKeyResponse,
   toDeviceResponse,
   toOrgResponse,

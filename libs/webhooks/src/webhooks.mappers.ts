@@ -1,9 +1,8 @@
+import { isoOrNull } from '@app/common';
 import { AttemptResponse, DeliveryResponse, WebhookResponse } from './dto/webhooks.dto';
 import { WebhookAttemptEntity } from './entities/webhook-attempt.entity';
 import { WebhookDeliveryEntity } from './entities/webhook-delivery.entity';
 import { WebhookEntity } from './entities/webhook.entity';
-
-const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** Never the secrets: they are shown once, by the create and rotate responses. */
 export const toWebhookResponse = (w: WebhookEntity, now = new Date()): WebhookResponse => ({
@@ -32,9 +31,9 @@ export const toDeliveryResponse = (d: WebhookDeliveryEntity): DeliveryResponse =
   attempts: d.attempts,
   last_status_code: d.lastStatusCode,
   last_error: d.lastError,
-  next_attempt_at: d.status === 'pending' ? iso(d.nextAttemptAt) : null,
+  next_attempt_at: d.status === 'pending' ? isoOrNull(d.nextAttemptAt) : null,
   created_at: d.createdAt.toISOString(),
-  delivered_at: iso(d.deliveredAt),
+  delivered_at: isoOrNull(d.deliveredAt),
 });
 
 export const toAttemptResponse = (a: WebhookAttemptEntity): AttemptResponse => ({

@@ -1,5 +1,13 @@
 import { AppConfig } from '@app/config';
-import { AppError, NotFoundError, Page, toPage, validationFailed } from '@app/common';
+import {
+  AppError,
+  createdCursor,
+  isoOrNull,
+  NotFoundError,
+  Page,
+  toPage,
+  validationFailed,
+} from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { CircuitBreakerService } from './circuit-breaker.service';
@@ -60,7 +68,7 @@ export class WebhooksService {
       await this.repo.list(projectId, limit, cursor),
       limit,
       (w) => toWebhookResponse(w),
-      (w) => [w.createdAt.toISOString(), w.id],
+      createdCursor,
     );
   }
 
@@ -116,7 +124,7 @@ export class WebhooksService {
     return {
       id: webhookId,
       secret,
-      previous_secret_expires_at: expires ? expires.toISOString() : null,
+      previous_secret_expires_at: isoOrNull(expires),
     };
   }
 
@@ -135,7 +143,7 @@ export class WebhooksService {
       await this.repo.listDeliveries(projectId, filter, limit, cursor),
       limit,
       toDeliveryResponse,
-      (d) => [d.createdAt.toISOString(), d.id],
+      createdCursor,
     );
   }
 
