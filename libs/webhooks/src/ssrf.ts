@@ -132,3 +132,34 @@ export function webhookTarget(url: string): { host: string; ip: string | null } 
   const host = parsed.hostname.replace(/^\[|\]$/g, '');
   return { host, ip: isIP(host) ? host : null };
 }
+
+/**
+ * What the attempt record (and a 422) says. For a name, not the address it resolved to:
+ * tenants must not be able to map internal names to addresses through their webhooks.
+ */
+export function refusalMessage(address: string, cls: string, hostname?: string): string {
+  return hostname && hostname !== address
+    ? `destination refused: ${hostname} resolves to a non-public address`
+    : `destination refused: ${address} is a ${cls} address`;
+}
+
+/**
+ * What can be refused without DNS, as the message to show, or null: a URL that is not
+ * http(s) or carries credentials, and an IP literal or `localhost` in a refused range.
+ * Used when a webhook is saved and again before each connection (Node connects to IP
+ * literals without a lookup, so the lookup-time check never sees them).
+ */
+export function refusalWithoutLookup(url: string, allowPrivateNetworks: boolean): string | null {
+  let target: { host: string; ip: string | null };
+  try {
+    target = webhookTarget(url);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const host = target.host.toLowerCase();
+  const literal =
+    target.ip ?? (host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : null);
+  if (!literal) return null;
+  const verdict = checkAddress(literal, allowPrivateNetworks);
+  return verdict.allowed ? null : refusalMessage(literal, verdict.class, target.host);
+}

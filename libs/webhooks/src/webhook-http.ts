@@ -3,7 +3,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
-import { checkAddress, webhookTarget } from './ssrf';
+import { checkAddress, refusalMessage, refusalWithoutLookup } from './ssrf';
 
 /** How much of a subscriber's answer we read; the rest is never buffered. */
 export const RESPONSE_READ_LIMIT = 64 * 1024;
@@ -69,7 +69,7 @@ export class WebhookHttpClient {
     });
 
     try {
-      const refusal = this.refuseLiteral(url);
+      const refusal = refusalWithoutLookup(url, this.options.allowPrivateNetworks);
       if (refusal) return failed(refusal);
 
       let response: AxiosResponse<Readable>;
@@ -119,18 +119,6 @@ export class WebhookHttpClient {
     this.httpsAgent.destroy();
   }
 
-  private refuseLiteral(url: string): string | null {
-    let target: { host: string; ip: string | null };
-    try {
-      target = webhookTarget(url);
-    } catch (err) {
-      return (err as Error).message;
-    }
-    if (!target.ip) return null;
-    const verdict = checkAddress(target.ip, this.options.allowPrivateNetworks);
-    return verdict.allowed ? null : refusalMessage(target.ip, verdict.class);
-  }
-
   /** dns.lookup, answering only with addresses we may connect to (all of them, or an error). */
   private readonly lookup = (
     hostname: string,
@@ -154,16 +142,6 @@ export class WebhookHttpClient {
       );
     });
   };
-}
-
-/**
- * What the attempt record (and a 422) says. For a name, not the address it resolved to:
- * tenants must not be able to map internal names to addresses through their webhooks.
- */
-export function refusalMessage(address: string, cls: string, hostname?: string): string {
-  return hostname && hostname !== address
-    ? `destination refused: ${hostname} resolves to a non-public address`
-    : `destination refused: ${address} is a ${cls} address`;
 }
 
 /** PostgreSQL text can't hold NUL; a binary answer is kept as readable as it goes. */

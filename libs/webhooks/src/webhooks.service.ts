@@ -24,8 +24,7 @@ import {
 } from './dto/webhooks.dto';
 import { EVENT_TYPES, WebhookEntity } from './entities/webhook.entity';
 import { generateSecret } from './signature';
-import { checkAddress, webhookTarget } from './ssrf';
-import { refusalMessage } from './webhook-http';
+import { refusalWithoutLookup } from './ssrf';
 import { toAttemptResponse, toDeliveryResponse, toWebhookResponse } from './webhooks.mappers';
 import { DeliveryFilter, WebhooksRepository } from './webhooks.repository';
 
@@ -209,28 +208,10 @@ export class WebhooksService {
     return toWebhookResponse(webhook);
   }
 
-  /**
-   * What can be refused without DNS: the scheme, credentials, and IP literals or
-   * `localhost` that point inside. Names are checked again at every connection, where
-   * DNS rebinding can't get past.
-   */
+  /** Refused at once when it can be told without DNS; names are checked at every connection. */
   private checkUrl(url: string): string {
-    let target: { host: string; ip: string | null };
-    try {
-      target = webhookTarget(url);
-    } catch (err) {
-      throw validationFailed([{ field: 'url', message: (err as Error).message }]);
-    }
-    const host = target.host.toLowerCase();
-    const literal =
-      target.ip ?? (host === 'localhost' || host.endsWith('.localhost') ? '127.0.0.1' : null);
-    if (literal) {
-      const verdict = checkAddress(literal, this.allowPrivateNetworks);
-      if (!verdict.allowed)
-        throw validationFailed([
-          { field: 'url', message: refusalMessage(literal, verdict.class, target.host) },
-        ]);
-    }
+    const refusal = refusalWithoutLookup(url, this.allowPrivateNetworks);
+    if (refusal) throw validationFailed([{ field: 'url', message: refusal }]);
     return new URL(url).toString();
   }
 }
