@@ -1,5 +1,6 @@
 import { IsOptionalNonNull } from '@app/common';
 import { ListQueryDto } from '@app/tenancy';
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
@@ -27,6 +28,26 @@ const TEXT = /^(?:[^\p{Cc}]|[\n\r\t])*$/u;
 const TEXT_MESSAGE =
   '$property must not contain control characters other than line breaks and tabs';
 
+/** Optional, nullable free text of at most 500 characters. */
+const IsDescription = (): PropertyDecorator =>
+  applyDecorators(
+    IsOptional(),
+    IsString(),
+    MaxLength(500),
+    Matches(TEXT, { message: TEXT_MESSAGE }),
+  );
+
+/** Optional (not null) non-empty list of distinct event types. */
+const IsEventTypes = (): PropertyDecorator =>
+  applyDecorators(
+    IsOptionalNonNull(),
+    IsArray({ message: EVENT_TYPES_MESSAGE }),
+    ArrayMinSize(1, { message: EVENT_TYPES_MESSAGE }),
+    ArrayMaxSize(EVENT_TYPES.length, { message: EVENT_TYPES_MESSAGE }),
+    ArrayUnique({ message: 'event_types must not repeat a type' }),
+    IsIn(EVENT_TYPES, { each: true, message: EVENT_TYPES_MESSAGE }),
+  );
+
 export class CreateWebhookDto {
   @ApiProperty({
     example: 'https://hooks.example.com/telemetry',
@@ -39,10 +60,7 @@ export class CreateWebhookDto {
   url: string;
 
   @ApiPropertyOptional({ maxLength: 500, nullable: true, type: String })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
-  @Matches(TEXT, { message: TEXT_MESSAGE })
+  @IsDescription()
   description?: string | null;
 
   @ApiPropertyOptional({
@@ -50,12 +68,7 @@ export class CreateWebhookDto {
     isArray: true,
     description: 'default: every event type',
   })
-  @IsOptionalNonNull()
-  @IsArray({ message: EVENT_TYPES_MESSAGE })
-  @ArrayMinSize(1, { message: EVENT_TYPES_MESSAGE })
-  @ArrayMaxSize(EVENT_TYPES.length, { message: EVENT_TYPES_MESSAGE })
-  @ArrayUnique({ message: 'event_types must not repeat a type' })
-  @IsIn(EVENT_TYPES, { each: true, message: EVENT_TYPES_MESSAGE })
+  @IsEventTypes()
   event_types?: EventType[];
 
   @ApiPropertyOptional({ default: true })
@@ -72,19 +85,11 @@ export class UpdateWebhookDto {
   url?: string;
 
   @ApiPropertyOptional({ maxLength: 500, nullable: true, type: String })
-  @IsOptional()
-  @IsString()
-  @MaxLength(500)
-  @Matches(TEXT, { message: TEXT_MESSAGE })
+  @IsDescription()
   description?: string | null;
 
   @ApiPropertyOptional({ enum: EVENT_TYPES, isArray: true })
-  @IsOptionalNonNull()
-  @IsArray({ message: EVENT_TYPES_MESSAGE })
-  @ArrayMinSize(1, { message: EVENT_TYPES_MESSAGE })
-  @ArrayMaxSize(EVENT_TYPES.length, { message: EVENT_TYPES_MESSAGE })
-  @ArrayUnique({ message: 'event_types must not repeat a type' })
-  @IsIn(EVENT_TYPES, { each: true, message: EVENT_TYPES_MESSAGE })
+  @IsEventTypes()
   event_types?: EventType[];
 
   @ApiPropertyOptional()
