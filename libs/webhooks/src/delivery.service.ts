@@ -18,6 +18,13 @@ const HALF_OPEN_POLL_MS = 1000;
 const WAKE_JITTER_MS = 500;
 export const USER_AGENT = 'telemetry-platform-webhooks/1';
 
+/**
+ * A database time (ms) as this process's clock shows it, given the database's `now()`:
+ * a job delayed on a skewed worker clock would otherwise spin or stall.
+ */
+const toLocalTime = (dbTime: number, dbNow: Date): number =>
+  Date.now() + Math.max(0, dbTime - dbNow.getTime());
+
 export type DeliveryStep = { done: true } | { done: false; retryAt: number };
 
 interface ClaimedDelivery {
@@ -235,8 +242,7 @@ export class DeliveryService implements OnApplicationShutdown {
       row.next_attempt_at?.getTime() ?? 0,
       row.lease_until && row.lease_until > row.now ? row.lease_until.getTime() : 0,
     );
-    // Database time → this process's time, so a skewed clock doesn't spin or stall the job.
-    if (waitUntil > now + 50) return { done: false, retryAt: Date.now() + (waitUntil - now) };
+    if (waitUntil > now + 50) return { done: false, retryAt: toLocalTime(waitUntil, row.now) };
     return { url: row.url, enabled: row.enabled };
   }
 
@@ -370,10 +376,6 @@ export class DeliveryService implements OnApplicationShutdown {
         'endpoint answered 410: webhook disabled',
       );
     if (row.status !== 'pending' || !row.next_attempt_at) return { done: true };
-    // Database time → this process's time.
-    return {
-      done: false,
-      retryAt: Date.now() + Math.max(0, row.next_attempt_at.getTime() - row.now.getTime()),
-    };
+    return { done: false, retryAt: toLocalTime(row.next_attempt_at.getTime(), row.now) };
   }
 }
