@@ -15,7 +15,7 @@ export interface RunningReceiverApp {
 /**
  * The real local webhook receiver (apps/receiver: ReceiverModule + configureReceiver, as
  * in its main.ts) in this process, on a free loopback port. It needs neither PostgreSQL
- * nor Redis. (Not to be confused with `TestReceiver` in ./receiver, a bare recording
+ * nor Redis. (Not to be confused with `TestReceiver` in ./subscriber, a bare recording
  * endpoint for the delivery tests.)
  */
 export async function startReceiverApp(overrides: EnvSource = {}): Promise<RunningReceiverApp> {
