@@ -12,20 +12,28 @@ import { DataSource } from 'typeorm';
 
 const SWEEP_MS = 1000;
 const BATCH = 200;
+/** An event handed on this long ago that still has no deliveries is handed on again. */
+export const RELAY_AGAIN_AFTER_SECONDS = 60;
+/** While relaying keeps failing, say so at most this often. */
+const FAILURE_LOG_EVERY_MS = 60000;
 
 /**
- * Hands committed alert events (the outbox) to the alert-events queue. Called right after
- * an evaluation commits, and swept every second for events written elsewhere (api ack and
- * resolve) or left behind by a crash between commit and enqueue. `FOR UPDATE SKIP LOCKED`
- * lets several workers relay without handing out an event twice; an enqueue that dies
- * before `dispatched_at` is set is repeated (at-least-once; the event id is the
- * idempotency key downstream).
+ * Hands committed alert events (the outbox) to the alert-events queue, whose fan-out
+ * creates the webhook deliveries and marks the event dispatched in the same transaction.
+ * Called right after an evaluation commits, and swept every second for events written
+ * elsewhere (api ack and resolve) or left behind (a crash between commit and enqueue; a
+ * fan-out job that failed or was lost: handed on again after
+ * {@link RELAY_AGAIN_AFTER_SECONDS} while the event is still undispatched). `FOR UPDATE
+ * SKIP LOCKED` lets several workers relay without handing an event on twice at once.
+ * At-least-once: the event id is the idempotency key downstream.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutboxRelay.name);
   private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
+  private failingSince?: number;
+  private lastFailureLog = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -53,11 +61,13 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   private async relayOnce(): Promise<number> {
     try {
-      return await this.dataSource.transaction(async (em) => {
+      const relayed = await this.dataSource.transaction(async (em) => {
         const events: Array<{ id: string; project_id: string }> = await em.query(
-          `SELECT id, project_id FROM alert_events WHERE dispatched_at IS NULL
+          `SELECT id, project_id FROM alert_events
+            WHERE dispatched_at IS NULL
+              AND (relayed_at IS NULL OR relayed_at < now() - $2 * interval '1 second')
             ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [BATCH],
+          [BATCH, RELAY_AGAIN_AFTER_SECONDS],
         );
         if (events.length === 0) return 0;
         await this.queue.addBulk(
@@ -66,14 +76,24 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
             data: { projectId: e.project_id, eventId: e.id, correlationId: e.id },
           })),
         );
-        await em.query(
-          `UPDATE alert_events SET dispatched_at = now() WHERE id = ANY ($1::uuid[])`,
-          [events.map((e) => e.id)],
-        );
+        await em.query(`UPDATE alert_events SET relayed_at = now() WHERE id = ANY ($1::uuid[])`, [
+          events.map((e) => e.id),
+        ]);
         return events.length;
       });
+      if (this.failingSince !== undefined) {
+        this.logger.log({ failedForMs: Date.now() - this.failingSince }, 'outbox relay recovered');
+        this.failingSince = undefined;
+      }
+      return relayed;
     } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'outbox relay failed; will retry');
+      // During an outage this fails every second: one line a minute says it all.
+      const now = Date.now();
+      this.failingSince ??= now;
+      if (now - this.lastFailureLog >= FAILURE_LOG_EVERY_MS) {
+        this.lastFailureLog = now;
+        this.logger.warn({ err: (err as Error).message }, 'outbox relay failed; will retry');
+      }
       throw err;
     }
   }

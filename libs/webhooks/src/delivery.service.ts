@@ -107,13 +107,17 @@ export class DeliveryService implements OnApplicationShutdown {
 
   /**
    * Fan-out of one alert event: one delivery per enabled webhook of its project that takes
-   * its type and existed when it happened. Idempotent (unique (webhook_id, event_id)), so
-   * a repeated alert-events job adds nothing; every pending delivery of the event is
-   * (re-)enqueued, which is a no-op for one that already has a job.
+   * its type and existed when it happened, and the event marked dispatched in the same
+   * transaction, so an event is dispatched exactly when its deliveries exist (the outbox
+   * relay hands undispatched events on again). Idempotent (unique (webhook_id, event_id)),
+   * so a repeated alert-events job adds nothing; every pending delivery of the event is
+   * (re-)enqueued after the commit, a no-op for one that already has a job. A lost enqueue
+   * is the delivery sweeper's to repair.
    */
   async fanOut(eventId: string): Promise<number> {
-    const rows: Array<{ id: string; project_id: string }> = await this.dataSource.query(
-      `WITH event AS (SELECT id, project_id, type, created_at FROM alert_events WHERE id = $1),
+    const rows = await this.dataSource.transaction(async (em) => {
+      const created: Array<{ id: string; project_id: string }> = await em.query(
+        `WITH event AS (SELECT id, project_id, type, created_at FROM alert_events WHERE id = $1 FOR UPDATE),
             created AS (
               INSERT INTO webhook_deliveries
                      (project_id, webhook_id, event_id, event_type, status, next_attempt_at)
@@ -128,8 +132,14 @@ export class DeliveryService implements OnApplicationShutdown {
          JOIN webhooks w ON w.project_id = e.project_id
          JOIN webhook_deliveries d ON d.webhook_id = w.id AND d.event_id = e.id
         WHERE d.status = 'pending'`,
-      [eventId],
-    );
+        [eventId],
+      );
+      await em.query(
+        `UPDATE alert_events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`,
+        [eventId],
+      );
+      return created;
+    });
     await this.deliveryQueue.enqueue(
       rows.map((r) => ({ projectId: r.project_id, deliveryId: r.id })),
     );

@@ -2,6 +2,7 @@ import { Tenancy1764250000000 } from './1764250000000-Tenancy';
 import { Telemetry1764260000000 } from './1764260000000-Telemetry';
 import { RulesAlerts1764270000000 } from './1764270000000-RulesAlerts';
 import { Webhooks1764280000000 } from './1764280000000-Webhooks';
+import { OutboxRelayedAt1764290000000 } from './1764290000000-OutboxRelayedAt';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
@@ -12,4 +13,5 @@ export const migrations = [
   Telemetry1764260000000,
   RulesAlerts1764270000000,
   Webhooks1764280000000,
+  OutboxRelayedAt1764290000000,
 ];

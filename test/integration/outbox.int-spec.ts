@@ -1,0 +1,105 @@
+import { QUEUES } from '@app/queue';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { TestReceiver } from '../support/subscriber';
+import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+
+const T0 = Date.UTC(2025, 0, 1, 12);
+
+/**
+ * The outbox hands an alert event to the alert-events queue; the fan-out creates its
+ * deliveries. An event counts as dispatched only once they exist, so a fan-out job that
+ * fails or is lost is made up for: the relay hands the event on again.
+ */
+describe('outbox to deliveries (integration)', () => {
+  jest.setTimeout(60000);
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let receiver: TestReceiver;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await startWorker();
+    receiver = await new TestReceiver().start();
+    db = api.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+    await receiver.close();
+  });
+
+  it('an alert event whose fan-out job was lost is still delivered', async () => {
+    const p = await api.tenants.newProject();
+    const http = () => request(api.server);
+    await http()
+      .post(`/projects/${p.projectId}/webhooks`)
+      .set(p.headers)
+      .send({ url: receiver.url })
+      .expect(201);
+    await http()
+      .post(`/projects/${p.projectId}/rules`)
+      .set(p.headers)
+      .send({
+        name: 'hot',
+        metric: 't',
+        operator: '>',
+        threshold: 5,
+        window_n: 1,
+        required_k: 1,
+      })
+      .expect(201);
+
+    // Fan-out stops consuming; the job the relay hands over is then lost (removed).
+    const alertEvents = openQueue(QUEUES.ALERT_EVENTS);
+    await alertEvents.pause();
+    const ingest = openQueue(INGEST);
+    const evaluation = openQueue(QUEUES.RULE_EVALUATION);
+    try {
+      await http()
+        .post('/telemetry')
+        .set(p.headers)
+        .send({
+          device_external_id: 'd',
+          events: [{ ts: new Date(T0).toISOString(), data: { t: 9 } }],
+        })
+        .expect(202);
+      await drained(ingest);
+      await drained(evaluation);
+      const [event] = await db.query(`SELECT id FROM alert_events WHERE project_id = $1`, [
+        p.projectId,
+      ]);
+      expect(event).toBeDefined();
+      let lost = 0;
+      const deadline = Date.now() + 10000;
+      while (lost === 0 && Date.now() < deadline) {
+        for (const job of await alertEvents.getJobs(['waiting', 'prioritized'])) {
+          if (job.data.eventId === event.id) {
+            await job.remove();
+            lost++;
+          }
+        }
+        if (lost === 0) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(lost).toBe(1);
+      await alertEvents.resume();
+
+      // Time passes: the relay's "hand it on again" period is over.
+      await db.query(
+        `UPDATE alert_events SET relayed_at = now() - interval '1 hour' WHERE id = $1`,
+        [event.id],
+      );
+      const [delivered] = await receiver.waitFor(1, 15000);
+      expect(delivered.headers['webhook-id']).toBe(event.id);
+      const [row] = await db.query(`SELECT dispatched_at FROM alert_events WHERE id = $1`, [
+        event.id,
+      ]);
+      expect(row.dispatched_at).not.toBeNull();
+    } finally {
+      await alertEvents.resume();
+      await Promise.all([alertEvents.close(), ingest.close(), evaluation.close()]);
+    }
+  });
+});
