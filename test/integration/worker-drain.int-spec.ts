@@ -1,5 +1,7 @@
 import { AppConfig, AppConfigModule, loadConfig } from '@app/config';
-import { DrainingWorkerHost, QueueModule } from '@app/queue';
+import { ObservabilityModule } from '@app/observability';
+import { RedisModule } from '@app/redis';
+import { DrainingWorkerHost, OutageService, QueueModule, QueueWorkerModule } from '@app/queue';
 import { testConfigOverrides } from '@app/testing';
 import { BullModule, InjectQueue, Processor } from '@nestjs/bullmq';
 import { DynamicModule, Injectable, Module } from '@nestjs/common';
@@ -14,10 +16,13 @@ const FOLLOW_UP = `drain-next-${randomUUID().slice(0, 8)}`;
 @Processor(SLOW)
 class SlowProcessor extends DrainingWorkerHost {
   static started?: () => void;
-  constructor(@InjectQueue(FOLLOW_UP) private readonly next: Queue) {
-    super();
+  constructor(
+    @InjectQueue(FOLLOW_UP) private readonly next: Queue,
+    outage: OutageService,
+  ) {
+    super(outage);
   }
-  async process(job: Job<{ n: number }>): Promise<void> {
+  protected async handle(job: Job<{ n: number }>): Promise<void> {
     SlowProcessor.started?.();
     await new Promise((r) => setTimeout(r, 800));
     // The follow-up is enqueued after shutdown began: its queue must still be open.
@@ -32,7 +37,10 @@ class DrainTestModule {
       module: DrainTestModule,
       imports: [
         AppConfigModule.forRoot(config),
+        ObservabilityModule,
+        RedisModule,
         QueueModule,
+        QueueWorkerModule,
         BullModule.registerQueue({ name: SLOW }, { name: FOLLOW_UP }),
       ],
       providers: [SlowProcessor],

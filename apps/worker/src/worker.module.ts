@@ -1,7 +1,7 @@
 import { AppConfig, AppConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, ObservabilityModule } from '@app/observability';
-import { QueueModule } from '@app/queue';
+import { QueueModule, QueueWorkerModule } from '@app/queue';
 import { AlertsWorkerModule } from '@app/alerts';
 import { RedisModule } from '@app/redis';
 import { TelemetryWorkerModule } from '@app/telemetry';
@@ -24,6 +24,7 @@ export class WorkerModule {
         DatabaseModule.forRoot('telemetry-worker'),
         RedisModule,
         QueueModule,
+        QueueWorkerModule,
         ObservabilityModule,
         TelemetryWorkerModule,
         AlertsWorkerModule,

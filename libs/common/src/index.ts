@@ -4,3 +4,4 @@ export * from './uuid';
 export * from './page.dto';
 export * from './validation';
 export * from './time';
+export * from './failures';

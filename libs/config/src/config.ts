@@ -27,6 +27,7 @@ export interface AppConfig {
     concurrency: number;
   };
   worker: { port: number; concurrency: number; shutdownGraceMs: number; lockDurationMs: number };
+  queue: { attempts: number; backoffMs: number };
   ingest: { backlogMaxJobs: number; backlogMaxBytes: number };
 }
 
@@ -61,6 +62,7 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
       lockDurationMs: env.QUEUE_LOCK_DURATION_MS,
     },
+    queue: { attempts: env.QUEUE_ATTEMPTS, backoffMs: env.QUEUE_BACKOFF_MS },
     ingest: {
       backlogMaxJobs: env.INGEST_BACKLOG_MAX_JOBS,
       backlogMaxBytes: env.INGEST_BACKLOG_MAX_BYTES,

@@ -150,6 +150,22 @@ export class EnvironmentVariables {
   @IsInt()
   QUEUE_LOCK_DURATION_MS = 30000;
 
+  /**
+   * Attempts of a job that fails with an unexpected error (a bug, a poison value storage
+   * did not classify). Outages of PostgreSQL or Redis don't use attempts: jobs wait them out.
+   */
+  @Transform(toInt)
+  @Min(1)
+  @Max(100)
+  @IsInt()
+  QUEUE_ATTEMPTS = 8;
+
+  /** First retry delay of such a job, doubled (with jitter) for each further attempt. */
+  @Transform(toInt)
+  @Min(10)
+  @IsInt()
+  QUEUE_BACKOFF_MS = 1000;
+
   /** Milliseconds the worker waits for in-flight jobs on SIGTERM before giving up. */
   @Transform(toInt)
   @Min(0)

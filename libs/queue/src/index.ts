@@ -5,3 +5,5 @@ export * from './queue.jobs';
 export * from './queue.module';
 export * from './redis-connection';
 export * from './close-quietly';
+export * from './outage.service';
+export * from './queue-worker.module';

@@ -2,7 +2,7 @@ import { AppConfig } from '@app/config';
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { DEFAULT_JOB_OPTIONS } from './queue.defaults';
+import { defaultJobOptions } from './queue.defaults';
 import { redisOptionsFromUrl } from './redis-connection';
 
 /** BullMQ's shared connection and prefix; feature libs add `BullModule.registerQueue`. */
@@ -15,7 +15,7 @@ import { redisOptionsFromUrl } from './redis-connection';
         return {
           connection: redisOptionsFromUrl(redis.url),
           prefix: `${redis.prefix}:bull`,
-          defaultJobOptions: DEFAULT_JOB_OPTIONS,
+          defaultJobOptions: defaultJobOptions(config.get('queue', { infer: true })),
         };
       },
     }),

@@ -1,5 +1,5 @@
 import { AppConfig } from '@app/config';
-import { DrainingWorkerHost, JobPayloads, QUEUES } from '@app/queue';
+import { DrainingWorkerHost, JobPayloads, OutageService, QUEUES } from '@app/queue';
 import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -20,15 +20,16 @@ export class EvaluationProcessor extends DrainingWorkerHost implements OnApplica
     private readonly evaluation: EvaluationService,
     private readonly outbox: OutboxRelay,
     private readonly config: ConfigService<AppConfig, true>,
+    outage: OutageService,
   ) {
-    super();
+    super(outage);
   }
 
   onApplicationBootstrap(): void {
     this.start(this.config.get('worker', { infer: true }));
   }
 
-  async process(job: Job<EvaluateJob>, token?: string): Promise<unknown> {
+  protected async handle(job: Job<EvaluateJob>, token?: string): Promise<unknown> {
     switch (job.name) {
       case 'evaluate-device': {
         const summary = await this.evaluation.evaluateDevice(job.data.deviceId);

@@ -1,5 +1,5 @@
 import { AppConfig } from '@app/config';
-import { DrainingWorkerHost, QUEUES } from '@app/queue';
+import { DrainingWorkerHost, OutageService, QUEUES } from '@app/queue';
 import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -15,8 +15,9 @@ export class IngestProcessor extends DrainingWorkerHost implements OnApplication
   constructor(
     private readonly ingest: TelemetryIngestService,
     private readonly config: ConfigService<AppConfig, true>,
+    outage: OutageService,
   ) {
-    super();
+    super(outage);
   }
 
   private readonly logger = new Logger(IngestProcessor.name);
@@ -25,7 +26,7 @@ export class IngestProcessor extends DrainingWorkerHost implements OnApplication
     this.start(this.config.get('worker', { infer: true }));
   }
 
-  async process(job: Job<IngestJob>, token?: string): Promise<unknown> {
+  protected async handle(job: Job<IngestJob>, token?: string): Promise<unknown> {
     switch (job.name) {
       case 'ingest-batch': {
         const result = await this.ingest.apply(job);
@@ -51,6 +52,14 @@ export class IngestProcessor extends DrainingWorkerHost implements OnApplication
     const final =
       err instanceof UnrecoverableError || job?.attemptsMade === (job?.opts.attempts ?? 1);
     if (!job || !final) return; // will be retried
-    await this.ingest.deadLettered(job, err);
+    try {
+      await this.ingest.deadLettered(job, err);
+    } catch (e) {
+      // The payload stays in the failed job (kept a week) for an operator to retry.
+      this.logger.error(
+        { err: (e as Error).message, batchId: job.data.batchId },
+        'could not set a failed batch aside',
+      );
+    }
   }
 }

@@ -1,5 +1,5 @@
 import { AppConfig } from '@app/config';
-import { DrainingWorkerHost, JobPayloads, QUEUES } from '@app/queue';
+import { DrainingWorkerHost, JobPayloads, OutageService, QUEUES } from '@app/queue';
 import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -16,15 +16,16 @@ export class AlertEventsProcessor extends DrainingWorkerHost implements OnApplic
   constructor(
     private readonly deliveries: DeliveryService,
     private readonly config: ConfigService<AppConfig, true>,
+    outage: OutageService,
   ) {
-    super();
+    super(outage);
   }
 
   onApplicationBootstrap(): void {
     this.start(this.config.get('worker', { infer: true }));
   }
 
-  async process(job: Job<AlertEventJob>): Promise<unknown> {
+  protected async handle(job: Job<AlertEventJob>): Promise<unknown> {
     switch (job.name) {
       case 'alert-event':
         return { deliveries: await this.deliveries.fanOut(job.data.eventId) };

@@ -1,5 +1,5 @@
 import { AppConfig } from '@app/config';
-import { DrainingWorkerHost, JobPayloads, QUEUES } from '@app/queue';
+import { DrainingWorkerHost, JobPayloads, OutageService, QUEUES } from '@app/queue';
 import { OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -21,8 +21,9 @@ export class DeliveryProcessor extends DrainingWorkerHost implements OnApplicati
   constructor(
     private readonly deliveries: DeliveryService,
     private readonly config: ConfigService<AppConfig, true>,
+    outage: OutageService,
   ) {
-    super();
+    super(outage);
   }
 
   onApplicationBootstrap(): void {
@@ -32,7 +33,7 @@ export class DeliveryProcessor extends DrainingWorkerHost implements OnApplicati
     });
   }
 
-  async process(job: Job<DeliverJob>, token?: string): Promise<unknown> {
+  protected async handle(job: Job<DeliverJob>, token?: string): Promise<unknown> {
     switch (job.name) {
       case 'deliver-event': {
         const step = await this.deliveries.deliver(job.data.deliveryId);

@@ -1,0 +1,199 @@
+import { QUEUES } from '@app/queue';
+import { emptyState, evaluate } from '@app/rules';
+import { testRunEnv } from '@app/testing';
+import { Queue } from 'bullmq';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { TestReceiver } from '../support/subscriber';
+import { TcpProxy } from '../support/tcp-proxy';
+import { drained, openQueue, RunningWorker, startWorker } from '../support/worker';
+
+const T0 = Date.UTC(2025, 3, 1);
+const DEVICES = ['o-1', 'o-2', 'o-3'];
+const PER_BATCH = 20;
+const RULE = {
+  metric: 't',
+  operator: '>' as const,
+  threshold: 5,
+  windowN: 1,
+  requiredK: 1,
+  cooldownSeconds: 0,
+};
+/** Alternates 5 calm and 5 hot readings, so alerts keep opening and resolving. */
+const value = (k: number) => (k % 10 < 5 ? 1 : 10);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ALL_QUEUES = Object.values(QUEUES);
+
+/**
+ * Bad weather end to end: the api and the worker reach PostgreSQL and Redis through TCP
+ * proxies that the test cuts (every connection reset, new ones refused, like a failover)
+ * while devices ingest at a steady rate. The job retry budget is cut to a few seconds and
+ * the outage lasts far longer: jobs must wait it out, not spend their attempts. After the
+ * link is back, every event the api accepted (202) is stored exactly once, every alert is
+ * opened once, every alert event reaches the subscriber, and no job is in a failed set.
+ */
+describe('outages of PostgreSQL and Redis (integration)', () => {
+  jest.setTimeout(180000);
+
+  let pg: TcpProxy;
+  let redis: TcpProxy;
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let receiver: TestReceiver;
+  let db: DataSource;
+  let queues: Queue[];
+
+  beforeAll(async () => {
+    const run = testRunEnv();
+    const db0 = new URL(run.databaseUrl);
+    const redis0 = new URL(run.redisUrl);
+    pg = await TcpProxy.start({ host: db0.hostname, port: Number(db0.port || 5432) });
+    redis = await TcpProxy.start({ host: redis0.hostname, port: Number(redis0.port || 6379) });
+    const env = {
+      DATABASE_URL: pg.url(run.databaseUrl),
+      REDIS_URL: redis.url(run.redisUrl),
+      // The old retry budget, shrunk: 3 attempts from 0.5 s give up after a few seconds.
+      QUEUE_ATTEMPTS: '3',
+      QUEUE_BACKOFF_MS: '500',
+      WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '1000',
+    };
+    api = await startApi(env);
+    worker = await startWorker(env);
+    receiver = await new TestReceiver().start();
+    db = api.app.get(DataSource);
+    // Our own view of the queues goes around the proxy: it must see through the outage.
+    queues = ALL_QUEUES.map((name) => openQueue(name));
+  });
+  afterAll(async () => {
+    pg?.setMode('pass');
+    redis?.setMode('pass');
+    await worker?.close();
+    await api?.close();
+    await receiver?.close();
+    await Promise.all((queues ?? []).map((q) => q.close()));
+    await Promise.all([pg?.close(), redis?.close()]);
+  });
+
+  async function runThroughOutage(proxy: TcpProxy, outageMs: number): Promise<void> {
+    const p = await api.tenants.newProject();
+    const http = () => request(api.server);
+    await http()
+      .post(`/projects/${p.projectId}/rules`)
+      .set(p.headers)
+      .send({ name: 'hot', metric: 't', operator: '>', threshold: 5, window_n: 1, required_k: 1 })
+      .expect(201);
+    await http()
+      .post(`/projects/${p.projectId}/webhooks`)
+      .set(p.headers)
+      .send({ url: receiver.url })
+      .expect(201);
+
+    // Steady ingest, one batch every 100 ms round the devices, before, during and after.
+    const accepted = new Map<string, Array<{ ts: number; t: number }>>(DEVICES.map((d) => [d, []]));
+    const statuses = new Map<number, number>();
+    let stop = false;
+    const ingest = (async () => {
+      for (let b = 0; !stop; b++) {
+        const device = DEVICES[b % DEVICES.length];
+        const round = Math.floor(b / DEVICES.length);
+        const events = Array.from({ length: PER_BATCH }, (_, i) => {
+          const k = round * PER_BATCH + i;
+          return { ts: T0 + k * 1000, t: value(k) };
+        });
+        const res = await http()
+          .post('/telemetry')
+          .set(p.headers)
+          .send({
+            device_external_id: device,
+            events: events.map((e) => ({ ts: new Date(e.ts).toISOString(), data: { t: e.t } })),
+          })
+          .timeout(10000)
+          .catch((err: { status?: number }) => ({ status: err.status ?? 0 }));
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        if (res.status === 202) accepted.get(device)!.push(...events);
+        else expect([503, 0]).toContain(res.status);
+        await sleep(100);
+      }
+    })();
+
+    await sleep(3000);
+    proxy.setMode('reset');
+    await sleep(outageMs);
+    proxy.setMode('pass');
+    await sleep(3000);
+    stop = true;
+    await ingest;
+    expect(statuses.get(202)).toBeGreaterThan(20);
+
+    // Everything settles by itself: queues drain, deliveries finish.
+    const deadline = Date.now() + 90000;
+    for (const q of queues) await drained(q, Math.max(1000, deadline - Date.now()));
+    for (const q of queues) await drained(q, Math.max(1000, deadline - Date.now()));
+    const pendingDeliveries = async () =>
+      Number(
+        (
+          await db.query(
+            `SELECT count(*) AS n FROM webhook_deliveries WHERE project_id = $1 AND status = 'pending'`,
+            [p.projectId],
+          )
+        )[0].n,
+      );
+    while ((await pendingDeliveries()) > 0 && Date.now() < deadline) await sleep(200);
+
+    for (const device of DEVICES) {
+      const readings = accepted.get(device)!;
+      const [row] = await db.query(
+        `SELECT d.id, count(t.ts)::int AS n, min(t.ts) AS first, max(t.ts) AS last
+           FROM devices d LEFT JOIN telemetry t ON t.device_id = d.id
+          WHERE d.project_id = $1 AND d.external_id = $2 GROUP BY d.id`,
+        [p.projectId, device],
+      );
+      // Stored exactly once: the key is (device, ts), so the count is the accepted count.
+      expect({ device, stored: row.n }).toEqual({ device, stored: readings.length });
+      const expected = evaluate(
+        RULE,
+        emptyState(),
+        readings.map((r) => ({ ts: r.ts, data: { t: r.t } })),
+      ).transitions.filter((t) => t.kind === 'open');
+      const opened = await db.query(
+        `SELECT triggered_at FROM alerts WHERE device_id = $1 ORDER BY triggered_at`,
+        [row.id],
+      );
+      expect({
+        device,
+        opened: opened.map((a: { triggered_at: Date }) => a.triggered_at.getTime()),
+      }).toEqual({ device, opened: expected.map((t) => t.at) });
+    }
+
+    // Every alert event was delivered, and the subscriber has each one.
+    const events: Array<{ id: string; status: string | null }> = await db.query(
+      `SELECT e.id, d.status FROM alert_events e
+         LEFT JOIN webhook_deliveries d ON d.event_id = e.id
+        WHERE e.project_id = $1`,
+      [p.projectId],
+    );
+    expect(events.length).toBeGreaterThan(0);
+    expect(events.filter((e) => e.status !== 'succeeded')).toEqual([]);
+    const received = new Set(receiver.received.map((r) => r.headers['webhook-id']));
+    expect(events.filter((e) => !received.has(e.id))).toEqual([]);
+
+    // Nothing gave up.
+    for (const q of queues) {
+      const failed = await q.getJobs(['failed']);
+      const mine = failed.filter((j) => j.data?.projectId === p.projectId);
+      expect({ queue: q.name, failed: mine.map((j) => j.failedReason) }).toEqual({
+        queue: q.name,
+        failed: [],
+      });
+    }
+  }
+
+  it('loses nothing when PostgreSQL is cut for longer than the retry budget', async () => {
+    await runThroughOutage(pg, 20000);
+  });
+
+  it('loses nothing when Redis is cut mid-run', async () => {
+    await runThroughOutage(redis, 10000);
+  });
+});
