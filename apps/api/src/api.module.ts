@@ -17,6 +17,7 @@ import { RateLimitGuard } from './http/rate-limit.guard';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
 import { TelemetryController } from './telemetry/telemetry.controller';
+import { RejectionsController } from './telemetry/rejections.controller';
 import { RulesController } from './rules/rules.controller';
 import { AlertsController } from './alerts/alerts.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
@@ -57,6 +58,7 @@ export class ApiModule {
         ProjectsController,
         DevicesController,
         TelemetryController,
+        RejectionsController,
         RulesController,
         AlertsController,
         WebhooksController,

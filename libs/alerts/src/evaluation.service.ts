@@ -118,12 +118,15 @@ export class EvaluationService {
       );
       return { readings: 0, opened: 0, resolved: orphaned };
     }
-    // Only the metrics the rules look at, as float8 or NULL when not a JSON number: the
-    // database does the jsonb work, and no whole `data` object crosses the wire per row.
+    // Only the metrics the rules look at, as the number's text or NULL when not a JSON
+    // number: the database does the jsonb work, and no whole `data` object crosses the
+    // wire per row. Text, not ::float8: jsonb keeps numbers exactly, and a cast of one no
+    // double can hold (1e-400, written by an older api) raises 22003 on every later
+    // chunk, stalling the device for good. Number() reads it as the api's JSON.parse did.
     const metrics = [...new Set(rules.map((r) => r.metric))];
     const columns = metrics.map(
       (_, i) =>
-        `CASE WHEN jsonb_typeof(data -> $${i + 4}) = 'number' THEN (data ->> $${i + 4})::float8 END AS m${i}`,
+        `CASE WHEN jsonb_typeof(data -> $${i + 4}) = 'number' THEN data ->> $${i + 4} END AS m${i}`,
     );
     // ts as epoch milliseconds: parsing 5,000 timestamptz strings into Dates was a
     // measurable share of the worker's CPU in a bench:rules profile.
@@ -136,7 +139,7 @@ export class EvaluationService {
     if (rows.length === 0) return { readings: 0, opened: 0, resolved: orphaned };
     const readings: Reading[] = rows.map((r) => ({
       ts: r.ts_ms,
-      data: Object.fromEntries(metrics.map((m, i) => [m, r[`m${i}`]])),
+      data: Object.fromEntries(metrics.map((m, i) => [m, toNumber(r[`m${i}`])])),
     }));
 
     const states = await this.loadStates(em, deviceId, rules);
@@ -278,4 +281,11 @@ export class EvaluationService {
       ],
     );
   }
+}
+
+/** A jsonb number's text as a finite double, else null (not a number the rules can use). */
+function toNumber(text: unknown): number | null {
+  if (typeof text !== 'string') return null;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : null;
 }

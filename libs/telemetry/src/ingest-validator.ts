@@ -33,6 +33,11 @@ const MAX_TS = Date.UTC(2200, 0, 1);
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
+function daysInMonth(year: number, month: number): number {
+  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  return DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0);
+}
+
 /**
  * Runs once per event (5,000 per request), so it reads digits with charCodeAt instead of
  * splitting strings: it was the api's largest CPU cost in `bench:ingest` profiles.
@@ -45,10 +50,70 @@ export function isValidTimestamp(value: string): boolean {
   const day = two(8);
   if (month < 1 || month > 12 || day < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59)
     return false;
-  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  if (day > DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0)) return false;
+  if (day > daysInMonth(year, month)) return false;
   const ms = Date.parse(value);
   return ms >= MIN_TS && ms < MAX_TS;
+}
+
+const CH_PLUS = 43;
+const CH_MINUS = 45;
+const CH_Z = 90;
+
+/**
+ * RFC 3339 allows offsets up to ±23:59, and so does `isValidTimestamp`, but PostgreSQL
+ * refuses ±16:00 and beyond ("time zone displacement out of range"), which in the worker
+ * would fail the whole batch. Runs once per accepted event, hence a look at two
+ * characters: the shape was already checked.
+ */
+export function pgAcceptsOffset(value: string): boolean {
+  const sign = value.charCodeAt(value.length - 6);
+  if (sign !== CH_PLUS && sign !== CH_MINUS) return true;
+  const hour =
+    (value.charCodeAt(value.length - 5) - 48) * 10 + value.charCodeAt(value.length - 4) - 48;
+  return hour < 16;
+}
+
+const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
+
+/**
+ * The same instant as `value` (which must pass `isValidTimestamp`) with a `Z` offset, for
+ * offsets PostgreSQL cannot read. Field arithmetic rather than Date: Date keeps
+ * milliseconds only, and the client's fraction (up to nanoseconds) is kept as written.
+ */
+export function toUtcTimestamp(value: string): string {
+  if (!TS_RE.test(value)) throw new RangeError(`not an ISO 8601 timestamp: ${value}`);
+  const end = value.length - 6;
+  if (value.charCodeAt(value.length - 1) === CH_Z) return value;
+  const two = (i: number) => (value.charCodeAt(i) - 48) * 10 + value.charCodeAt(i + 1) - 48;
+  const offset = (value.charCodeAt(end) === CH_MINUS ? -1 : 1) * (two(end + 1) * 60 + two(end + 4));
+  let year = two(0) * 100 + two(2);
+  let month = two(5);
+  let day = two(8);
+  // An offset is under a day, so the date moves by one day at most.
+  let minutes = two(11) * 60 + two(14) - offset;
+  if (minutes < 0) {
+    minutes += 1440;
+    if (--day === 0) {
+      if (--month === 0) {
+        month = 12;
+        year--;
+      }
+      day = daysInMonth(year, month);
+    }
+  } else if (minutes >= 1440) {
+    minutes -= 1440;
+    if (++day > daysInMonth(year, month)) {
+      day = 1;
+      if (++month === 13) {
+        month = 1;
+        year++;
+      }
+    }
+  }
+  const date = `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}`;
+  const hhmm = `${pad2(Math.floor(minutes / 60))}:${pad2(minutes % 60)}`;
+  // From index 16: ":ss" and the fraction, as written.
+  return `${date}T${hhmm}${value.slice(16, end)}Z`;
 }
 
 // unicodeRegExp: the external id pattern uses \p{Cc}.
@@ -119,11 +184,24 @@ const validate = ajv.compile<IngestBody>(schema);
 
 const MAX_DETAILS = 20;
 
+/**
+ * `rewritten`: some `ts` had an offset PostgreSQL refuses and now reads as UTC in `body`,
+ * so the raw request text no longer says what was accepted; queue `body` re-serialised.
+ */
 export type IngestValidation =
-  { ok: true; body: IngestBody } | { ok: false; tooMany: boolean; details: ErrorDetail[] };
+  | { ok: true; body: IngestBody; rewritten: boolean }
+  | { ok: false; tooMany: boolean; details: ErrorDetail[] };
 
 export function validateIngestBody(body: unknown): IngestValidation {
-  if (validate(body)) return { ok: true, body };
+  if (validate(body)) {
+    let rewritten = false;
+    for (const event of body.events) {
+      if (pgAcceptsOffset(event.ts)) continue;
+      event.ts = toUtcTimestamp(event.ts);
+      rewritten = true;
+    }
+    return { ok: true, body, rewritten };
+  }
   const errors = validate.errors ?? [];
   const tooMany = errors.some((e) => e.instancePath === '/events' && e.keyword === 'maxItems');
   return { ok: false, tooMany, details: toDetails(errors) };
@@ -211,14 +289,95 @@ function unescapePointer(segment: string): string {
   return segment.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
-/**
- * Number literals a double cannot hold as written: exponents of three digits (1e-400
- * parses to 0 in JS but is stored exactly by jsonb, where a float8 cast then fails) and
- * runs of 300+ digits. A body with any is queued as re-serialised from its parse, so what
- * is stored is exactly what was validated.
- */
-const EXTREME_NUMBER = /[eE][+-]?\d{3}|\d{300}/;
+const CH_QUOTE = 34;
+const CH_BACKSLASH = 92;
+const CH_DOT = 46;
+const CH_0 = 48;
+const CH_9 = 57;
+const CH_E = 69;
+const CH_e = 101;
 
+/** A non-zero literal of 10^300 or more, or below 10^-300, may not cast to float8 (22003). */
+const MAX_ORDER = 300;
+/** numeric's limit on digits after the point (written digits less the exponent). */
+const MAX_NUMERIC_SCALE = 16383;
+/** numeric refuses an exponent of INT_MAX / 2 or more, whatever the digits. */
+const MAX_NUMERIC_EXPONENT = 1073741823;
+/** Exponents stop growing past this (far beyond numeric's), so a double stays exact. */
+const EXPONENT_CAP = 1e12;
+
+/**
+ * Whether `raw` (JSON that parsed) holds a number literal that JSON.parse and PostgreSQL
+ * read differently enough to matter. JavaScript rounds every literal to a double (1e-400
+ * becomes 0), while jsonb keeps the exact decimal: a later `::float8` cast then fails for
+ * a non-zero value below 1e-300 or of 1e300 and more (the exact limits are near 1e±308;
+ * 300 leaves a margin), and jsonb refuses outright a literal whose scale or exponent is
+ * beyond numeric (`0e-16384`, `1.` and 16,384 zeros). A body with any is queued as
+ * re-serialised from its parse, so what is stored is exactly what was validated. Extra
+ * digits of precision are not flagged: the cast rounds them as JSON.parse did.
+ *
+ * One left-to-right pass (charCodeAt, and indexOf to skip strings), no regex: this runs
+ * over every raw body, up to megabytes, and a pattern over runs of digits backtracks
+ * (seconds of blocked event loop for 8 MiB of them). Orders of magnitude come from digit
+ * positions and the exponent, never from building the number.
+ */
 export function needsNormalising(raw: string): boolean {
-  return EXTREME_NUMBER.test(raw);
+  const n = raw.length;
+  let i = 0;
+  while (i < n) {
+    const c = raw.charCodeAt(i);
+    if (c === CH_QUOTE) {
+      // Skip the string (numbers in text are text for jsonb too). indexOf, because strings
+      // are most of a typical body; a quote after an odd run of backslashes is escaped.
+      let end = raw.indexOf('"', i + 1);
+      for (;;) {
+        if (end < 0) return false;
+        let b = end - 1;
+        while (raw.charCodeAt(b) === CH_BACKSLASH) b--;
+        if ((end - b) % 2 === 1) break;
+        end = raw.indexOf('"', end + 1);
+      }
+      i = end + 1;
+    } else if (c === CH_MINUS || (c >= CH_0 && c <= CH_9)) {
+      if (c === CH_MINUS) i++;
+      let firstNonZero = -1;
+      let d = raw.charCodeAt(i);
+      while (d >= CH_0 && d <= CH_9) {
+        if (firstNonZero < 0 && d !== CH_0) firstNonZero = i;
+        d = raw.charCodeAt(++i);
+      }
+      const point = i;
+      let scale = 0;
+      if (d === CH_DOT) {
+        d = raw.charCodeAt(++i);
+        while (d >= CH_0 && d <= CH_9) {
+          if (firstNonZero < 0 && d !== CH_0) firstNonZero = i;
+          d = raw.charCodeAt(++i);
+        }
+        scale = i - point - 1;
+      }
+      let exponent = 0;
+      if (d === CH_e || d === CH_E) {
+        d = raw.charCodeAt(++i);
+        const negative = d === CH_MINUS;
+        if (negative || d === CH_PLUS) d = raw.charCodeAt(++i);
+        while (d >= CH_0 && d <= CH_9) {
+          if (exponent < EXPONENT_CAP) exponent = exponent * 10 + d - CH_0;
+          d = raw.charCodeAt(++i);
+        }
+        if (negative) exponent = -exponent;
+      }
+      if (exponent >= MAX_NUMERIC_EXPONENT || exponent <= -MAX_NUMERIC_EXPONENT) return true;
+      if (scale - exponent > MAX_NUMERIC_SCALE) return true;
+      if (firstNonZero >= 0) {
+        // The power of ten of the leading digit: 120 -> 2, 0.05 -> -2.
+        const order =
+          (firstNonZero < point ? point - 1 - firstNonZero : point - firstNonZero) + exponent;
+        if (order < -MAX_ORDER || order >= MAX_ORDER) return true;
+      }
+    } else {
+      i++;
+    }
+  }
+  return false;
 }

@@ -1,3 +1,4 @@
+import { classifyFailure } from '@app/common';
 import { MetricsService } from '@app/observability';
 import { QUEUES } from '@app/queue';
 import { RedisService } from '@app/redis';
@@ -8,7 +9,7 @@ import { Job, Queue, UnrecoverableError } from 'bullmq';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { backlogBytesKey, ingestJobId } from './telemetry.keys';
-import { TelemetryRepository } from './telemetry.repository';
+import { Rejection, TelemetryRepository } from './telemetry.repository';
 import type { IngestJob } from './telemetry.service';
 
 /**
@@ -18,8 +19,8 @@ import type { IngestJob } from './telemetry.service';
 export const SEQ_GAP_GRACE_MS = 30000;
 
 export type ApplyResult =
-  | { kind: 'stored'; inserted: number; late: number; skipped: number }
-  | { kind: 'replay'; inserted: number; late: number }
+  | { kind: 'stored'; inserted: number; late: number; skipped: number; rejected: number }
+  | { kind: 'replay'; inserted: number; late: number; rejected: number }
   | { kind: 'wait'; missing: number };
 
 /**
@@ -36,6 +37,7 @@ export class TelemetryIngestService {
   private readonly events: Counter;
   private readonly gaps: Counter;
   private readonly late: Counter;
+  private readonly rejected: Counter<'sqlstate'>;
   private readonly duration: Histogram;
 
   constructor(
@@ -73,6 +75,12 @@ export class TelemetryIngestService {
       help: 'readings stored with a ts at or before what was already evaluated for the device (not evaluated)',
       registers,
     });
+    this.rejected = new Counter({
+      name: 'telemetry_rejected_readings_total',
+      help: 'accepted readings storage refused, set aside in telemetry_rejections (a whole batch counts once)',
+      labelNames: ['sqlstate'],
+      registers,
+    });
     this.duration = new Histogram({
       name: 'telemetry_ingest_batch_duration_seconds',
       help: 'time to store one batch',
@@ -81,42 +89,25 @@ export class TelemetryIngestService {
     });
   }
 
-  /** Applies one batch; throws to be retried (database errors), returns `wait` to be delayed. */
+  /**
+   * Applies one batch; throws to be retried, returns `wait` to be delayed. A batch that
+   * storage refuses as a whole (a value PostgreSQL cannot hold) is applied again
+   * salvaging: every event that can be stored is, the rest are set aside as rejections,
+   * and the batch counts as applied, so the device's later batches never wait on it.
+   */
   async apply(job: Job<IngestJob>): Promise<ApplyResult> {
-    const { deviceId, seq, payload, acceptedAt } = job.data;
     const end = this.duration.startTimer();
-    const result = await this.dataSource.transaction(async (em): Promise<ApplyResult> => {
-      // The row lock serialises batches of this device across workers (a second worker
-      // blocks here until the first commits); different devices never wait for each other.
-      const rows: Array<{ ingest_seq: string }> = await em.query(
-        `SELECT ingest_seq FROM devices WHERE id = $1 FOR UPDATE`,
-        [deviceId],
-      );
-      if (rows.length === 0) throw new UnrecoverableError(`device ${deviceId} does not exist`);
-      let applied = Number(rows[0].ingest_seq);
-      let skipped = 0;
-      while (seq > applied + 1) {
-        if (!(await this.predecessorIsGone(deviceId, applied + 1, acceptedAt))) {
-          return { kind: 'wait', missing: applied + 1 };
-        }
-        applied++;
-        skipped++;
-      }
-      const { inserted, late } = await this.telemetry.insertBatch(em, deviceId, payload);
-      await em.query(
-        `UPDATE devices
-            SET ingest_seq = GREATEST(ingest_seq, $2),
-                last_seen_at = GREATEST(COALESCE(last_seen_at, '-infinity'), to_timestamp($3 / 1000.0))
-          WHERE id = $1`,
-        [deviceId, seq, acceptedAt],
-      );
-      return seq <= applied
-        ? { kind: 'replay', inserted, late }
-        : { kind: 'stored', inserted, late, skipped };
-    });
+    let result: ApplyResult;
+    try {
+      result = await this.applyInOrder(job, false);
+    } catch (err) {
+      if (classifyFailure(err) !== 'data') throw err;
+      result = await this.applyInOrder(job, true);
+    }
     end();
     this.batches.inc({ result: result.kind });
     if (result.kind === 'wait') return result;
+    const { deviceId, seq } = job.data;
     this.events.inc(result.inserted);
     if (result.late > 0) this.late.inc(result.late);
     if (result.kind === 'stored' && result.skipped > 0) {
@@ -138,6 +129,63 @@ export class TelemetryIngestService {
     return result;
   }
 
+  private applyInOrder(job: Job<IngestJob>, salvage: boolean): Promise<ApplyResult> {
+    const { projectId, deviceId, batchId, seq, payload, acceptedAt } = job.data;
+    return this.dataSource.transaction(async (em): Promise<ApplyResult> => {
+      // The row lock serialises batches of this device across workers (a second worker
+      // blocks here until the first commits); different devices never wait for each other.
+      const rows: Array<{ ingest_seq: string }> = await em.query(
+        `SELECT ingest_seq FROM devices WHERE id = $1 FOR UPDATE`,
+        [deviceId],
+      );
+      if (rows.length === 0) throw new UnrecoverableError(`device ${deviceId} does not exist`);
+      let applied = Number(rows[0].ingest_seq);
+      let skipped = 0;
+      while (seq > applied + 1) {
+        if (!(await this.predecessorIsGone(deviceId, applied + 1, acceptedAt))) {
+          return { kind: 'wait', missing: applied + 1 };
+        }
+        applied++;
+        skipped++;
+      }
+      let rejections: Rejection[] = [];
+      let stored: { inserted: number; late: number };
+      if (salvage) {
+        const salvaged = await this.telemetry.insertSalvaging(em, deviceId, payload);
+        rejections = salvaged.rejected;
+        stored = salvaged;
+        await this.telemetry.recordRejections(em, { projectId, deviceId, batchId }, rejections);
+      } else {
+        stored = await this.telemetry.insertBatch(em, deviceId, payload);
+      }
+      await em.query(
+        `UPDATE devices
+            SET ingest_seq = GREATEST(ingest_seq, $2),
+                last_seen_at = GREATEST(COALESCE(last_seen_at, '-infinity'), to_timestamp($3 / 1000.0))
+          WHERE id = $1`,
+        [deviceId, seq, acceptedAt],
+      );
+      if (rejections.length > 0) this.reportRejections(job, rejections);
+      const counts = { inserted: stored.inserted, late: stored.late, rejected: rejections.length };
+      return seq <= applied
+        ? { kind: 'replay', ...counts }
+        : { kind: 'stored', ...counts, skipped };
+    });
+  }
+
+  private reportRejections(job: Job<IngestJob>, rejections: Rejection[]): void {
+    for (const r of rejections) this.rejected.inc({ sqlstate: r.sqlstate ?? 'none' });
+    this.logger.warn(
+      {
+        batchId: job.data.batchId,
+        deviceId: job.data.deviceId,
+        rejected: rejections.length,
+        reason: rejections[0].reason,
+      },
+      'readings storage refused were set aside (telemetry_rejections); the rest of the batch is stored',
+    );
+  }
+
   /** Gives the batch's bytes back to the backlog bound (stored or dead-lettered). */
   async release(job: Job<IngestJob>): Promise<void> {
     // Once per batch: a job retried after it already released (a crash between the
@@ -151,7 +199,11 @@ export class TelemetryIngestService {
     );
   }
 
-  /** Called when a batch exhausted its attempts: counted, logged with its id, kept in the failed set. */
+  /**
+   * Called when a batch exhausted its attempts (an unexpected error, never an outage):
+   * counted, logged, and its payload moved to `telemetry_rejections` so the project can
+   * see it and the failed job in Redis keeps only ids. Later batches of the device skip it.
+   */
   async deadLettered(job: Job<IngestJob>, err: Error): Promise<void> {
     this.batches.inc({ result: 'failed' });
     this.logger.error(
@@ -162,8 +214,24 @@ export class TelemetryIngestService {
         attempts: job.attemptsMade,
         err: err.message,
       },
-      'telemetry batch failed for good; it stays in the failed set for inspection and retry',
+      'telemetry batch failed for good; set aside in telemetry_rejections',
     );
+    const { projectId, deviceId, batchId, payload } = job.data;
+    if (payload) {
+      const rejection: Rejection & { payload: string } = {
+        index: -1,
+        ts: null,
+        reading: null,
+        payload,
+        reason: `failed after ${job.attemptsMade} attempts: ${err.message}`.slice(0, 2000),
+        sqlstate: null,
+      };
+      await this.dataSource.transaction((em) =>
+        this.telemetry.recordRejections(em, { projectId, deviceId, batchId }, [rejection]),
+      );
+      this.rejected.inc({ sqlstate: 'none' });
+      await job.updateData({ ...job.data, payload: '' });
+    }
     await this.release(job);
   }
 

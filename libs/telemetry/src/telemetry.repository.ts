@@ -1,4 +1,10 @@
-import { AppError, decodeTimeCursor } from '@app/common';
+import {
+  AppError,
+  classifyFailure,
+  decodeTimeCursor,
+  decodeTimeIdCursor,
+  sqlState,
+} from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
@@ -9,6 +15,33 @@ export interface ReadingRow {
 }
 
 export type AggregateFn = 'avg' | 'min' | 'max' | 'sum' | 'count';
+
+/** A reading (or, with `index` -1, a whole batch) that storage refused, and why. */
+export interface Rejection {
+  /** Position of the event in its batch; -1 for the whole batch. */
+  index: number;
+  /** The event's `ts` as sent. */
+  ts: string | null;
+  /** The event as sent, JSON. */
+  reading: string | null;
+  reason: string;
+  sqlstate: string | null;
+}
+
+export interface RejectionRow {
+  id: string;
+  device_id: string;
+  batch_id: string;
+  event_index: number;
+  ts: string | null;
+  reading: string | null;
+  payload_excerpt: string | null;
+  reason: string;
+  sqlstate: string | null;
+  created_at: Date;
+}
+
+type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string; sqlstate: string | null };
 
 /**
  * Telemetry rows, written and read as SQL: these statements are the hot path and their
@@ -49,6 +82,125 @@ export class TelemetryRepository {
       [deviceId, payload],
     )) as Array<{ inserted: number; late: number }>;
     return row;
+  }
+
+  /**
+   * {@link insertBatch} for a batch that storage refused as a whole (a value PostgreSQL
+   * cannot hold, SQLSTATE class 22 and the like): stores every event that can be stored and
+   * returns the others as rejections. Halves the batch until the failing events stand
+   * alone, each try in a savepoint, lower halves first so the first event of a ts still
+   * wins, as in the one-statement insert. Costs O(k log n) statements for k bad events of
+   * n; only ever run after the fast path failed.
+   */
+  async insertSalvaging(
+    em: EntityManager,
+    deviceId: string,
+    payload: string,
+  ): Promise<{ inserted: number; late: number; rejected: Rejection[] }> {
+    const result = { inserted: 0, late: 0, rejected: [] as Rejection[] };
+    let events: unknown[];
+    try {
+      events = (JSON.parse(payload) as { events: unknown[] }).events;
+      if (!Array.isArray(events)) throw new Error('events is not an array');
+    } catch (err) {
+      result.rejected.push({
+        index: -1,
+        ts: null,
+        reading: null,
+        reason: `the batch is not readable: ${(err as Error).message}`,
+        sqlstate: null,
+      });
+      return result;
+    }
+    const ranges: Array<[number, number]> = [[0, events.length]];
+    while (ranges.length > 0) {
+      const [lo, hi] = ranges.pop()!;
+      const slice = JSON.stringify({ events: events.slice(lo, hi) });
+      const tried = await this.inSavepoint(em, () => this.insertBatch(em, deviceId, slice));
+      if (tried.ok) {
+        result.inserted += tried.value.inserted;
+        result.late += tried.value.late;
+      } else if (hi - lo === 1) {
+        const event = events[lo] as { ts?: unknown } | null;
+        result.rejected.push({
+          index: lo,
+          ts: typeof event?.ts === 'string' ? event.ts : null,
+          reading: JSON.stringify(event),
+          reason: tried.reason,
+          sqlstate: tried.sqlstate,
+        });
+      } else {
+        const mid = (lo + hi) >> 1;
+        ranges.push([mid, hi], [lo, mid]);
+      }
+    }
+    return result;
+  }
+
+  /** Runs `fn` in a savepoint; a data error rolls back to it and is returned, not thrown. */
+  private async inSavepoint<T>(em: EntityManager, fn: () => Promise<T>): Promise<Attempt<T>> {
+    await em.query('SAVEPOINT salvage');
+    try {
+      const value = await fn();
+      await em.query('RELEASE SAVEPOINT salvage');
+      return { ok: true, value };
+    } catch (err) {
+      if (classifyFailure(err) !== 'data') throw err;
+      await em.query('ROLLBACK TO SAVEPOINT salvage');
+      return { ok: false, reason: (err as Error).message, sqlstate: sqlState(err) ?? null };
+    }
+  }
+
+  /** Records refusals of a batch; a batch applied again records each once. */
+  async recordRejections(
+    em: EntityManager,
+    batch: { projectId: string; deviceId: string; batchId: string },
+    rejections: Array<Rejection & { payload?: string }>,
+  ): Promise<void> {
+    if (rejections.length === 0) return;
+    await em.query(
+      `INSERT INTO telemetry_rejections
+              (project_id, device_id, batch_id, event_index, ts, reading, payload, reason, sqlstate)
+       SELECT $1, $2, $3, r.event_index, r.ts, r.reading, r.payload, r.reason, r.sqlstate
+         FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+              AS r(event_index, ts, reading, payload, reason, sqlstate)
+       ON CONFLICT (batch_id, event_index) DO NOTHING`,
+      [
+        batch.projectId,
+        batch.deviceId,
+        batch.batchId,
+        rejections.map((r) => r.index),
+        rejections.map((r) => storable(r.ts)),
+        rejections.map((r) => storable(r.reading)),
+        rejections.map((r) => storable(r.payload ?? null)),
+        rejections.map((r) => storable(r.reason)),
+        rejections.map((r) => r.sqlstate),
+      ],
+    );
+  }
+
+  /** A project's rejections, newest first by (created_at, id). */
+  listRejections(
+    projectId: string,
+    filter: { deviceId?: string; batchId?: string },
+    limit: number,
+    cursor?: string,
+  ): Promise<RejectionRow[]> {
+    const params: unknown[] = [projectId, limit + 1];
+    const where = ['project_id = $1'];
+    if (filter.deviceId) where.push(`device_id = $${params.push(filter.deviceId)}`);
+    if (filter.batchId) where.push(`batch_id = $${params.push(filter.batchId)}`);
+    if (cursor) {
+      const [createdAt, id] = decodeTimeIdCursor(cursor);
+      where.push(`(created_at, id) < ($${params.push(createdAt)}, $${params.push(id)})`);
+    }
+    return this.dataSource.query(
+      `SELECT id, device_id, batch_id, event_index, ts, reading, left(payload, 1024) AS payload_excerpt,
+              reason, sqlstate, created_at
+         FROM telemetry_rejections WHERE ${where.join(' AND ')}
+        ORDER BY created_at DESC, id DESC LIMIT $2`,
+      params,
+    );
   }
 
   /** Newest first; `cursor` is the ts of the last row of the previous page. */
@@ -97,39 +249,75 @@ export class TelemetryRepository {
     deviceId: string,
     q: { metric: string; from: Date; to: Date; bucketSeconds: number; agg: AggregateFn },
   ): Promise<Array<{ bucket_start: Date; value: number; count: number }>> {
-    const fn = { avg: 'avg', min: 'min', max: 'max', sum: 'sum', count: 'count' }[q.agg];
-    const rows: Array<{ bucket_start: Date; value: string | number; count: string }> =
-      await this.dataSource
-        .query(
-          `SELECT date_bin(make_interval(secs => $5), ts, TIMESTAMPTZ 'epoch') AS bucket_start,
-              ${fn}((data ->> $2)::float8) AS value,
-              count(*) AS count
-         FROM telemetry
-        WHERE device_id = $1 AND ts >= $3 AND ts < $4 AND jsonb_typeof(data -> $2) = 'number'
-        GROUP BY 1
-        ORDER BY 1`,
-          [deviceId, q.metric, q.from.toISOString(), q.to.toISOString(), q.bucketSeconds],
-        )
-        .catch((err: unknown) => {
-          // A sum or avg of values near the double limit overflows: the data, not us.
-          if ((err as { code?: string }).code === '22003') {
-            throw new AppError(
-              'validation_failed',
-              `the ${q.agg} of ${q.metric} overflows a double in this range`,
-              [
-                {
-                  field: 'agg',
-                  message: `the ${q.agg} overflows; use min, max or count, or narrow the range`,
-                },
-              ],
-            );
-          }
-          throw err;
-        });
+    const run = (value: string) =>
+      this.aggregateQuery(deviceId, q, value) as Promise<
+        Array<{ bucket_start: Date; value: string | number; count: string }>
+      >;
+    let rows;
+    try {
+      rows = await run(AS_FLOAT8);
+    } catch (err) {
+      if (sqlState(err) !== '22003') throw err;
+      // Either a value no double holds (stored by an older api) or an overflowing sum.
+      // The guarded cast tells them apart: only the second still fails.
+      rows = await run(AS_FLOAT8_GUARDED).catch((again: unknown) => {
+        if (sqlState(again) !== '22003') throw again;
+        throw new AppError(
+          'validation_failed',
+          `the ${q.agg} of ${q.metric} overflows a double in this range`,
+          [
+            {
+              field: 'agg',
+              message: `the ${q.agg} overflows; use min, max or count, or narrow the range`,
+            },
+          ],
+        );
+      });
+    }
     return rows.map((r) => ({
       bucket_start: r.bucket_start,
       value: Number(r.value),
       count: Number(r.count),
     }));
   }
+
+  private aggregateQuery(
+    deviceId: string,
+    q: { metric: string; from: Date; to: Date; bucketSeconds: number; agg: AggregateFn },
+    value: string,
+  ): Promise<unknown[]> {
+    const fn = { avg: 'avg', min: 'min', max: 'max', sum: 'sum', count: 'count' }[q.agg];
+    return this.dataSource.query(
+      `SELECT date_bin(make_interval(secs => $5), ts, TIMESTAMPTZ 'epoch') AS bucket_start,
+              ${fn}(${value}) AS value,
+              count(*) AS count
+         FROM telemetry
+        WHERE device_id = $1 AND ts >= $3 AND ts < $4 AND jsonb_typeof(data -> $2) = 'number'
+        GROUP BY 1
+        ORDER BY 1`,
+      [deviceId, q.metric, q.from.toISOString(), q.to.toISOString(), q.bucketSeconds],
+    );
+  }
+}
+
+/** The metric as a double: the fast cast, for every value an api of ours has let through. */
+const AS_FLOAT8 = '(data ->> $2)::float8';
+/**
+ * The same without the 22003 a value beyond a double raises (jsonb keeps numbers exactly):
+ * below the smallest normal double it counts as 0, as JSON.parse reads it; above the
+ * largest, which no api of ours accepts, it is left out. Slower (a numeric cast per row),
+ * so only run when the fast one failed.
+ */
+const AS_FLOAT8_GUARDED = `CASE
+    WHEN abs((data -> $2)::numeric) > 1.7976931348623157e308 THEN NULL
+    WHEN abs((data -> $2)::numeric) < 2.2250738585072014e-308 THEN 0::float8
+    ELSE (data ->> $2)::float8 END`;
+
+/**
+ * PostgreSQL text cannot hold NUL, and a refused value may carry one (that may be why it
+ * was refused): it is written as a visible escape. (Lone surrogates become U+FFFD on the
+ * way to UTF-8.)
+ */
+function storable(text: string | null): string | null {
+  return text === null ? null : text.replaceAll('\u0000', '\\u0000');
 }

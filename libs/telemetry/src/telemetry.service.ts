@@ -12,7 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
 import { needsNormalising, validateIngestBody } from './ingest-validator';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
-import { AggregateFn, ReadingRow, TelemetryRepository } from './telemetry.repository';
+import { AggregateFn, ReadingRow, RejectionRow, TelemetryRepository } from './telemetry.repository';
+import type { RejectionResponse } from './dto/telemetry.dto';
 import { backlogBytesKey, ingestJobId, ingestSeqKey } from './telemetry.keys';
 
 export type IngestJob = JobPayloads[typeof QUEUES.TELEMETRY_INGEST]['ingest-batch'];
@@ -69,7 +70,8 @@ export class TelemetryService {
    * worker hands it to PostgreSQL as is. PostgreSQL reads it as jsonb, which keeps the
    * last of duplicated keys exactly as JSON.parse does, so it stores what was validated.
    * Where the text could be read differently (no UTF-8 raw text, number literals beyond a
-   * double), the parse is re-serialised instead. A leading BOM is dropped (jsonb refuses it).
+   * double) or was changed (a `ts` offset PostgreSQL refuses, rewritten to UTC), the parse
+   * is re-serialised instead. A leading BOM is dropped (jsonb refuses it).
    */
   async accept(
     projectId: string,
@@ -96,7 +98,7 @@ export class TelemetryService {
       deviceId,
       batchId,
       checked.body.events.length,
-      rawBody === undefined || needsNormalising(rawBody)
+      checked.rewritten || rawBody === undefined || needsNormalising(rawBody)
         ? JSON.stringify(checked.body)
         : rawBody.replace(/^\uFEFF/, ''),
       correlationId,
@@ -279,9 +281,49 @@ export class TelemetryService {
     return { items: rows.map((r) => ({ ...r, bucket_start: r.bucket_start.toISOString() })) };
   }
 
+  /** Readings and batches storage refused, newest first. */
+  async listRejections(
+    projectId: string,
+    filter: { deviceId?: string; batchId?: string },
+    q: { limit: number; cursor?: string },
+  ): Promise<Page<RejectionResponse>> {
+    return toPage(
+      await this.telemetry.listRejections(projectId, filter, q.limit, q.cursor),
+      q.limit,
+      toRejectionResponse,
+      (r) => [r.created_at.toISOString(), r.id],
+    );
+  }
+
   private async requireDevice(projectId: string, deviceId: string): Promise<void> {
     if (!(await this.devices.findById(projectId, deviceId))) throw new NotFoundError('device');
   }
 }
 
 const toReading = (r: ReadingRow): Reading => ({ ts: r.ts.toISOString(), data: r.data });
+
+const toRejectionResponse = (r: RejectionRow): RejectionResponse => ({
+  id: r.id,
+  device_id: r.device_id,
+  batch_id: r.batch_id,
+  scope: r.event_index < 0 ? 'batch' : 'reading',
+  index: r.event_index < 0 ? null : r.event_index,
+  ts: r.ts,
+  reading: parseReading(r.reading),
+  payload_excerpt: r.payload_excerpt,
+  reason: r.reason,
+  code: r.sqlstate,
+  created_at: r.created_at.toISOString(),
+});
+
+function parseReading(text: string | null): Record<string, unknown> | null {
+  if (text === null) return null;
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : { value };
+  } catch {
+    return { text };
+  }
+}

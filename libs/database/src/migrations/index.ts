@@ -3,6 +3,7 @@ import { Telemetry1764260000000 } from './1764260000000-Telemetry';
 import { RulesAlerts1764270000000 } from './1764270000000-RulesAlerts';
 import { Webhooks1764280000000 } from './1764280000000-Webhooks';
 import { OutboxRelayedAt1764290000000 } from './1764290000000-OutboxRelayedAt';
+import { TelemetryRejections1764300000000 } from './1764300000000-TelemetryRejections';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
@@ -14,4 +15,5 @@ export const migrations = [
   RulesAlerts1764270000000,
   Webhooks1764280000000,
   OutboxRelayedAt1764290000000,
+  TelemetryRejections1764300000000,
 ];

@@ -7,6 +7,7 @@ import {
   IsNumber,
   IsOptional,
   IsString,
+  IsUUID,
   Length,
   Max,
   Min,
@@ -146,4 +147,61 @@ export class AggregateBucketDto {
 
 export class AggregateResponse {
   @ApiProperty({ type: [AggregateBucketDto] }) items: AggregateBucketDto[];
+}
+
+// ---- rejected readings ----
+
+export class ListRejectionsQueryDto extends ListQueryDto {
+  @ApiPropertyOptional({ format: 'uuid', description: 'only this device' })
+  @IsOptional()
+  @IsUUID('all', { message: 'device_id must be a UUID' })
+  device_id?: string;
+
+  @ApiPropertyOptional({ format: 'uuid', description: 'only this batch (the batch_id of its 202)' })
+  @IsOptional()
+  @IsUUID('all', { message: 'batch_id must be a UUID' })
+  batch_id?: string;
+}
+
+export class RejectionResponse {
+  @ApiProperty({ format: 'uuid' }) id: string;
+  @ApiProperty({ format: 'uuid' }) device_id: string;
+  @ApiProperty({ format: 'uuid', description: 'the batch_id its POST /telemetry answered' })
+  batch_id: string;
+  @ApiProperty({
+    enum: ['reading', 'batch'],
+    description: 'one reading of the batch, or the whole batch',
+  })
+  scope: 'reading' | 'batch';
+  @ApiProperty({
+    type: Number,
+    nullable: true,
+    description: "the reading's position in its batch (0-based); null for a whole batch",
+  })
+  index: number | null;
+  @ApiProperty({ type: String, nullable: true, description: "the reading's ts as sent" })
+  ts: string | null;
+  @ApiProperty({
+    type: 'object',
+    nullable: true,
+    additionalProperties: true,
+    description: 'the reading as sent ({ts, data}); null for a whole batch',
+  })
+  reading: Record<string, unknown> | null;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    description: 'a whole batch: the start of its body (at most 1,024 characters)',
+  })
+  payload_excerpt: string | null;
+  @ApiProperty({ example: 'time zone displacement out of range: "2025-01-01T00:00:00+20:00"' })
+  reason: string;
+  @ApiProperty({
+    type: String,
+    nullable: true,
+    example: '22009',
+    description: 'the PostgreSQL error code, when PostgreSQL refused it',
+  })
+  code: string | null;
+  @ApiProperty({ format: 'date-time', description: 'when it was set aside' }) created_at: string;
 }
