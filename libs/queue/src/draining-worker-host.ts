@@ -43,7 +43,7 @@ export abstract class DrainingWorkerHost extends WorkerHost implements BeforeApp
   protected abstract handle(job: Job, token?: string): Promise<unknown>;
 
   async process(job: Job, token?: string): Promise<unknown> {
-    for (let retry = 0, transient = 0; ; ) {
+    for (let retry = 0, transient = 0; ;) {
       try {
         return await this.handle(job, token);
       } catch (err) {
