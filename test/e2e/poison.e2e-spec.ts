@@ -1,7 +1,6 @@
 import { MetricsService } from '@app/observability';
 import { QUEUES } from '@app/queue';
-import { RedisService } from '@app/redis';
-import { ingestJobId, ingestSeqKey } from '@app/telemetry';
+import { IngestBacklog, ingestJobId } from '@app/telemetry';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
@@ -67,9 +66,19 @@ describe('poison input (e2e)', () => {
    * older api).
    */
   const inject = async (p: Project, deviceId: string, events: string[]) => {
-    const redis = api.app.get(RedisService);
-    const seq = await redis.client.incr(ingestSeqKey(redis, deviceId));
     const payload = `{"device_external_id":"x","events":[${events.join(',')}]}`;
+    const backlog = api.app.get(IngestBacklog);
+    const batch = {
+      projectId: p.projectId,
+      deviceId,
+      bytes: Buffer.byteLength(payload),
+      acceptedAt: Date.now(),
+      jobKey: (id: string) => ingest.toKey(id),
+    };
+    let admission = await backlog.admit(batch);
+    if (admission.kind === 'unseeded') admission = await backlog.admit({ ...batch, floor: 0 });
+    if (admission.kind !== 'admitted') throw new Error(`not admitted: ${admission.kind}`);
+    const seq = admission.seq;
     const batchId = randomUUID();
     await ingest.add(
       'ingest-batch',

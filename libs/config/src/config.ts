@@ -28,7 +28,12 @@ export interface AppConfig {
   };
   worker: { port: number; concurrency: number; shutdownGraceMs: number; lockDurationMs: number };
   queue: { attempts: number; backoffMs: number };
-  ingest: { backlogMaxJobs: number; backlogMaxBytes: number };
+  ingest: {
+    backlogMaxJobs: number;
+    backlogMaxBytes: number;
+    projectMaxJobs: number;
+    projectMaxBytes: number;
+  };
 }
 
 export function toAppConfig(env: EnvironmentVariables): AppConfig {
@@ -66,6 +71,8 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
     ingest: {
       backlogMaxJobs: env.INGEST_BACKLOG_MAX_JOBS,
       backlogMaxBytes: env.INGEST_BACKLOG_MAX_BYTES,
+      projectMaxJobs: env.INGEST_BACKLOG_PROJECT_MAX_JOBS,
+      projectMaxBytes: env.INGEST_BACKLOG_PROJECT_MAX_BYTES,
     },
   };
 }

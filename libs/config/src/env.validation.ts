@@ -144,6 +144,18 @@ export class EnvironmentVariables {
   @IsInt()
   INGEST_BACKLOG_MAX_BYTES = 256 * 1024 * 1024;
 
+  /** Fairness: one project's batches may hold at most this many places in the backlog. */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  INGEST_BACKLOG_PROJECT_MAX_JOBS = 250;
+
+  /** … and at most this many bytes of it (a single batch is let in whatever its size). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  INGEST_BACKLOG_PROJECT_MAX_BYTES = 64 * 1024 * 1024;
+
   /** How long a worker's lock on a job lasts; a crashed worker's job is retried after it. */
   @Transform(toInt)
   @Min(1000)

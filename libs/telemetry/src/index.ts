@@ -7,3 +7,4 @@ export * from './telemetry.module';
 export * from './telemetry.repository';
 export * from './telemetry.service';
 export * from './dto/telemetry.dto';
+export * from './ingest-backlog';

@@ -1,14 +1,14 @@
 import { classifyFailure } from '@app/common';
 import { MetricsService } from '@app/observability';
 import { QUEUES } from '@app/queue';
-import { RedisService } from '@app/redis';
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Job, Queue, UnrecoverableError } from 'bullmq';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource } from 'typeorm';
-import { backlogBytesKey, ingestJobId } from './telemetry.keys';
+import { IngestBacklog } from './ingest-backlog';
+import { ingestJobId } from './telemetry.keys';
 import { Rejection, TelemetryRepository } from './telemetry.repository';
 import type { IngestJob } from './telemetry.service';
 
@@ -20,7 +20,7 @@ export const SEQ_GAP_GRACE_MS = 30000;
 
 export type ApplyResult =
   | { kind: 'stored'; inserted: number; late: number; skipped: number; rejected: number }
-  | { kind: 'replay'; inserted: number; late: number; rejected: number }
+  | { kind: 'replay'; inserted: number; late: number; rejected: number; applied: number }
   | { kind: 'wait'; missing: number };
 
 /**
@@ -38,6 +38,7 @@ export class TelemetryIngestService {
   private readonly gaps: Counter;
   private readonly late: Counter;
   private readonly rejected: Counter<'sqlstate'>;
+  private readonly counterResets: Counter;
   private readonly duration: Histogram;
 
   constructor(
@@ -45,7 +46,7 @@ export class TelemetryIngestService {
     @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly ingestQueue: Queue,
     @InjectQueue(QUEUES.RULE_EVALUATION) private readonly evaluationQueue: Queue,
     private readonly telemetry: TelemetryRepository,
-    private readonly redis: RedisService,
+    private readonly backlog: IngestBacklog,
     metrics: MetricsService,
   ) {
     for (const queue of [ingestQueue, evaluationQueue]) {
@@ -79,6 +80,11 @@ export class TelemetryIngestService {
       name: 'telemetry_rejected_readings_total',
       help: 'accepted readings storage refused, set aside in telemetry_rejections (a whole batch counts once)',
       labelNames: ['sqlstate'],
+      registers,
+    });
+    this.counterResets = new Counter({
+      name: 'telemetry_ingest_counter_behind_total',
+      help: 'batches numbered below what PostgreSQL had applied (a Redis that lost its counter); the counter is raised',
       registers,
     });
     this.duration = new Histogram({
@@ -117,6 +123,7 @@ export class TelemetryIngestService {
         'skipped batch numbers that never reached the queue',
       );
     }
+    if (result.kind === 'replay' && result.inserted > 0) await this.counterBehind(job, result);
     await this.release(job);
     // One evaluation job per stored batch. Jobs are small and an evaluation reads
     // everything new since the device's cursor, so an extra one finds nothing to do; a
@@ -168,9 +175,28 @@ export class TelemetryIngestService {
       if (rejections.length > 0) this.reportRejections(job, rejections);
       const counts = { inserted: stored.inserted, late: stored.late, rejected: rejections.length };
       return seq <= applied
-        ? { kind: 'replay', ...counts }
+        ? { kind: 'replay', ...counts, applied }
         : { kind: 'stored', ...counts, skipped };
     });
+  }
+
+  /**
+   * A batch numbered at or below what was applied, yet with readings never stored: not a
+   * replay but a batch numbered by a counter that went back (Redis failed over to a
+   * replica that had not seen the latest numbers). Stored, but out of order; the counter is
+   * raised so the device's next batches are numbered after what PostgreSQL has.
+   */
+  private async counterBehind(
+    job: Job<IngestJob>,
+    result: { inserted: number; applied: number },
+  ): Promise<void> {
+    const { projectId, deviceId, seq } = job.data;
+    const raised = await this.backlog.raiseCounter(projectId, deviceId, result.applied);
+    this.counterResets.inc();
+    this.logger.warn(
+      { deviceId, seq, applied: result.applied, inserted: result.inserted, raised },
+      'a batch was numbered below what was already applied (Redis lost its counter): stored out of order; counter raised',
+    );
   }
 
   private reportRejections(job: Job<IngestJob>, rejections: Rejection[]): void {
@@ -186,17 +212,9 @@ export class TelemetryIngestService {
     );
   }
 
-  /** Gives the batch's bytes back to the backlog bound (stored or dead-lettered). */
+  /** Gives the batch's place in the backlog back (stored or set aside); once per batch. */
   async release(job: Job<IngestJob>): Promise<void> {
-    // Once per batch: a job retried after it already released (a crash between the
-    // release and the job's completion) must not release twice.
-    await this.redis.client.eval(
-      `if redis.call('SET', KEYS[2], '1', 'NX', 'EX', 604800) then return redis.call('DECRBY', KEYS[1], ARGV[1]) end return 0`,
-      2,
-      backlogBytesKey(this.redis),
-      this.redis.key('ingest', 'released', job.data.batchId),
-      job.data.bytes,
-    );
+    await this.backlog.release(job.data.projectId, job.data.deviceId, job.data.seq);
   }
 
   /**

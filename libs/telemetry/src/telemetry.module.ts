@@ -4,6 +4,7 @@ import { TenancyModule } from '@app/tenancy';
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { IngestBacklog } from './ingest-backlog';
 import { TelemetryRepository } from './telemetry.repository';
 import { TelemetryService } from './telemetry.service';
 
@@ -25,7 +26,7 @@ import { TelemetryService } from './telemetry.service';
       }),
     }),
   ],
-  providers: [TelemetryRepository, TelemetryService],
-  exports: [TelemetryRepository, TelemetryService, BullModule],
+  providers: [TelemetryRepository, TelemetryService, IngestBacklog],
+  exports: [TelemetryRepository, TelemetryService, IngestBacklog, BullModule],
 })
 export class TelemetryModule {}

@@ -179,6 +179,14 @@ export class TelemetryRepository {
     );
   }
 
+  /** The number of the last batch applied for the device (0 when none or no device). */
+  async appliedSeq(deviceId: string): Promise<number> {
+    const [row] = (await this.dataSource.query(`SELECT ingest_seq FROM devices WHERE id = $1`, [
+      deviceId,
+    ])) as Array<{ ingest_seq: string }>;
+    return Number(row?.ingest_seq ?? 0);
+  }
+
   /** A project's rejections, newest first by (created_at, id). */
   listRejections(
     projectId: string,

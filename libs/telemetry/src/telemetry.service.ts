@@ -14,7 +14,8 @@ import { needsNormalising, validateIngestBody } from './ingest-validator';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
 import { AggregateFn, ReadingRow, RejectionRow, TelemetryRepository } from './telemetry.repository';
 import type { RejectionResponse } from './dto/telemetry.dto';
-import { backlogBytesKey, ingestJobId, ingestSeqKey } from './telemetry.keys';
+import { IngestBacklog } from './ingest-backlog';
+import { ingestJobId } from './telemetry.keys';
 
 export type IngestJob = JobPayloads[typeof QUEUES.TELEMETRY_INGEST]['ingest-batch'];
 
@@ -35,7 +36,7 @@ export class TelemetryService {
   private readonly logger = new Logger(TelemetryService.name);
   /** (project, external id) → device id. Devices are never deleted, so entries never go stale. */
   private readonly deviceIds = new Map<string, string>();
-  private backlog?: { checkedAt: number; full: boolean; retryAfter: number };
+  private sampled?: { checkedAt: number; full: boolean; retryAfter: number };
   private backlogCheck?: Promise<void>;
   private readonly accepted: Counter<'result'>;
   private readonly limits: AppConfig['ingest'];
@@ -46,6 +47,7 @@ export class TelemetryService {
     private readonly devices: DevicesRepository,
     private readonly projects: ProjectsRepository,
     private readonly telemetry: TelemetryRepository,
+    private readonly backlog: IngestBacklog,
     config: ConfigService<AppConfig, true>,
     metrics: MetricsService,
   ) {
@@ -108,10 +110,12 @@ export class TelemetryService {
   }
 
   /**
-   * Numbers the batch per device (INCR: atomic across api replicas) and stores the job.
-   * Both steps share one deadline: Redis that is down or slow means 503, never a hang.
-   * A deadline that fires after Redis took the job leaves a batch the client will resend:
-   * harmless, because the worker stores each (device, ts) once.
+   * Numbers the batch per device and counts it against the project's backlog share (one
+   * script: {@link IngestBacklog.admit}), then stores the job. These steps share one
+   * deadline: Redis that is down or slow means 503, never a hang. A deadline that fires
+   * after Redis took the job leaves a batch the client will resend: harmless, because the
+   * worker stores each (device, ts) once. A device without a counter (new, idle for a
+   * month, or a Redis that lost it) is numbered after the last batch PostgreSQL applied.
    */
   private async enqueue(
     projectId: string,
@@ -122,7 +126,8 @@ export class TelemetryService {
     correlationId: string,
   ): Promise<void> {
     const bytes = Buffer.byteLength(payload);
-    let counted = false;
+    const acceptedAt = Date.now();
+    let admittedSeq: number | undefined;
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -133,34 +138,50 @@ export class TelemetryService {
     try {
       await Promise.race([
         (async () => {
-          const results = await this.redis.client
-            .multi()
-            .incr(ingestSeqKey(this.redis, deviceId))
-            .incrby(backlogBytesKey(this.redis), bytes)
-            .exec();
-          counted = results !== null && !results[1]?.[0];
-          const seq = Number(results?.[0]?.[1]);
-          if (!Number.isSafeInteger(seq)) throw new Error('could not number the batch');
+          const batch = { projectId, deviceId, bytes, acceptedAt, jobKey: this.jobKey };
+          let admission = await this.backlog.admit(batch);
+          if (admission.kind === 'unseeded') {
+            const floor = Math.max(
+              await this.telemetry.appliedSeq(deviceId),
+              await this.backlog.legacyCounter(deviceId),
+            );
+            admission = await this.backlog.admit({ ...batch, floor });
+          }
+          if (admission.kind === 'full') throw this.shareFull(admission);
+          if (admission.kind !== 'admitted') throw new Error('could not number the batch');
+          const seq = admission.seq;
+          admittedSeq = seq;
           const data: IngestJob = {
             projectId,
             deviceId,
             batchId,
             seq,
             correlationId,
-            acceptedAt: Date.now(),
+            acceptedAt,
             bytes,
             events,
             payload,
           };
-          await this.queue.add('ingest-batch', data, { jobId: ingestJobId(deviceId, seq) });
+          let jobId = ingestJobId(deviceId, seq);
+          if (admission.jobIdTaken) {
+            // The counter went back (see IngestBacklog): a distinct id keeps the batch; the
+            // worker stores it and raises the counter.
+            jobId = `${jobId}-${batchId}`;
+            this.logger.warn(
+              { deviceId, seq, batchId },
+              'batch number already used; counter behind',
+            );
+          }
+          await this.queue.add('ingest-batch', data, { jobId });
         })(),
         deadline,
       ]);
     } catch (err) {
-      // Best effort: the batch was not accepted, so its bytes don't count against the
-      // backlog (if Redis is down this fails too, and the empty-queue reset heals it).
-      if (counted)
-        this.redis.client.decrby(backlogBytesKey(this.redis), bytes).catch(() => undefined);
+      if (err instanceof AppError) throw err;
+      // Best effort: the batch was not accepted, so it holds no place in the backlog (if
+      // Redis is down this fails too, and the worker's backlog audit heals it).
+      if (admittedSeq !== undefined)
+        this.backlog.release(projectId, deviceId, admittedSeq).catch(() => undefined);
       this.accepted.inc({ result: 'unavailable' });
       this.logger.warn(
         { err: (err as Error).message, batchId },
@@ -177,19 +198,34 @@ export class TelemetryService {
     }
   }
 
+  private readonly jobKey = (jobId: string): string => this.queue.toKey(jobId);
+
+  private shareFull(full: { jobs: number; bytes: number }): AppError {
+    this.accepted.inc({ result: 'project_backlog_full' });
+    const byJobs = full.jobs >= this.limits.projectMaxJobs;
+    return new AppError(
+      'rate_limited',
+      byJobs
+        ? `this project's share of the ingest backlog is full (INGEST_BACKLOG_PROJECT_MAX_JOBS: ${this.limits.projectMaxJobs} batches waiting); retry later`
+        : `this project's share of the ingest backlog is full (INGEST_BACKLOG_PROJECT_MAX_BYTES: ${this.limits.projectMaxBytes} bytes waiting); retry later`,
+      undefined,
+      Math.min(30, Math.max(1, Math.ceil(full.jobs / 25))),
+    );
+  }
+
   /** 429 while the backlog is over its bounds; checked at most every 500 ms per replica. */
   private async refuseWhenBacklogFull(): Promise<void> {
-    if (!this.backlog || Date.now() - this.backlog.checkedAt > BACKLOG_CHECK_MS) {
+    if (!this.sampled || Date.now() - this.sampled.checkedAt > BACKLOG_CHECK_MS) {
       this.backlogCheck ??= this.checkBacklog().finally(() => (this.backlogCheck = undefined));
       await this.backlogCheck;
     }
-    if (this.backlog?.full) {
+    if (this.sampled?.full) {
       this.accepted.inc({ result: 'backlog_full' });
       throw new AppError(
         'rate_limited',
         'the ingest backlog is full; retry later',
         undefined,
-        this.backlog.retryAfter,
+        this.sampled.retryAfter,
       );
     }
   }
@@ -198,24 +234,24 @@ export class TelemetryService {
     try {
       const [counts, bytes] = await Promise.all([
         this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
-        this.redis.client.get(backlogBytesKey(this.redis)),
+        this.redis.client.get(this.backlog.totalBytesKey),
       ]);
       const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
       let held = Number(bytes ?? 0);
       if (jobs === 0 && held !== 0) {
         // Nothing queued: whatever the counter says is drift (e.g. jobs removed by hand).
-        await this.redis.client.set(backlogBytesKey(this.redis), 0);
+        await this.redis.client.set(this.backlog.totalBytesKey, 0);
         held = 0;
       }
       const full = jobs >= this.limits.backlogMaxJobs || held >= this.limits.backlogMaxBytes;
-      this.backlog = {
+      this.sampled = {
         checkedAt: Date.now(),
         full,
         retryAfter: Math.min(30, Math.max(1, Math.ceil(jobs / 100))),
       };
     } catch {
       // Redis unreachable: enqueue will answer 503 with its own deadline.
-      this.backlog = { checkedAt: Date.now(), full: false, retryAfter: 1 };
+      this.sampled = { checkedAt: Date.now(), full: false, retryAfter: 1 };
     }
   }
 

@@ -1,0 +1,58 @@
+import { QUEUES } from '@app/queue';
+import { RedisService } from '@app/redis';
+import { InjectQueue } from '@nestjs/bullmq';
+import {
+  BeforeApplicationShutdown,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+} from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
+import { IngestBacklog } from './ingest-backlog';
+
+const AUDIT_EVERY_MS = 60000;
+
+/**
+ * Once a minute, one worker (whichever takes the Redis lock) releases backlog places
+ * whose batch is no longer queued: a job removed by hand, an api that died between
+ * counting a batch and queuing it. Without this such places would count against their
+ * project's share for a week.
+ */
+@Injectable()
+export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(BacklogAuditor.name);
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private readonly me = randomUUID();
+
+  constructor(
+    private readonly backlog: IngestBacklog,
+    private readonly redis: RedisService,
+    @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly queue: Queue,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => {
+      this.running ??= this.auditOnce()
+        .catch((err: Error) => this.logger.warn({ err: err.message }, 'backlog audit failed'))
+        .finally(() => (this.running = undefined));
+    }, AUDIT_EVERY_MS).unref();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Runs the audit if no other worker is; returns the places released. */
+  async auditOnce(): Promise<number> {
+    const lock = this.redis.key('ingest', 'backlog-audit');
+    const taken = await this.redis.client.set(lock, this.me, 'PX', AUDIT_EVERY_MS - 5000, 'NX');
+    if (taken !== 'OK') return 0;
+    const released = await this.backlog.audit(this.queue);
+    if (released > 0)
+      this.logger.warn({ released }, 'released backlog places whose batch was no longer queued');
+    return released;
+  }
+}

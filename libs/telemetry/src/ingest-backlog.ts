@@ -1,0 +1,243 @@
+import { AppConfig } from '@app/config';
+import { RedisService } from '@app/redis';
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type Redis from 'ioredis';
+import type { Queue } from 'bullmq';
+import { ingestJobId, ingestJobIdPrefix } from './telemetry.keys';
+
+/** An idle device's batch counter is forgotten after this; it is re-seeded from PostgreSQL. */
+export const SEQ_TTL_MS = 30 * 24 * 3600 * 1000;
+/** A project's backlog record outlives its last admission by this much at most. */
+const BACKLOG_TTL_MS = 7 * 24 * 3600 * 1000;
+/** An entry whose job is gone is only cleaned up once it is this old (enqueue in flight). */
+const AUDIT_MIN_AGE_MS = 120000;
+const TOTAL = '#bytes';
+
+/**
+ * ARGV: field prefix, bytes, acceptedAt, maxJobs, maxBytes, seqTtlMs, floor ('' = none),
+ * backlogTtlMs → {seq, jobs, bytes}; seq -1: the project's share is full; -2: the device
+ * has no counter (call again with the floor read from PostgreSQL).
+ */
+const ADMIT = `
+local bytes = tonumber(ARGV[2])
+local jobs = redis.call('HLEN', KEYS[1])
+local held = 0
+local total = redis.call('HGET', KEYS[1], '${TOTAL}')
+if total then held = tonumber(total); jobs = jobs - 1 end
+if jobs >= tonumber(ARGV[4]) or (jobs > 0 and held + bytes > tonumber(ARGV[5])) then
+  return {-1, jobs, held}
+end
+local floor = tonumber(ARGV[7])
+local seq
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  if not floor then return {-2, jobs, held} end
+  seq = floor + 1
+  redis.call('SET', KEYS[2], seq, 'PX', ARGV[6])
+else
+  seq = redis.call('INCR', KEYS[2])
+  if floor and seq <= floor then
+    seq = floor + 1
+    redis.call('SET', KEYS[2], seq)
+  end
+  redis.call('PEXPIRE', KEYS[2], ARGV[6])
+end
+redis.call('HSET', KEYS[1], ARGV[1] .. seq, bytes .. ':' .. ARGV[3])
+redis.call('HINCRBY', KEYS[1], '${TOTAL}', bytes)
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+return {seq, jobs + 1, held + bytes}
+`;
+
+/** ARGV: field → the bytes it held (0 when already released). */
+const RELEASE = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local bytes = tonumber(string.match(v, '^(%d+)'))
+redis.call('HINCRBY', KEYS[1], '${TOTAL}', -bytes)
+if redis.call('HLEN', KEYS[1]) <= 1 then redis.call('DEL', KEYS[1]) end
+return bytes
+`;
+
+/** ARGV: applied, ttlMs → 1 when the counter was behind and was raised. */
+const RAISE = `
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+`;
+
+type BacklogRedis = Redis & {
+  ingestAdmit(k1: string, k2: string, ...args: Array<string | number>): Promise<number[]>;
+  ingestRelease(k1: string, field: string): Promise<number>;
+  ingestRaise(k1: string, applied: number, ttl: number): Promise<number>;
+};
+
+export type Admission =
+  /** `jobIdTaken`: a job with this number's id is still in Redis (see {@link IngestBacklog.admit}). */
+  | { kind: 'admitted'; seq: number; jobIdTaken: boolean }
+  | { kind: 'full'; jobs: number; bytes: number }
+  | { kind: 'unseeded' };
+
+/**
+ * The ingest queue's bookkeeping in Redis: each device's batch counter (the order batches
+ * are applied in) and each project's share of the backlog. Both live in keys of the
+ * project (one hash tag, `{projectId}`, so one Redis Cluster slot per project), and an
+ * admission is one script: the share is checked, the batch numbered and counted at once.
+ *
+ * - Counter: `ingest:{p}:seq:<device>`, forgotten after 30 idle days. When it is missing
+ *   (a new device, a Redis that lost its data, an idle device) the api re-seeds it from
+ *   `devices.ingest_seq`, the last batch PostgreSQL applied, so numbering continues after
+ *   the stored batches. When Redis kept an older value (a failover to a lagging replica),
+ *   the worker sees a batch numbered at or below what it applied that still brought new
+ *   readings and raises the counter.
+ * - Share: `ingest:{p}:backlog`, a hash of the project's queued batches (job id → bytes
+ *   and accept time) and their byte total. Released once per batch by deleting its field,
+ *   so nothing outlives the batch; the hash goes when it is empty. The worker's audit
+ *   releases entries whose job is gone (removed by hand, an api that died mid-enqueue).
+ */
+@Injectable()
+export class IngestBacklog {
+  private readonly redis: BacklogRedis;
+  private readonly limits: AppConfig['ingest'];
+
+  constructor(
+    private readonly redisService: RedisService,
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.limits = config.get('ingest', { infer: true });
+    const client = redisService.client;
+    if (!('ingestAdmit' in client)) {
+      client.defineCommand('ingestAdmit', { numberOfKeys: 2, lua: ADMIT });
+      client.defineCommand('ingestRelease', { numberOfKeys: 1, lua: RELEASE });
+      client.defineCommand('ingestRaise', { numberOfKeys: 1, lua: RAISE });
+    }
+    this.redis = client as BacklogRedis;
+  }
+
+  seqKey(projectId: string, deviceId: string): string {
+    return this.redisService.key('ingest', `{${projectId}}`, 'seq', deviceId);
+  }
+
+  backlogKey(projectId: string): string {
+    return this.redisService.key('ingest', `{${projectId}}`, 'backlog');
+  }
+
+  /** Bytes waiting in the whole ingest backlog (every project). */
+  get totalBytesKey(): string {
+    return this.redisService.key('ingest', 'backlog-bytes');
+  }
+
+  /** Projects that have (or recently had) a backlog record: what the audit walks. */
+  get projectsKey(): string {
+    return this.redisService.key('ingest', 'backlogs');
+  }
+
+  /** The counter key of versions before the per-project keys; read once when re-seeding. */
+  legacySeqKey(deviceId: string): string {
+    return this.redisService.key('ingest', 'seq', deviceId);
+  }
+
+  /**
+   * Numbers a batch and counts it against the project's share, atomically; `floor` (the
+   * last number PostgreSQL applied) is needed only when the answer was `unseeded`.
+   * `jobKey` maps a job id to its BullMQ key: a counter that went back hands out a number
+   * whose job (completed, say) may still be in Redis, and BullMQ silently ignores an add
+   * whose id exists, which would drop the batch; the caller then picks another id.
+   */
+  async admit(a: {
+    projectId: string;
+    deviceId: string;
+    bytes: number;
+    acceptedAt: number;
+    floor?: number;
+    jobKey: (jobId: string) => string;
+  }): Promise<Admission> {
+    const [seq, jobs, bytes] = (
+      await this.redis.ingestAdmit(
+        this.backlogKey(a.projectId),
+        this.seqKey(a.projectId, a.deviceId),
+        ingestJobIdPrefix(a.deviceId),
+        a.bytes,
+        a.acceptedAt,
+        this.limits.projectMaxJobs,
+        this.limits.projectMaxBytes,
+        SEQ_TTL_MS,
+        a.floor ?? '',
+        BACKLOG_TTL_MS,
+      )
+    ).map(Number);
+    if (seq === -1) return { kind: 'full', jobs, bytes };
+    if (seq === -2) return { kind: 'unseeded' };
+    // The whole backlog's bytes, the audit's list and BullMQ's key: other slots, so apart
+    // from the script, in one round trip.
+    const results = await this.redis
+      .pipeline()
+      .incrby(this.totalBytesKey, a.bytes)
+      .sadd(this.projectsKey, a.projectId)
+      .exists(a.jobKey(ingestJobId(a.deviceId, seq)))
+      .exec();
+    const [err, taken] = results?.[2] ?? [new Error('no answer'), 0];
+    if (err) throw err;
+    return { kind: 'admitted', seq, jobIdTaken: Number(taken) === 1 };
+  }
+
+  /** Gives a batch's bytes back (stored, set aside, or never queued); once per batch. */
+  async release(projectId: string, deviceId: string, seq: number): Promise<number> {
+    const bytes = Number(
+      await this.redis.ingestRelease(this.backlogKey(projectId), ingestJobId(deviceId, seq)),
+    );
+    if (bytes > 0) await this.redis.decrby(this.totalBytesKey, bytes);
+    return bytes;
+  }
+
+  /** Raises a device's counter to `applied` when it is below; true when it was. */
+  async raiseCounter(projectId: string, deviceId: string, applied: number): Promise<boolean> {
+    return (
+      Number(
+        await this.redis.ingestRaise(this.seqKey(projectId, deviceId), applied, SEQ_TTL_MS),
+      ) === 1
+    );
+  }
+
+  /** The counter of versions before per-project keys, if Redis still has it. */
+  async legacyCounter(deviceId: string): Promise<number> {
+    return Number((await this.redis.get(this.legacySeqKey(deviceId))) ?? 0);
+  }
+
+  /**
+   * Releases entries whose batch is no longer queued: its job is gone, or finished without
+   * releasing (a worker that died between the two). Returns how many were released.
+   */
+  async audit(queue: Queue, now = Date.now()): Promise<number> {
+    let released = 0;
+    let cursor = '0';
+    do {
+      const [next, projects] = await this.redis.sscan(this.projectsKey, cursor, 'COUNT', 100);
+      cursor = next;
+      for (const projectId of projects) {
+        const entries = await this.redis.hgetall(this.backlogKey(projectId));
+        const fields = Object.keys(entries).filter((f) => f !== TOTAL);
+        if (fields.length === 0) {
+          await this.redis.srem(this.projectsKey, projectId);
+          continue;
+        }
+        for (const field of fields) {
+          const acceptedAt = Number(entries[field].split(':')[1] ?? 0);
+          if (now - acceptedAt < AUDIT_MIN_AGE_MS) continue;
+          const job = await queue.getJob(field);
+          const state = job ? await job.getState() : 'unknown';
+          if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
+          const bytes = Number(await this.redis.ingestRelease(this.backlogKey(projectId), field));
+          if (bytes > 0) {
+            await this.redis.decrby(this.totalBytesKey, bytes);
+            released++;
+          }
+        }
+      }
+    } while (cursor !== '0');
+    return released;
+  }
+}

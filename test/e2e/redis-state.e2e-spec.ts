@@ -1,0 +1,160 @@
+import { MetricsService } from '@app/observability';
+import { RedisService } from '@app/redis';
+import { IngestBacklog } from '@app/telemetry';
+import { testRunEnv } from '@app/testing';
+import { Queue } from 'bullmq';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+
+const T0 = Date.UTC(2025, 0, 1);
+type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+
+/**
+ * What ingestion keeps in Redis, and what happens when Redis loses it: a device's batch
+ * counter is re-seeded from PostgreSQL, nothing is kept per batch once the batch is
+ * stored, and counters of idle devices expire.
+ */
+describe('ingest state in Redis (e2e)', () => {
+  jest.setTimeout(60000);
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let queue: Queue;
+  let db: DataSource;
+  let redis: RedisService;
+  const { redisPrefix } = testRunEnv();
+
+  beforeAll(async () => {
+    api = await startApi();
+    worker = await startWorker();
+    queue = openQueue(INGEST);
+    db = api.app.get(DataSource);
+    redis = api.app.get(RedisService);
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+    await queue.close();
+  });
+
+  let next = 0;
+  const post = (p: Project, device: string) => {
+    const start = next;
+    next += 10;
+    return request(api.server)
+      .post('/telemetry')
+      .set(p.headers)
+      .send({
+        device_external_id: device,
+        events: Array.from({ length: 10 }, (_, i) => ({
+          ts: new Date(T0 + (start + i) * 1000).toISOString(),
+          data: { v: i },
+        })),
+      })
+      .expect(202);
+  };
+  const device = async (p: Project, externalId: string) =>
+    (
+      await db.query(
+        `SELECT id, ingest_seq::int AS seq FROM devices WHERE project_id = $1 AND external_id = $2`,
+        [p.projectId, externalId],
+      )
+    )[0] as { id: string; seq: number };
+  const keys = async (pattern: string): Promise<string[]> => {
+    const found: string[] = [];
+    let cursor = '0';
+    do {
+      const [nextCursor, batch] = await redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      found.push(...batch);
+      cursor = nextCursor;
+    } while (cursor !== '0');
+    return found;
+  };
+  /** The device's batch counter, wherever a version of the code keeps it. */
+  const counterKeys = async (deviceId: string) =>
+    (await keys(`${redisPrefix}:ingest:*${deviceId}`)).filter((k) => k.includes(':seq:'));
+
+  it('numbers a device after what PostgreSQL applied when Redis lost its counter', async () => {
+    const p = await api.tenants.newProject();
+    await post(p, 'lost');
+    await post(p, 'lost');
+    await drained(queue);
+    const d = await device(p, 'lost');
+    expect(d.seq).toBe(2);
+
+    // A Redis restarted without persistence, or flushed: the counter is gone.
+    const gone = await counterKeys(d.id);
+    expect(gone.length).toBeGreaterThan(0);
+    await redis.client.del(...gone);
+
+    await post(p, 'lost');
+    await post(p, 'lost');
+    await drained(queue);
+    expect((await device(p, 'lost')).seq).toBe(4);
+  });
+
+  it('raises a counter that went back (failover to a lagging replica) once the worker sees it', async () => {
+    const p = await api.tenants.newProject();
+    await post(p, 'lagging');
+    await post(p, 'lagging');
+    await drained(queue);
+    const d = await device(p, 'lagging');
+    for (const key of await counterKeys(d.id)) await redis.client.set(key, '0');
+
+    await post(p, 'lagging'); // numbered 1: stored, out of order, and the counter is raised
+    await drained(queue);
+    await post(p, 'lagging');
+    await drained(queue);
+    expect((await device(p, 'lagging')).seq).toBe(3);
+    expect(
+      Number(
+        (await db.query(`SELECT count(*) FROM telemetry WHERE device_id = $1`, [d.id]))[0].count,
+      ),
+    ).toBe(40);
+    const metrics = (await worker.app.get(MetricsService).render()).body;
+    expect(metrics).toMatch(/telemetry_ingest_counter_behind_total [1-9]/);
+  });
+
+  it('keeps nothing per batch once it is stored, and lets idle counters expire', async () => {
+    const p = await api.tenants.newProject();
+    const batchIds: string[] = [];
+    for (let i = 0; i < 3; i++) batchIds.push((await post(p, 'tidy')).body.batch_id as string);
+    await drained(queue);
+    const d = await device(p, 'tidy');
+    for (const batchId of batchIds) expect(await keys(`${redisPrefix}:*${batchId}*`)).toEqual([]);
+    expect(await keys(`${redisPrefix}:ingest:*${p.projectId}*backlog*`)).toEqual([]);
+    const [counter] = await counterKeys(d.id);
+    const ttl = await redis.client.pttl(counter);
+    expect(ttl).toBeGreaterThan(0);
+  });
+
+  it('gives back the backlog places of batches whose job vanished', async () => {
+    const prefix = `${redisPrefix}:audit`;
+    const env = { REDIS_PREFIX: prefix, INGEST_BACKLOG_PROJECT_MAX_JOBS: '2' };
+    const noWorker = await startApi(env);
+    const auditQueue = openQueue(INGEST, env);
+    try {
+      const p = await noWorker.tenants.newProject();
+      const send = () =>
+        request(noWorker.server)
+          .post('/telemetry')
+          .set(p.headers)
+          .send({
+            device_external_id: 'gone',
+            events: [{ ts: new Date(T0).toISOString(), data: {} }],
+          });
+      await send().expect(202);
+      await send().expect(202);
+      await send().expect(429);
+      await auditQueue.obliterate({ force: true }); // an operator cleared the queue by hand
+      const backlog = noWorker.app.get(IngestBacklog);
+      expect(await backlog.audit(auditQueue, Date.now() + 10 * 60000)).toBe(2);
+      await send().expect(202);
+    } finally {
+      await auditQueue.obliterate({ force: true });
+      await auditQueue.close();
+      await noWorker.close();
+    }
+  });
+});
