@@ -34,7 +34,7 @@ export class ApiModule {
       imports: [
         AppConfigModule.forRoot(config),
         AppLoggerModule,
-        DatabaseModule.forRoot('telemetry-api'),
+        DatabaseModule.forRoot('telemetry-api', 'api'),
         RedisModule,
         QueueModule,
         ObservabilityModule,

@@ -7,9 +7,19 @@ import { EnvironmentVariables, validateEnv } from './env.validation';
  */
 export interface AppConfig {
   app: { env: 'development' | 'production' | 'test'; logLevel: string };
-  database: { url: string; poolSize: number };
+  database: {
+    url: string;
+    poolSize: number;
+    statementTimeoutMs: number;
+    apiStatementTimeoutMs: number;
+  };
   redis: { url: string; prefix: string };
-  http: { port: number; trustProxy: boolean | number | string };
+  http: {
+    port: number;
+    trustProxy: boolean | number | string;
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+  };
   auth: {
     adminToken: string;
     keyCacheTtlMs: number;
@@ -25,6 +35,15 @@ export interface AppConfig {
     /** Seconds before each retry (jittered); attempts = length + 1. */
     retryScheduleSeconds: number[];
     concurrency: number;
+    projectConcurrency: number;
+    secretKeys: string;
+  };
+  quotas: { rulesPerProject: number; webhooksPerProject: number; devicesPerProject: number };
+  telemetryReads: {
+    aggregateMaxDays: number;
+    aggregateMaxRows: number;
+    pageMaxBytes: number;
+    perProject: number;
   };
   worker: { port: number; concurrency: number; shutdownGraceMs: number; lockDurationMs: number };
   queue: { attempts: number; backoffMs: number };
@@ -39,9 +58,19 @@ export interface AppConfig {
 export function toAppConfig(env: EnvironmentVariables): AppConfig {
   return {
     app: { env: env.NODE_ENV as AppConfig['app']['env'], logLevel: env.LOG_LEVEL },
-    database: { url: env.DATABASE_URL, poolSize: env.DATABASE_POOL_SIZE },
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      apiStatementTimeoutMs: env.API_STATEMENT_TIMEOUT_MS,
+    },
     redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
-    http: { port: env.PORT, trustProxy: parseTrustProxy(env.TRUST_PROXY) },
+    http: {
+      port: env.PORT,
+      trustProxy: parseTrustProxy(env.TRUST_PROXY),
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+    },
     auth: {
       adminToken: env.ADMIN_TOKEN,
       keyCacheTtlMs: env.API_KEY_CACHE_TTL_SECONDS * 1000,
@@ -60,6 +89,19 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       retryScheduleSeconds: env.WEBHOOK_RETRY_SCHEDULE.split(',').map((v) => Number(v.trim())),
       concurrency: env.WEBHOOK_CONCURRENCY,
+      projectConcurrency: env.WEBHOOK_PROJECT_CONCURRENCY,
+      secretKeys: env.WEBHOOK_SECRET_KEYS,
+    },
+    quotas: {
+      rulesPerProject: env.QUOTA_RULES_PER_PROJECT,
+      webhooksPerProject: env.QUOTA_WEBHOOKS_PER_PROJECT,
+      devicesPerProject: env.QUOTA_DEVICES_PER_PROJECT,
+    },
+    telemetryReads: {
+      aggregateMaxDays: env.TELEMETRY_AGGREGATE_MAX_DAYS,
+      aggregateMaxRows: env.TELEMETRY_AGGREGATE_MAX_ROWS,
+      pageMaxBytes: env.TELEMETRY_PAGE_MAX_BYTES,
+      perProject: env.TELEMETRY_READS_PER_PROJECT,
     },
     worker: {
       port: env.WORKER_PORT,

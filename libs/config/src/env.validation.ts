@@ -57,6 +57,75 @@ export class EnvironmentVariables {
   @IsString()
   TRUST_PROXY = 'false';
 
+  /** A client must send its request headers within this (Node's headersTimeout). */
+  @Transform(toInt)
+  @Min(1000)
+  @Max(600000)
+  @IsInt()
+  HTTP_HEADERS_TIMEOUT_MS = 10000;
+
+  /** … and the whole request, an 8 MiB body included, within this (Node's requestTimeout). */
+  @Transform(toInt)
+  @Min(1000)
+  @Max(3600000)
+  @IsInt()
+  HTTP_REQUEST_TIMEOUT_MS = 60000;
+
+  /**
+   * A statement of the api (a read a client asked for) is cancelled after this; the
+   * worker's statements get DATABASE_STATEMENT_TIMEOUT_MS.
+   */
+  @Transform(toInt)
+  @Min(100)
+  @IsInt()
+  API_STATEMENT_TIMEOUT_MS = 15000;
+
+  /** A statement of the worker (or migrations) is cancelled after this. */
+  @Transform(toInt)
+  @Min(100)
+  @IsInt()
+  DATABASE_STATEMENT_TIMEOUT_MS = 60000;
+
+  /** Quotas per project: rules, webhooks and devices a project may have (422 past them). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  QUOTA_RULES_PER_PROJECT = 1000;
+
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  QUOTA_WEBHOOKS_PER_PROJECT = 50;
+
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  QUOTA_DEVICES_PER_PROJECT = 100000;
+
+  /** Telemetry reads: the widest `from`–`to` an aggregate may span, in days (422 past it). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  TELEMETRY_AGGREGATE_MAX_DAYS = 400;
+
+  /** … and the most readings one aggregate may read (422 naming it past that). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  TELEMETRY_AGGREGATE_MAX_ROWS = 1000000;
+
+  /** A page of readings stops early (with next_cursor) once it holds this many bytes of data. */
+  @Transform(toInt)
+  @Min(1024)
+  @IsInt()
+  TELEMETRY_PAGE_MAX_BYTES = 4 * 1024 * 1024;
+
+  /** Telemetry reads (lists and aggregates) one project may run at once per api process (429 past it). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  TELEMETRY_READS_PER_PROJECT = 4;
+
   @Transform(toBool)
   @IsBoolean()
   WEBHOOK_ALLOW_PRIVATE_NETWORKS = false;
@@ -85,6 +154,23 @@ export class EnvironmentVariables {
     message: 'WEBHOOK_RETRY_SCHEDULE must be 1-30 comma-separated delays in seconds',
   })
   WEBHOOK_RETRY_SCHEDULE = '5,300,1800,7200,18000,36000,36000';
+
+  /**
+   * Deliveries of one project in flight at once, across every worker: a tenant with slow
+   * endpoints holds at most this many delivery slots, never all of them.
+   */
+  @Transform(toInt)
+  @Min(1)
+  @Max(1000)
+  @IsInt()
+  WEBHOOK_PROJECT_CONCURRENCY = 4;
+
+  /**
+   * Keys that encrypt webhook signing secrets at rest (AES-256-GCM): `kid:base64key[,…]`,
+   * 32-byte keys, the first encrypts, all decrypt. Empty: a key derived from ADMIN_TOKEN.
+   */
+  @IsString()
+  WEBHOOK_SECRET_KEYS = '';
 
   /** Deliveries in flight per worker process (their own queue, apart from ingestion). */
   @Transform(toInt)

@@ -8,8 +8,13 @@ export const MIGRATIONS_TABLE = 'schema_migrations';
  * The one DataSource definition shared by the api, the worker and the migration CLI.
  * `synchronize` is never on: the schema is whatever the migrations say.
  */
+export type DatabaseSettings = Pick<AppConfig['database'], 'url' | 'poolSize'> & {
+  /** Cancels a statement after this (default 60 s). */
+  statementTimeoutMs?: number;
+};
+
 export function buildDataSourceOptions(
-  database: AppConfig['database'],
+  database: DatabaseSettings,
   applicationName: string,
 ): DataSourceOptions {
   return {
@@ -27,7 +32,7 @@ export function buildDataSourceOptions(
       max: database.poolSize,
       connectionTimeoutMillis: 5000,
       // A stuck query must not hold a pooled connection (and its locks) forever.
-      statement_timeout: 60000,
+      statement_timeout: database.statementTimeoutMs ?? 60000,
       idle_in_transaction_session_timeout: 60000,
     },
   };

@@ -11,18 +11,27 @@ import { buildDataSourceOptions } from './data-source';
  */
 @Module({})
 export class DatabaseModule {
-  static forRoot(applicationName: string): DynamicModule {
+  /**
+   * `role` picks the statement timeout: the api's statements are reads a client asked for
+   * and waits on (API_STATEMENT_TIMEOUT_MS), the worker's are the pipeline's own.
+   */
+  static forRoot(applicationName: string, role: 'api' | 'worker' = 'worker'): DynamicModule {
     return {
       module: DatabaseModule,
       imports: [
         TypeOrmModule.forRootAsync({
           inject: [ConfigService],
-          useFactory: (config: ConfigService<AppConfig, true>) => ({
-            ...buildDataSourceOptions(config.get('database', { infer: true }), applicationName),
-            autoLoadEntities: true,
-            retryAttempts: 3,
-            retryDelay: 1000,
-          }),
+          useFactory: (config: ConfigService<AppConfig, true>) => {
+            const database = config.get('database', { infer: true });
+            const statementTimeoutMs =
+              role === 'api' ? database.apiStatementTimeoutMs : database.statementTimeoutMs;
+            return {
+              ...buildDataSourceOptions({ ...database, statementTimeoutMs }, applicationName),
+              autoLoadEntities: true,
+              retryAttempts: 3,
+              retryDelay: 1000,
+            };
+          },
         }),
       ],
     };

@@ -1,7 +1,6 @@
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
-import { AppConfig } from '@app/config';
-import { buildDataSourceOptions } from './data-source';
+import { buildDataSourceOptions, DatabaseSettings } from './data-source';
 
 /** Any constant works; it only has to be the same in every process that migrates. */
 const MIGRATION_LOCK_KEY = 7_403_112_001;
@@ -16,7 +15,7 @@ export interface MigrationResult {
  * of a Kubernetes Job, say): a session advisory lock serialises them, and the ones that
  * wait find nothing left to do. Creates the database first when it does not exist.
  */
-export async function runMigrations(database: AppConfig['database']): Promise<MigrationResult> {
+export async function runMigrations(database: DatabaseSettings): Promise<MigrationResult> {
   const createdDatabase = await ensureDatabase(database.url);
   const dataSource = new DataSource(buildDataSourceOptions(database, 'telemetry-migrate'));
   await dataSource.initialize();
