@@ -38,6 +38,7 @@ describe('Redis circuit breaker (integration)', () => {
     return breaker;
   }
   const url = () => `https://hooks.example.com/${process.pid}/${++n}`;
+  const circuit = (projectId = 'project-a') => ({ projectId, url: url() });
 
   afterAll(async () => {
     await Promise.all(services.map((s) => s.redis.onApplicationShutdown()));
@@ -62,7 +63,7 @@ describe('Redis circuit breaker (integration)', () => {
     });
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 40 }), async (ops) => {
-        const target = url();
+        const target = circuit();
         let pure: BreakerState = closedState();
         let now = 1_700_000_000_000;
         for (const o of ops) {
@@ -90,7 +91,7 @@ describe('Redis circuit breaker (integration)', () => {
 
   it('grants one half-open probe among many workers asking at once', async () => {
     const breakers = [worker(), worker(), worker()];
-    const target = url();
+    const target = circuit();
     const t0 = 1_700_000_000_000;
     for (let i = 0; i < 5; i++) await breakers[i % 3].report(target, false, t0);
     expect((await breakers[0].read(target)).state).toBe('open');
@@ -126,9 +127,11 @@ describe('Redis circuit breaker (integration)', () => {
     });
   });
 
-  it('keeps one circuit per URL and reports it for the status endpoint', async () => {
+  it("keeps one circuit per project and URL: another project's failures neither open nor show in it", async () => {
     const breaker = worker(2, 30);
-    const [a, b] = [url(), url()];
+    const a = circuit('project-a');
+    const b = circuit('project-a');
+    const sameUrlOtherProject = { projectId: 'project-b', url: a.url };
     const t0 = Date.UTC(2026, 0, 1);
     await breaker.report(a, false, t0);
     await breaker.report(a, false, t0);
@@ -139,5 +142,12 @@ describe('Redis circuit breaker (integration)', () => {
       next_attempt_at: new Date(t0 + 30_000).toISOString(),
     });
     expect((await breaker.status(b)).state).toBe('closed');
+    expect(await breaker.status(sameUrlOtherProject)).toEqual({
+      state: 'closed',
+      consecutive_failures: 0,
+      opened_at: null,
+      next_attempt_at: null,
+    });
+    expect((await breaker.decide(sameUrlOtherProject, t0 + 1)).action).toBe('attempt');
   });
 });

@@ -182,7 +182,8 @@ describe('webhook HTTP client (integration)', () => {
       ['[::1]', 'loopback'],
       ['[::ffff:127.0.0.1]', 'loopback'],
       ['localhost', 'loopback'],
-      ['169.254.169.254', 'link-local'],
+      ['169.254.169.254', 'metadata'],
+      ['169.254.1.1', 'link-local'],
       ['100.64.0.1', 'cgnat'],
       ['10.1.2.3', 'private'],
       ['192.168.0.10', 'private'],
@@ -231,9 +232,20 @@ describe('webhook HTTP client (integration)', () => {
 
     it('with WEBHOOK_ALLOW_PRIVATE_NETWORKS still refuses link-local and metadata', async () => {
       const c = client(true);
-      for (const host of ['169.254.169.254', '[fe80::1]', '0.0.0.0']) {
+      for (const host of [
+        '169.254.169.254',
+        '[fe80::1]',
+        '0.0.0.0',
+        '[fd00:ec2::254]',
+        '[fd20:ce::254]',
+        '100.100.100.200',
+        '168.63.129.16',
+      ]) {
         const r = await post(c, `http://${host}:${port}/`);
-        expect(r.error).toMatch(/^destination refused/);
+        expect({ host, error: r.error }).toEqual({
+          host,
+          error: expect.stringMatching(/^destination refused/),
+        });
       }
       c.close();
     });

@@ -30,7 +30,13 @@ export interface JobPayloads {
     'alert-event': { projectId: string; eventId: string; correlationId: string };
   };
   [QUEUES.WEBHOOK_DELIVERY]: {
-    'deliver-event': { projectId: string; deliveryId: string; correlationId: string };
+    'deliver-event': {
+      projectId: string;
+      deliveryId: string;
+      correlationId: string;
+      /** Times it found its project's delivery slots all taken (its backoff grows with it). */
+      slotWaits?: number;
+    };
   };
 }
 

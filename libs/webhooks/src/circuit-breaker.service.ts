@@ -113,7 +113,17 @@ const toState = (
   probeStartedAt: probe === '' ? null : Number(probe),
 });
 
-/** The shared, Redis-held circuit breaker: one circuit per endpoint URL. */
+/**
+ * Which circuit: a project's view of an endpoint. Keyed by project as well as URL, so one
+ * tenant's failures (or a URL registered to harm another tenant) never open, nor show in,
+ * another tenant's circuit for the same endpoint.
+ */
+export interface CircuitId {
+  projectId: string;
+  url: string;
+}
+
+/** The shared, Redis-held circuit breaker: one circuit per project and endpoint URL. */
 @Injectable()
 export class CircuitBreakerService {
   private readonly redis: BreakerRedis;
@@ -140,15 +150,19 @@ export class CircuitBreakerService {
     this.redis = client as BreakerRedis;
   }
 
-  /** Circuits are per endpoint URL, shared by every webhook (and tenant) that targets it. */
-  key(url: string): string {
-    return this.redisService.key('circuit', createHash('sha256').update(url).digest('hex'));
+  /** Persisted in Redis: every webhook of the project with this URL shares the circuit. */
+  key(circuit: CircuitId): string {
+    return this.redisService.key(
+      'circuit',
+      circuit.projectId,
+      createHash('sha256').update(circuit.url).digest('hex'),
+    );
   }
 
-  /** May a delivery to `url` go out now? `probe` is granted to exactly one caller at a time. */
-  async decide(url: string, now?: number): Promise<Gate> {
+  /** May a delivery go out now? `probe` is granted to exactly one caller at a time. */
+  async decide(circuit: CircuitId, now?: number): Promise<Gate> {
     const [action, retryAt, s, f, o, p] = await this.redis.circuitDecide(
-      this.key(url),
+      this.key(circuit),
       now ?? '',
       this.config.recoveryMs,
       this.config.probeTimeoutMs,
@@ -160,9 +174,9 @@ export class CircuitBreakerService {
   }
 
   /** Records an attempt's outcome; returns the state it left. */
-  async report(url: string, ok: boolean, now?: number): Promise<BreakerState> {
+  async report(circuit: CircuitId, ok: boolean, now?: number): Promise<BreakerState> {
     const [s, f, o, p] = await this.redis.circuitReport(
-      this.key(url),
+      this.key(circuit),
       now ?? '',
       ok ? 1 : 0,
       this.config.failureThreshold,
@@ -171,20 +185,20 @@ export class CircuitBreakerService {
     return toState(s, f, o, p);
   }
 
-  async read(url: string): Promise<BreakerState> {
-    const h = await this.redis.hmget(this.key(url), 's', 'f', 'o', 'p');
+  async read(circuit: CircuitId): Promise<BreakerState> {
+    const h = await this.redis.hmget(this.key(circuit), 's', 'f', 'o', 'p');
     if (!h[0]) return closedState();
     return toState(h[0], h[1] ?? 0, h[2] ?? '', h[3] ?? '');
   }
 
   /** `GET /webhooks/{id}/circuit-status`. */
-  async status(url: string): Promise<{
+  async status(circuit: CircuitId): Promise<{
     state: CircuitState;
     consecutive_failures: number;
     opened_at: string | null;
     next_attempt_at: string | null;
   }> {
-    const d = describe(this.config, await this.read(url));
+    const d = describe(this.config, await this.read(circuit));
     const iso = (ms: number | null): string | null =>
       ms === null ? null : new Date(ms).toISOString();
     return {

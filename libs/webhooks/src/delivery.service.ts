@@ -8,6 +8,7 @@ import { DataSource } from 'typeorm';
 import { isEndpointFailure } from './circuit-breaker';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { DeliveryQueue } from './delivery-queue';
+import { DeliverySlots } from './delivery-slots';
 import { classifyStatus, honoursRetryAfter, parseRetryAfter, retryDelayMs } from './retry-schedule';
 import { signatureHeader } from './signature';
 import { SendResult, WebhookHttpClient } from './webhook-http';
@@ -25,7 +26,11 @@ export const USER_AGENT = 'telemetry-platform-webhooks/1';
 const toLocalTime = (dbTime: number, dbNow: Date): number =>
   Date.now() + Math.max(0, dbTime - dbNow.getTime());
 
-export type DeliveryStep = { done: true } | { done: false; retryAt: number };
+export type DeliveryStep =
+  | { done: true }
+  | { done: false; retryAt: number }
+  /** The project has every delivery slot in use: look again later (see DeliverySlots). */
+  | { done: false; busy: true };
 
 interface ClaimedDelivery {
   id: string;
@@ -62,6 +67,7 @@ export class DeliveryService implements OnApplicationShutdown {
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly breaker: CircuitBreakerService,
     private readonly deliveryQueue: DeliveryQueue,
+    private readonly slots: DeliverySlots,
     config: ConfigService<AppConfig, true>,
     metrics: MetricsService,
   ) {
@@ -146,7 +152,22 @@ export class DeliveryService implements OnApplicationShutdown {
     return rows.length;
   }
 
-  async deliver(deliveryId: string): Promise<DeliveryStep> {
+  /**
+   * One step of a delivery of `projectId`'s, inside one of the project's delivery slots:
+   * a project whose every slot is taken gets `busy` before anything else is read.
+   */
+  async deliver(deliveryId: string, projectId: string): Promise<DeliveryStep> {
+    const slot = await this.slots.take(projectId);
+    if (!slot) return { done: false, busy: true };
+    try {
+      return await this.step(deliveryId);
+    } finally {
+      // A lost release only keeps the slot until its lease ends.
+      await this.slots.release(projectId, slot).catch(() => undefined);
+    }
+  }
+
+  private async step(deliveryId: string): Promise<DeliveryStep> {
     // Read first, write only to send: deliveries waiting on a circuit poll without writes.
     const due = await this.due(deliveryId);
     if ('done' in due) return due;
@@ -157,7 +178,8 @@ export class DeliveryService implements OnApplicationShutdown {
       return { done: true };
     }
 
-    const gate = await this.breaker.decide(due.url);
+    const circuit = { projectId: due.projectId, url: due.url };
+    const gate = await this.breaker.decide(circuit);
     if (gate.action === 'wait') {
       if (gate.state.state === 'half_open')
         return { done: false, retryAt: Math.min(gate.retryAt, Date.now() + HALF_OPEN_POLL_MS) };
@@ -198,7 +220,7 @@ export class DeliveryService implements OnApplicationShutdown {
     const outcome = classifyStatus(result.statusCode);
     // A breaker hiccup must not lose the attempt's record: report it, but don't depend on it.
     await this.breaker
-      .report(d.url, !isEndpointFailure(result.statusCode))
+      .report({ projectId: d.project_id, url: d.url }, !isEndpointFailure(result.statusCode))
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'circuit report failed'));
     this.attemptsTotal.inc({ outcome });
     this.attemptDuration.observe(result.durationMs / 1000);
@@ -224,9 +246,11 @@ export class DeliveryService implements OnApplicationShutdown {
   }
 
   /** Whether the delivery is due now (with its webhook's URL), or when to look again. */
-  private async due(deliveryId: string): Promise<DeliveryStep | { url: string; enabled: boolean }> {
+  private async due(
+    deliveryId: string,
+  ): Promise<DeliveryStep | { url: string; enabled: boolean; projectId: string }> {
     const [row] = (await this.dataSource.query(
-      `SELECT d.status, d.next_attempt_at, d.lease_until, now() AS now, w.url, w.enabled,
+      `SELECT d.status, d.next_attempt_at, d.lease_until, now() AS now, w.url, w.enabled, d.project_id,
               (e.id IS NOT NULL) AS has_event
          FROM webhook_deliveries d
          JOIN webhooks w ON w.id = d.webhook_id
@@ -240,6 +264,7 @@ export class DeliveryService implements OnApplicationShutdown {
       now: Date;
       url: string;
       enabled: boolean;
+      project_id: string;
       has_event: boolean;
     }>;
     if (!row || row.status !== 'pending') return { done: true };
@@ -253,7 +278,7 @@ export class DeliveryService implements OnApplicationShutdown {
       row.lease_until && row.lease_until > row.now ? row.lease_until.getTime() : 0,
     );
     if (waitUntil > now + 50) return { done: false, retryAt: toLocalTime(waitUntil, row.now) };
-    return { url: row.url, enabled: row.enabled };
+    return { url: row.url, enabled: row.enabled, projectId: row.project_id };
   }
 
   /**

@@ -18,7 +18,15 @@ describe('SSRF address checks', () => {
     ['http://[::1]/', 'refused loopback'],
     ['http://[::ffff:127.0.0.1]/', 'refused loopback'],
     ['http://[::ffff:7f00:1]/', 'refused loopback'],
-    ['http://169.254.169.254/latest/meta-data', 'refused link-local'],
+    ['http://169.254.169.254/latest/meta-data', 'refused metadata'],
+    ['http://169.254.170.2/v2/credentials', 'refused metadata'],
+    ['http://169.254.1.1/', 'refused link-local'],
+    ['http://[fd00:ec2::254]/', 'refused metadata'],
+    ['http://[fd20:ce::254]/', 'refused metadata'],
+    ['http://100.100.100.200/latest/meta-data', 'refused metadata'],
+    ['http://168.63.129.16/machine', 'refused metadata'],
+    ['http://[::ffff:100.100.100.200]/', 'refused metadata'],
+    ['http://[64:ff9b::6464:64c8]/', 'refused metadata'],
     ['http://100.64.0.1/', 'refused cgnat'],
     ['http://[fd00::1]/', 'refused unique-local'],
     ['http://0.0.0.0/', 'refused unspecified'],
@@ -32,13 +40,13 @@ describe('SSRF address checks', () => {
     ['http://[::7f00:1]/', 'refused loopback'],
     ['http://[::127.0.0.1]/', 'refused loopback'],
     ['http://[64:ff9b::7f00:1]/', 'refused loopback'],
-    ['http://[64:ff9b::169.254.169.254]/', 'refused link-local'],
+    ['http://[64:ff9b::169.254.169.254]/', 'refused metadata'],
     ['http://[64:ff9b::a00:1]/', 'refused private'],
-    ['http://[2002:a9fe:a9fe::1]/', 'refused link-local'],
+    ['http://[2002:a9fe:a9fe::1]/', 'refused metadata'],
     ['http://[2002:7f00:1::]/', 'refused loopback'],
     ['http://[64:ff9b:1::a00:1]/', 'refused reserved'],
     ['http://[2001:0:4136:e378::1]/', 'refused reserved'],
-    ['http://[::ffff:a9fe:a9fe]/', 'refused link-local'],
+    ['http://[::ffff:a9fe:a9fe]/', 'refused metadata'],
     ['http://[::ffff:0:7f00:1]/', 'refused loopback'],
     ['http://[fec0::1]/', 'refused reserved'],
     ['http://[100::1]/', 'refused reserved'],
@@ -56,7 +64,14 @@ describe('SSRF address checks', () => {
     expect(verdict('http://127.0.0.1:9000/', true)).toBe('allowed loopback');
     expect(verdict('http://10.0.0.5/', true)).toBe('allowed private');
     expect(verdict('http://[::1]/', true)).toBe('allowed loopback');
-    expect(verdict('http://169.254.169.254/', true)).toBe('refused link-local');
+    expect(verdict('http://169.254.169.254/', true)).toBe('refused metadata');
+    // Metadata services in ranges the flag opens (unique-local, CGNAT) or in public space.
+    expect(verdict('http://[fd00:ec2::254]/', true)).toBe('refused metadata');
+    expect(verdict('http://[fd20:ce::254]/', true)).toBe('refused metadata');
+    expect(verdict('http://100.100.100.200/', true)).toBe('refused metadata');
+    expect(verdict('http://168.63.129.16/', true)).toBe('refused metadata');
+    expect(verdict('http://[fd00:ec2::1]/', true)).toBe('allowed unique-local');
+    expect(verdict('http://100.100.100.201/', true)).toBe('allowed cgnat');
     expect(verdict('http://[fe80::1]/', true)).toBe('refused link-local');
     expect(verdict('http://0.0.0.0/', true)).toBe('refused unspecified');
     expect(verdict('http://224.0.0.1/', true)).toBe('refused multicast');

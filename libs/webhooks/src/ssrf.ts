@@ -10,6 +10,7 @@ import { BlockList, isIP } from 'node:net';
  */
 export type AddressClass =
   | 'public'
+  | 'metadata'
   | 'loopback'
   | 'private'
   | 'cgnat'
@@ -19,7 +20,34 @@ export type AddressClass =
   | 'unspecified'
   | 'reserved';
 
+/**
+ * Cloud instance metadata services (and the like) outside link-local: each sits in a range
+ * WEBHOOK_ALLOW_PRIVATE_NETWORKS opens (unique-local, CGNAT) or in public space, and each
+ * hands out credentials. Checked first, and refused under every flag: with the 2 KiB
+ * response excerpt a tenant sees, a webhook to one would be a readable SSRF.
+ */
+const METADATA: Array<['ipv4' | 'ipv6', string, number]> = [
+  ['ipv6', 'fd00:ec2::254', 128], // AWS IMDS over IPv6
+  ['ipv6', 'fd00:ec2::23', 128], // AWS Time Sync / DNS (Nitro)
+  ['ipv6', 'fd20:ce::254', 128], // Google Cloud metadata over IPv6
+  ['ipv4', '100.100.100.200', 32], // Alibaba Cloud metadata
+  ['ipv4', '168.63.129.16', 32], // Azure WireServer (public space)
+  // Inside link-local (refused anyway), named so the refusal says what they are: the
+  // metadata service of AWS, Azure, GCP, Oracle, DigitalOcean and OpenStack, AWS DNS and
+  // time sync, the ECS task metadata endpoint.
+  ['ipv4', '169.254.169.254', 32],
+  ['ipv4', '169.254.169.253', 32],
+  ['ipv4', '169.254.169.123', 32],
+  ['ipv4', '169.254.170.2', 32],
+  ['ipv6', 'fe80::a9fe:a9fe', 128], // 169.254.169.254 as an IPv6 link-local alias
+  ['ipv4', '192.0.0.192', 32], // Oracle Cloud (older) metadata
+];
+
 const RANGES: Array<[AddressClass, 'ipv4' | 'ipv6', string, number]> = [
+  ...METADATA.map(
+    ([family, network, prefix]) =>
+      ['metadata', family, network, prefix] as [AddressClass, 'ipv4' | 'ipv6', string, number],
+  ),
   ['unspecified', 'ipv4', '0.0.0.0', 8],
   ['loopback', 'ipv4', '127.0.0.0', 8],
   ['private', 'ipv4', '10.0.0.0', 8],
@@ -100,8 +128,8 @@ export function classifyAddress(address: string): AddressClass {
 
 /**
  * Whether a webhook may connect to `address`. With `allowPrivateNetworks`, loopback and
- * private ranges open up for local development; link-local (cloud metadata at
- * 169.254.169.254), multicast, unspecified and reserved addresses never do.
+ * private ranges open up for local development; cloud metadata addresses (wherever they
+ * are), link-local, multicast, unspecified and reserved addresses never do.
  */
 export function checkAddress(
   address: string,

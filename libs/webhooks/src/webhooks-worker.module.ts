@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DeliveryService } from './delivery.service';
+import { DeliverySlots } from './delivery-slots';
 import { DeliverySweeper } from './delivery-sweeper.service';
 import { AlertEventsProcessor } from './processors/alert-events.processor';
 import { DeliveryProcessor } from './processors/delivery.processor';
@@ -8,7 +9,13 @@ import { WebhooksModule } from './webhooks.module';
 /** Fan-out of alert events and the signed delivery of each (worker only). */
 @Module({
   imports: [WebhooksModule],
-  providers: [DeliveryService, DeliverySweeper, AlertEventsProcessor, DeliveryProcessor],
+  providers: [
+    DeliveryService,
+    DeliverySlots,
+    DeliverySweeper,
+    AlertEventsProcessor,
+    DeliveryProcessor,
+  ],
   exports: [DeliveryService],
 })
 export class WebhooksWorkerModule {}

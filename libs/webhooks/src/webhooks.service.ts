@@ -129,7 +129,18 @@ export class WebhooksService {
 
   async circuitStatus(projectId: string, webhookId: string): Promise<CircuitStatusResponse> {
     const webhook = await this.find(projectId, webhookId);
-    return this.breaker.status(webhook.url);
+    try {
+      return await this.breaker.status({ projectId, url: webhook.url });
+    } catch (err) {
+      // The circuit lives in Redis: unreachable, it is a dependency down, not our bug.
+      this.logger.warn({ err: (err as Error).message }, 'circuit status unavailable');
+      throw new AppError(
+        'unavailable',
+        'circuit state is unavailable (Redis); retry shortly',
+        undefined,
+        5,
+      );
+    }
   }
 
   async listDeliveries(

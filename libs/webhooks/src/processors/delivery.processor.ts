@@ -8,6 +8,10 @@ import { DeliveryService } from '../delivery.service';
 
 type DeliverJob = JobPayloads[typeof QUEUES.WEBHOOK_DELIVERY]['deliver-event'];
 
+/** A delivery whose project has no free slot looks again after this, doubling per look. */
+const SLOT_WAIT_FIRST_MS = 250;
+const SLOT_WAIT_MAX_MS = 60000;
+
 /**
  * Webhook deliveries, on their own queue and concurrency (`WEBHOOK_CONCURRENCY`), so a
  * slow subscriber holds only these slots, never ingestion's or evaluation's. A delivery
@@ -36,9 +40,18 @@ export class DeliveryProcessor extends DrainingWorkerHost implements OnApplicati
   protected async handle(job: Job<DeliverJob>, token?: string): Promise<unknown> {
     switch (job.name) {
       case 'deliver-event': {
-        const step = await this.deliveries.deliver(job.data.deliveryId);
+        const step = await this.deliveries.deliver(job.data.deliveryId, job.data.projectId);
         if (step.done) return step;
-        await job.moveToDelayed(step.retryAt, token);
+        let retryAt: number;
+        if ('busy' in step) {
+          // Its project has every slot in use. Each look costs a Redis call, so a project
+          // with thousands of deliveries waiting looks less and less often (up to a minute).
+          const waits = (job.data.slotWaits ?? 0) + 1;
+          await job.updateData({ ...job.data, slotWaits: waits });
+          const backoff = Math.min(SLOT_WAIT_FIRST_MS * 2 ** (waits - 1), SLOT_WAIT_MAX_MS);
+          retryAt = Date.now() + backoff / 2 + Math.random() * backoff;
+        } else retryAt = step.retryAt;
+        await job.moveToDelayed(retryAt, token);
         throw new DelayedError();
       }
       default:
