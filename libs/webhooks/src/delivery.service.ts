@@ -9,6 +9,7 @@ import { isEndpointFailure } from './circuit-breaker';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { DeliveryQueue } from './delivery-queue';
 import { DeliverySlots } from './delivery-slots';
+import { WebhookSecretCodec } from './webhook-secrets';
 import { classifyStatus, honoursRetryAfter, parseRetryAfter, retryDelayMs } from './retry-schedule';
 import { signatureHeader } from './signature';
 import { SendResult, WebhookHttpClient } from './webhook-http';
@@ -68,6 +69,7 @@ export class DeliveryService implements OnApplicationShutdown {
     private readonly breaker: CircuitBreakerService,
     private readonly deliveryQueue: DeliveryQueue,
     private readonly slots: DeliverySlots,
+    private readonly secrets: WebhookSecretCodec,
     config: ConfigService<AppConfig, true>,
     metrics: MetricsService,
   ) {
@@ -193,19 +195,27 @@ export class DeliveryService implements OnApplicationShutdown {
     if (!d) return { done: false, retryAt: Date.now() + HALF_OPEN_POLL_MS }; // taken meanwhile
 
     const startedAt = new Date();
+    let secrets: string[];
+    try {
+      secrets = this.signingSecrets(d, startedAt);
+    } catch (err) {
+      // Our configuration, not the endpoint: an attempt that says so, retried on the
+      // schedule (an operator restoring the key lets it through), no circuit report.
+      const error = `the webhook's secret cannot be decrypted: ${(err as Error).message}`;
+      this.logger.error({ webhookId: d.webhook_id, err: (err as Error).message }, error);
+      return this.record(
+        d,
+        startedAt,
+        { statusCode: null, durationMs: 0, error, responseExcerpt: null, retryAfter: undefined },
+        'retry',
+      );
+    }
     const body = JSON.stringify({
       type: d.type,
       timestamp: d.event_created_at.toISOString(),
       data: d.payload,
     });
     const timestamp = Math.floor(startedAt.getTime() / 1000);
-    const secrets = [d.secret];
-    if (
-      d.previous_secret &&
-      d.previous_secret_expires_at &&
-      d.previous_secret_expires_at > startedAt
-    )
-      secrets.push(d.previous_secret);
     const result = await this.http.post(
       d.url,
       {
@@ -301,6 +311,14 @@ export class DeliveryService implements OnApplicationShutdown {
       [deliveryId, this.leaseMs],
     )) as [ClaimedDelivery[], number];
     return rows[0] ?? null;
+  }
+
+  /** The secrets that sign now: the current one and, until it expires, the previous one. */
+  private signingSecrets(d: ClaimedDelivery, at: Date): string[] {
+    const secrets = [this.secrets.open(d.webhook_id, d.secret)];
+    if (d.previous_secret && d.previous_secret_expires_at && d.previous_secret_expires_at > at)
+      secrets.push(this.secrets.open(d.webhook_id, d.previous_secret));
+    return secrets;
   }
 
   /** Not before `retryAt`, without using an attempt (an open circuit). */

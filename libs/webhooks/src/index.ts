@@ -14,3 +14,5 @@ export * from './circuit-breaker';
 export * from './signature';
 export * from './retry-schedule';
 export * from './webhook-http';
+export * from './secret-box';
+export * from './webhook-secrets';

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DeliveryService } from './delivery.service';
 import { DeliverySlots } from './delivery-slots';
+import { SecretResealer } from './secret-resealer.service';
 import { DeliverySweeper } from './delivery-sweeper.service';
 import { AlertEventsProcessor } from './processors/alert-events.processor';
 import { DeliveryProcessor } from './processors/delivery.processor';
@@ -13,6 +14,7 @@ import { WebhooksModule } from './webhooks.module';
     DeliveryService,
     DeliverySlots,
     DeliverySweeper,
+    SecretResealer,
     AlertEventsProcessor,
     DeliveryProcessor,
   ],

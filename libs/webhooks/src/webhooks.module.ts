@@ -9,6 +9,8 @@ import { WebhookDeliveryEntity } from './entities/webhook-delivery.entity';
 import { WebhookEntity } from './entities/webhook.entity';
 import { WebhooksRepository } from './webhooks.repository';
 import { WebhooksService } from './webhooks.service';
+import { WebhookSecretCodec } from './webhook-secrets';
+import { webhookSecretCodecProvider } from './webhook-secrets.provider';
 
 /** Webhook subscriptions, deliveries (read and retry) and the shared circuit breaker. */
 @Module({
@@ -16,7 +18,19 @@ import { WebhooksService } from './webhooks.service';
     TypeOrmModule.forFeature([WebhookEntity, WebhookDeliveryEntity, WebhookAttemptEntity]),
     BullModule.registerQueue({ name: QUEUES.WEBHOOK_DELIVERY }),
   ],
-  providers: [WebhooksRepository, WebhooksService, CircuitBreakerService, DeliveryQueue],
-  exports: [WebhooksRepository, WebhooksService, CircuitBreakerService, DeliveryQueue],
+  providers: [
+    WebhooksRepository,
+    WebhooksService,
+    CircuitBreakerService,
+    DeliveryQueue,
+    webhookSecretCodecProvider,
+  ],
+  exports: [
+    WebhooksRepository,
+    WebhooksService,
+    CircuitBreakerService,
+    DeliveryQueue,
+    WebhookSecretCodec,
+  ],
 })
 export class WebhooksModule {}

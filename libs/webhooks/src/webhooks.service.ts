@@ -9,6 +9,7 @@ import {
   validationFailed,
 } from '@app/common';
 import { Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { ConfigService } from '@nestjs/config';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { DeliveryQueue } from './delivery-queue';
@@ -25,6 +26,7 @@ import {
 import { EVENT_TYPES, WebhookEntity } from './entities/webhook.entity';
 import { generateSecret } from './signature';
 import { refusalWithoutLookup } from './ssrf';
+import { WebhookSecretCodec } from './webhook-secrets';
 import { toAttemptResponse, toDeliveryResponse, toWebhookResponse } from './webhooks.mappers';
 import { DeliveryFilter, WebhooksRepository } from './webhooks.repository';
 
@@ -40,6 +42,7 @@ export class WebhooksService {
     private readonly repo: WebhooksRepository,
     private readonly breaker: CircuitBreakerService,
     private readonly deliveryQueue: DeliveryQueue,
+    private readonly secrets: WebhookSecretCodec,
     config: ConfigService<AppConfig, true>,
   ) {
     this.allowPrivateNetworks = config.get('webhooks', { infer: true }).allowPrivateNetworks;
@@ -48,13 +51,16 @@ export class WebhooksService {
   async create(projectId: string, dto: CreateWebhookDto): Promise<WebhookCreatedResponse> {
     const url = this.checkUrl(dto.url);
     const secret = generateSecret();
+    // The id is chosen here: it is the sealed secret's associated data.
+    const id = randomUUID();
     const webhook = await this.repo.create(projectId, {
+      id,
       url,
       description: dto.description ?? null,
       eventTypes: dto.event_types ?? [...EVENT_TYPES],
       enabled: dto.enabled ?? true,
       disabledReason: dto.enabled === false ? 'disabled when created' : null,
-      secret,
+      secret: this.secrets.seal(id, secret),
       previousSecret: null,
       previousSecretExpiresAt: null,
       updatedAt: new Date(),
@@ -115,9 +121,13 @@ export class WebhooksService {
     const current = await this.find(projectId, webhookId);
     const secret = generateSecret();
     const expires = ttlSeconds > 0 ? new Date(Date.now() + ttlSeconds * 1000) : null;
+    const previous =
+      expires && this.secrets.needsReseal(current.secret)
+        ? this.secrets.seal(webhookId, this.secrets.open(webhookId, current.secret))
+        : current.secret;
     await this.repo.update(projectId, webhookId, {
-      secret,
-      previousSecret: expires ? current.secret : null,
+      secret: this.secrets.seal(webhookId, secret),
+      previousSecret: expires ? previous : null,
       previousSecretExpiresAt: expires,
     });
     return {

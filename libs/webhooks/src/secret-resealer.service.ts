@@ -1,0 +1,40 @@
+import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { resealWebhookSecrets, WebhookSecretCodec } from './webhook-secrets';
+
+/**
+ * At worker boot, seals webhook secrets still stored in plain text (rows written before
+ * encryption at rest) and re-seals those under an older key (after WEBHOOK_SECRET_KEYS got
+ * a new first key). In the background: a database that is down at boot only delays it to
+ * the next boot, and `migrate` does the same when it has the keys.
+ */
+@Injectable()
+export class SecretResealer implements OnApplicationBootstrap {
+  private readonly logger = new Logger(SecretResealer.name);
+  done?: Promise<void>;
+
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly codec: WebhookSecretCodec,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.done = this.run();
+  }
+
+  private async run(): Promise<void> {
+    try {
+      const { resealed, unreadable } = await resealWebhookSecrets(this.dataSource, this.codec);
+      if (resealed > 0)
+        this.logger.log({ resealed, keyId: this.codec.ring.current.id }, 'webhook secrets sealed');
+      if (unreadable > 0)
+        this.logger.error(
+          { unreadable },
+          'webhook secrets sealed with a key missing from WEBHOOK_SECRET_KEYS: their deliveries fail until it is restored',
+        );
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'webhook secrets not resealed; next boot');
+    }
+  }
+}
