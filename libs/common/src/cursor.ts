@@ -22,9 +22,7 @@ export function decodeCursor(cursor: string, arity: number): Array<string | numb
     }
     return parsed as Array<string | number>;
   } catch {
-    throw new AppError('validation_failed', 'cursor is not valid', [
-      { field: 'cursor', message: 'cursor is malformed; pass next_cursor from a previous page' },
-    ]);
+    invalidCursor();
   }
 }
 
@@ -48,8 +46,20 @@ export function toPage<R, T>(
   };
 }
 
-/** The only timestamp shape our cursors carry (Date#toISOString). */
+/**
+ * The timestamps our cursors carry: exactly what Date#toISOString wrote for a row's time.
+ * A shape check is not enough, since Date.parse also takes 2024-02-31 (as March 2) and
+ * year 0000, which PostgreSQL refuses (22008); a round trip takes neither. Rows are all
+ * from after 1970, and PostgreSQL reads every year up to 9999.
+ */
 const CURSOR_TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const MIN_CURSOR_MS = Date.UTC(1970, 0, 1);
+
+function isCursorTimestamp(ts: unknown): ts is string {
+  if (typeof ts !== 'string' || !CURSOR_TS.test(ts)) return false;
+  const ms = Date.parse(ts);
+  return ms >= MIN_CURSOR_MS && new Date(ms).toISOString() === ts;
+}
 
 function invalidCursor(): never {
   throw new AppError('validation_failed', 'cursor is not valid', [
@@ -60,8 +70,7 @@ function invalidCursor(): never {
 /** `[ts]` cursor with a checked timestamp, so a forged one is a 422, never a SQL error. */
 export function decodeTimeCursor(cursor: string): string {
   const [ts] = decodeCursor(cursor, 1);
-  if (typeof ts !== 'string' || !CURSOR_TS.test(ts) || Number.isNaN(Date.parse(ts)))
-    invalidCursor();
+  if (!isCursorTimestamp(ts)) invalidCursor();
   return ts;
 }
 
@@ -74,13 +83,6 @@ export const createdCursor = (row: { createdAt: Date; id: string }): string[] =>
 /** `[ts, uuid]` cursor, both checked. */
 export function decodeTimeIdCursor(cursor: string): [string, string] {
   const [ts, id] = decodeCursor(cursor, 2);
-  if (
-    typeof ts !== 'string' ||
-    !CURSOR_TS.test(ts) ||
-    Number.isNaN(Date.parse(ts)) ||
-    !isUuid(id)
-  ) {
-    invalidCursor();
-  }
-  return [ts, id as string];
+  if (!isCursorTimestamp(ts) || !isUuid(id)) invalidCursor();
+  return [ts, id];
 }

@@ -11,6 +11,9 @@ export class ErrorResponse {
   @ApiProperty({ example: 'Unprocessable Entity' }) error: string;
   @ApiProperty({ example: 'the request body failed validation' }) message: string;
   @ApiPropertyOptional({ type: [ErrorDetailDto] }) details?: ErrorDetailDto[];
-  @ApiPropertyOptional({ description: 'on 500 only: quote it when reporting the problem' })
+  @ApiPropertyOptional({
+    description:
+      'on a 500, and on a 422 for a value the database refused: quote it when reporting the problem',
+  })
   error_id?: string;
 }

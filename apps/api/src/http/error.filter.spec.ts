@@ -1,5 +1,6 @@
 import { AppError } from '@app/common';
 import { ArgumentsHost, BadRequestException, Logger, NotFoundException } from '@nestjs/common';
+import { QueryFailedError } from 'typeorm';
 import { ErrorFilter } from './error.filter';
 
 function run(exception: unknown) {
@@ -86,6 +87,90 @@ describe('ErrorFilter', () => {
     const res = run(err);
     expect(res.statusCode).toBe(503);
     expect(res.headers['Retry-After']).toBe('5');
+  });
+
+  /** What TypeORM throws for a failed query: pg's error, SQLSTATE and all, in driverError. */
+  const queryFailed = (code: string, message: string) =>
+    new QueryFailedError(
+      'SELECT 1',
+      [],
+      Object.assign(new Error(message), { code, severity: 'ERROR' }),
+    );
+
+  it('answers a statement timeout with 503, Retry-After and a hint to narrow the query', () => {
+    const spy = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const res = run(queryFailed('57014', 'canceling statement due to statement timeout'));
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['Retry-After']).toBe('5');
+      expect(res.body).toEqual({
+        statusCode: 503,
+        error: 'Service Unavailable',
+        message: expect.stringMatching(/took too long.*narrow it/),
+      });
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it.each([
+    ['22008', 'date/time field value out of range: "0000-01-01T00:00:00.000Z"'],
+    ['22009', 'time zone displacement out of range: "2025-01-01T00:00:00+20:00"'],
+    ['22021', 'invalid byte sequence for encoding "UTF8": 0x00'],
+    ['22003', 'value "2147483648" is out of range for type integer'],
+  ])(
+    'answers a data exception (%s) the validators missed with a 422, logged as a warning with its id',
+    (code, message) => {
+      const warned: unknown[] = [];
+      const warn = jest.spyOn(Logger.prototype, 'warn').mockImplementation((entry: unknown) => {
+        warned.push(entry);
+      });
+      const error = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+      try {
+        const res = run(queryFailed(code, message));
+        const body = res.body as { error_id: string; message: string };
+        expect(res.statusCode).toBe(422);
+        expect(res.headers['Retry-After']).toBeUndefined();
+        expect(body).toEqual({
+          statusCode: 422,
+          error: 'Unprocessable Entity',
+          message: expect.stringContaining('a value in the request could not be used'),
+          details: [{ field: 'request', message }],
+          error_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+        });
+        expect(body.message).toContain(message);
+        expect(body.message).toContain(body.error_id);
+        expect(warned).toEqual([
+          expect.objectContaining({ error_id: body.error_id, sqlstate: code }),
+        ]);
+        expect(error).not.toHaveBeenCalled();
+      } finally {
+        warn.mockRestore();
+        error.mockRestore();
+      }
+    },
+  );
+
+  it('reads the SQLSTATE of a bare pg error too', () => {
+    const spy = jest.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    try {
+      const bare = Object.assign(new Error('invalid input syntax for type uuid: "x"'), {
+        code: '22P02',
+      });
+      expect(run(bare).statusCode).toBe(422);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('keeps other database errors a 500: they are ours', () => {
+    const spy = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
+    try {
+      expect(run(queryFailed('42P01', 'relation "nope" does not exist')).statusCode).toBe(500);
+      expect(run(queryFailed('23502', 'null value in column "name"')).statusCode).toBe(500);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('turns anything else into a 500 with an error id that is also logged', () => {

@@ -1,4 +1,4 @@
-import { AppError, AppErrorCode, ErrorDetail } from '@app/common';
+import { AppError, AppErrorCode, ErrorDetail, sqlState } from '@app/common';
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { randomUUID } from 'node:crypto';
@@ -28,6 +28,8 @@ export interface ErrorBody {
 /**
  * Every error leaves the api in the contract's shape. Anything we did not anticipate is a
  * 500 with an error id that is also in the log line, so a user's report can be matched.
+ * Two database errors are never a 500, whatever code raised them: a statement timeout
+ * (503) and a value PostgreSQL refused (422, since it can only have come from the client).
  */
 @Catch()
 export class ErrorFilter implements ExceptionFilter {
@@ -78,6 +80,39 @@ export class ErrorFilter implements ExceptionFilter {
         retryAfter: 5,
       };
     }
+    const state = sqlState(exception);
+    if (state === QUERY_CANCELED) {
+      // API_STATEMENT_TIMEOUT_MS ran out: the request asked for more work than a read may
+      // take (or the database is overloaded), neither of which is our bug.
+      this.logger.warn({ method: req.method, url: req.url }, 'statement timed out');
+      return {
+        body: build(
+          503,
+          'the query took too long and was cancelled; narrow it (a shorter time range, a larger bucket, a smaller limit) and retry',
+        ),
+        retryAfter: 5,
+      };
+    }
+    if (state?.startsWith(DATA_EXCEPTION_CLASS)) {
+      // PostgreSQL refused a value: it came from the request, so the client gets a 4xx,
+      // but it means a validator is missing; the warning with its id is how we find it.
+      const errorId = randomUUID();
+      const reason = pgMessage(exception);
+      this.logger.warn(
+        { err: exception, error_id: errorId, sqlstate: state, method: req.method, url: req.url },
+        'PostgreSQL refused a value the validators let through',
+      );
+      return {
+        body: {
+          ...build(
+            422,
+            `a value in the request could not be used: ${reason} (error id ${errorId})`,
+            [{ field: 'request', message: reason }],
+          ),
+          error_id: errorId,
+        },
+      };
+    }
     const errorId = randomUUID();
     this.logger.error(
       { err: exception, error_id: errorId, method: req.method, url: req.url },
@@ -90,6 +125,22 @@ export class ErrorFilter implements ExceptionFilter {
       },
     };
   }
+}
+
+/** SQLSTATE query_canceled: statement_timeout, or a cancel request. */
+const QUERY_CANCELED = '57014';
+/** SQLSTATE class 22, data exception: a value PostgreSQL cannot take (a date, a NUL…). */
+const DATA_EXCEPTION_CLASS = '22';
+
+/**
+ * PostgreSQL's own sentence, from the driver's error that TypeORM wraps. It quotes the
+ * value, which the client sent and may be long, hence the cut.
+ */
+function pgMessage(err: unknown): string {
+  const e = err as { message?: unknown; driverError?: { message?: unknown } };
+  const message = e?.driverError?.message ?? e?.message;
+  if (typeof message !== 'string' || !message) return 'invalid value';
+  return message.length > 300 ? `${message.slice(0, 300)}…` : message;
 }
 
 function build(status: number, message: string, details?: ErrorDetail[]): ErrorBody {

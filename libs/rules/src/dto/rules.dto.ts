@@ -1,4 +1,6 @@
 import { IsOptionalNonNull } from '@app/common';
+import { IsMetricName, isStorableText } from '@app/telemetry';
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import {
@@ -16,6 +18,7 @@ import {
   Matches,
   Max,
   Min,
+  ValidateBy,
 } from 'class-validator';
 import { OPERATORS, Operator } from '../evaluator';
 import { RULE_SCOPES, RuleScope } from '../entities/rule.entity';
@@ -23,17 +26,36 @@ import { RULE_SCOPES, RuleScope } from '../entities/rule.entity';
 const trim = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' ? value.trim() : value;
 const TAG = /^[A-Za-z0-9._:/-]{1,64}$/;
+const PRINTABLE = /^[^\p{Cc}]*$/u;
+
+/**
+ * Trimmed display text of 1-200 characters, like the names of orgs and devices. PostgreSQL
+ * refuses NUL in text (22021), and an unpaired surrogate would be stored as U+FFFD, so
+ * neither gets past here.
+ */
+function IsRuleName(): PropertyDecorator {
+  return applyDecorators(
+    Transform(trim),
+    IsString(),
+    Length(1, 200),
+    Matches(PRINTABLE, { message: '$property must not contain control characters' }),
+    ValidateBy({
+      name: 'isStorableText',
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && isStorableText(value),
+        defaultMessage: (args) => `${args?.property} must not contain unpaired UTF-16 surrogates`,
+      },
+    }),
+  );
+}
 
 export class CreateRuleDto {
   @ApiProperty({ example: 'High temperature', maxLength: 200 })
-  @Transform(trim)
-  @IsString()
-  @Length(1, 200)
+  @IsRuleName()
   name: string;
 
   @ApiProperty({ example: 'temperature', maxLength: 64 })
-  @IsString()
-  @Length(1, 64)
+  @IsMetricName()
   metric: string;
 
   @ApiProperty({ enum: OPERATORS, example: '>' })
@@ -93,15 +115,12 @@ export class CreateRuleDto {
 export class UpdateRuleDto {
   @ApiPropertyOptional({ example: 'High temperature', maxLength: 200 })
   @IsOptionalNonNull()
-  @Transform(trim)
-  @IsString()
-  @Length(1, 200)
+  @IsRuleName()
   name?: string;
 
   @ApiPropertyOptional({ example: 'temperature' })
   @IsOptionalNonNull()
-  @IsString()
-  @Length(1, 64)
+  @IsMetricName()
   metric?: string;
 
   @ApiPropertyOptional({ enum: OPERATORS })

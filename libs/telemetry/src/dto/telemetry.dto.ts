@@ -1,31 +1,70 @@
 import { ListQueryDto } from '@app/tenancy';
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
+import { Transform, Type } from 'class-transformer';
 import {
   IsIn,
   IsInt,
   IsNumber,
   IsOptional,
-  IsString,
   IsUUID,
-  Length,
   Max,
   Min,
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
-import { isValidTimestamp } from '../ingest-validator';
-import { MAX_EVENTS_PER_BATCH } from '../telemetry.constants';
+import { isStorableText, isValidTimestamp, toUtcTimestamp } from '../ingest-validator';
+import { MAX_EVENTS_PER_BATCH, MAX_METRIC_NAME_LENGTH } from '../telemetry.constants';
 
-/** ISO 8601 with a zone, as everywhere in the contract. */
+/**
+ * ISO 8601 with a zone, as everywhere in the contract. An accepted value reaches the
+ * handler in UTC (`Z`, its fraction kept): RFC 3339 allows offsets up to ±23:59, but
+ * PostgreSQL refuses ±16:00 and beyond (22009) when it reads the value. A
+ * value that is not a timestamp is left as sent, for the validator to name it.
+ */
 export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
+  return applyDecorators(
+    Transform(({ value }: { value: unknown }) =>
+      typeof value === 'string' && isValidTimestamp(value) ? toUtcTimestamp(value) : value,
+    ),
+    ValidateBy(
+      {
+        name: 'isTimestamp',
+        validator: {
+          validate: (value: unknown) => typeof value === 'string' && isValidTimestamp(value),
+          defaultMessage: (args) =>
+            `${args?.property} must be an ISO 8601 timestamp with a zone, e.g. 2025-01-01T00:00:00Z`,
+        },
+      },
+      options,
+    ),
+  );
+}
+
+// eslint-disable-next-line no-control-regex -- control characters are what this looks for
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * A metric name as `POST /telemetry` takes it (1-64 characters, nothing PostgreSQL cannot
+ * store: NUL, unpaired surrogates), and no other control characters either: typed into a
+ * rule or a query, one is a mistake (a stray newline) that would silently match nothing.
+ * Characters are code points, as ajv counts them for ingest.
+ */
+function isMetricName(value: unknown): value is string {
+  if (typeof value !== 'string' || CONTROL.test(value) || !isStorableText(value)) return false;
+  let length = 0;
+  for (const _ of value) if (++length > MAX_METRIC_NAME_LENGTH) return false;
+  return length > 0;
+}
+
+export function IsMetricName(options?: ValidationOptions): PropertyDecorator {
   return ValidateBy(
     {
-      name: 'isTimestamp',
+      name: 'isMetricName',
       validator: {
-        validate: (value: unknown) => typeof value === 'string' && isValidTimestamp(value),
+        validate: isMetricName,
         defaultMessage: (args) =>
-          `${args?.property} must be an ISO 8601 timestamp with a zone, e.g. 2025-01-01T00:00:00Z`,
+          `${args?.property} must be a metric name: 1-${MAX_METRIC_NAME_LENGTH} characters, no control characters or unpaired UTF-16 surrogates`,
       },
     },
     options,
@@ -111,8 +150,7 @@ export const MAX_BUCKETS = 10000;
 
 export class TelemetryAggregateQueryDto {
   @ApiProperty({ example: 'temperature' })
-  @IsString()
-  @Length(1, 64)
+  @IsMetricName()
   metric: string;
 
   @ApiProperty({ example: '2025-01-01T00:00:00Z', description: 'inclusive' })
