@@ -1,4 +1,6 @@
+import { ApiKeyAuthService } from '@app/tenancy';
 import { adminHeaders, testRunEnv } from '@app/testing';
+import bcrypt from 'bcryptjs';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
 
@@ -24,8 +26,16 @@ describe('rate limits (e2e)', () => {
     await Promise.all([setup.close(), a.close(), b.close()]);
   });
 
+  // A key counts in its own buckets once the replica has verified it; until then it counts
+  // in its IP's (see the next describe). Verified here directly, so these tests start with
+  // the IP bucket empty.
+  const verifiedOnBoth = async (key: string) => {
+    for (const api of [a, b]) await api.app.get(ApiKeyAuthService).verify(key);
+  };
+
   it('limits each API key across replicas, with ingest in its own bucket', async () => {
     const p = await setup.tenants.newProject();
+    await verifiedOnBoth(p.apiKey);
     const list = (api: RunningApi) =>
       request(api.server).get(`/projects/${p.projectId}/devices`).set(p.headers);
 
@@ -51,6 +61,7 @@ describe('rate limits (e2e)', () => {
 
     // Another key of the same project has buckets of its own.
     const other = await setup.tenants.newKey(p.projectId);
+    await verifiedOnBoth(other.key);
     await request(a.server)
       .get(`/projects/${p.projectId}/devices`)
       .set('X-API-Key', other.key)
@@ -76,5 +87,60 @@ describe('rate limits (e2e)', () => {
     }
     await request(a.server).get('/docs-json').expect(200);
     await request(setup.server).get('/orgs').set(adminHeaders).expect(200);
+  });
+});
+
+describe('rate limits before key verification (e2e)', () => {
+  let api: RunningApi;
+  let compare: jest.SpyInstance;
+
+  beforeAll(async () => {
+    // Its own namespace: the client IP's anonymous bucket must start empty.
+    api = await startApi({
+      REDIS_PREFIX: `${testRunEnv().redisPrefix}:rl-bcrypt`,
+      RATE_LIMIT_ANON_PER_MINUTE: '3',
+    });
+  });
+  afterAll(() => api.close());
+  beforeEach(() => {
+    compare = jest.spyOn(bcrypt, 'compare');
+  });
+  afterEach(() => compare.mockRestore());
+
+  it('counts unverified keys in the IP bucket before any bcrypt', async () => {
+    const p = await api.tenants.newProject();
+    const devices = (key: string) =>
+      request(api.server).get(`/projects/${p.projectId}/devices`).set('X-API-Key', key);
+    const prefix = p.apiKey.split('.')[0];
+    let n = 0;
+    const freshWrongSecret = () => `${prefix}.${String(n++).padStart(43, 'W')}`;
+
+    // A valid key's first, uncached verification counts once in the IP bucket (1 of 3).
+    compare.mockClear();
+    await devices(p.apiKey).expect(200);
+    expect(compare).toHaveBeenCalledTimes(1);
+
+    // A known prefix with fresh secrets: each under the limit costs one bcrypt (2 and 3 of
+    // 3); past it, 429 without bcrypt.
+    compare.mockClear();
+    await devices(freshWrongSecret()).expect(401);
+    await devices(freshWrongSecret()).expect(401);
+    expect(compare).toHaveBeenCalledTimes(2);
+    compare.mockClear();
+    for (let i = 0; i < 10; i++) {
+      const res = await devices(freshWrongSecret()).expect(429);
+      expect(res.headers['retry-after']).toBeDefined();
+    }
+    expect(compare).not.toHaveBeenCalled();
+
+    // The verified key counts in its own bucket, so the blocked IP does not hold it back.
+    for (let i = 0; i < 5; i++) await devices(p.apiKey).expect(200);
+    expect(compare).not.toHaveBeenCalled();
+
+    // A key this replica has not verified yet is, until then, just another caller from
+    // that IP: it waits for the IP's minute like the rest.
+    const other = await api.tenants.newKey(p.projectId);
+    await devices(other.key).expect(429);
+    expect(compare).not.toHaveBeenCalled();
   });
 });

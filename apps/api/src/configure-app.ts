@@ -5,17 +5,27 @@ import { ConfigService } from '@nestjs/config';
 import { SwaggerModule } from '@nestjs/swagger';
 import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
+import type { Request } from 'express';
+import type { Server } from 'node:http';
 import { ErrorFilter } from './http/error.filter';
-import { jsonBodyMiddleware } from './http/json-body.middleware';
+import { DEFAULT_BODY_LIMIT, jsonBodyMiddleware } from './http/json-body.middleware';
 import { httpMetricsMiddleware } from './http/metrics.middleware';
+import { unreadBodyMiddleware } from './http/unread-body.middleware';
 import { createValidationPipe } from './http/validation';
 import { buildOpenApiDocument } from './openapi';
 
 /**
- * A 5,000-event batch with 64 metrics per event can run to several MiB of JSON; the
- * contract sets the ceiling at 8 MiB (Express' default of 100 kB would refuse it).
+ * POST /telemetry reads its own (up to 8 MiB) body after the guards (TelemetryController).
+ * Matched the way Express routes it: case-insensitive, with an optional trailing slash.
  */
-export const BODY_LIMIT = '8mb';
+const readsOwnBody = (req: Request): boolean =>
+  req.method === 'POST' && /^\/telemetry\/?$/i.test(req.path);
+
+/**
+ * Node enforces headersTimeout and requestTimeout only when it sweeps its connections,
+ * every 30 s by default: a slow client would overstay the timeouts by up to that much.
+ */
+const CONNECTIONS_CHECK_MS = 1000;
 
 /**
  * Everything that makes the api the api, shared by `main.ts` and the e2e tests so the
@@ -24,8 +34,18 @@ export const BODY_LIMIT = '8mb';
 export function configureApp(app: NestExpressApplication): void {
   const config = app.get<ConfigService<AppConfig, true>>(ConfigService);
   app.useLogger(app.get(Logger));
-  app.set('trust proxy', config.get('http', { infer: true }).trustProxy);
+  const http = config.get('http', { infer: true });
+  app.set('trust proxy', http.trustProxy);
   app.disable('x-powered-by');
+  // A client sending its headers or body slowly holds a connection and a parser: end it.
+  const server = app.getHttpServer() as Server;
+  server.requestTimeout = http.requestTimeoutMs;
+  // Node refuses headersTimeout > requestTimeout at createServer, but not when set later.
+  server.headersTimeout = Math.min(http.headersTimeoutMs, http.requestTimeoutMs);
+  // Read by Node when the server starts listening.
+  (server as Server & { connectionsCheckingInterval: number }).connectionsCheckingInterval =
+    CONNECTIONS_CHECK_MS;
+  app.use(unreadBodyMiddleware());
   app.use(httpMetricsMiddleware(app.get(MetricsService)));
   app.use(
     helmet({
@@ -40,7 +60,7 @@ export function configureApp(app: NestExpressApplication): void {
       },
     }),
   );
-  app.use(jsonBodyMiddleware(BODY_LIMIT));
+  app.use(jsonBodyMiddleware(DEFAULT_BODY_LIMIT, readsOwnBody));
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ErrorFilter());
   app.enableShutdownHooks();

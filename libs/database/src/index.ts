@@ -5,3 +5,4 @@ export * from './migrations';
 export * from './pg-errors';
 export * from './keyset';
 export * from './advisory-lock';
+export * from './quota';

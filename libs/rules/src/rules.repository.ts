@@ -1,4 +1,4 @@
-import { pageByCreated } from '@app/database';
+import { assertUnderQuota, pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
@@ -8,11 +8,22 @@ import { RuleEntity } from './entities/rule.entity';
 export class RulesRepository {
   constructor(@InjectRepository(RuleEntity) private readonly rules: Repository<RuleEntity>) {}
 
+  /** Creates a rule; 422 past the project's rule quota. */
   create(
     projectId: string,
     values: Omit<RuleEntity, 'id' | 'projectId' | 'createdAt' | 'updatedAt'>,
+    quota: number,
   ): Promise<RuleEntity> {
-    return this.rules.save(this.rules.create({ projectId, ...values }));
+    return this.rules.manager.transaction(async (em) => {
+      await assertUnderQuota(em, {
+        table: 'rules',
+        projectId,
+        limit: quota,
+        variable: 'QUOTA_RULES_PER_PROJECT',
+      });
+      const repo = em.getRepository(RuleEntity);
+      return repo.save(repo.create({ projectId, ...values }));
+    });
   }
 
   find(projectId: string, ruleId: string): Promise<RuleEntity | null> {

@@ -1,6 +1,8 @@
 import { AppError, createdCursor, NotFoundError, Page, toPage } from '@app/common';
 import { DevicesRepository } from '@app/tenancy';
+import { AppConfig } from '@app/config';
 import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { CreateRuleDto, RuleResponse, UpdateRuleDto } from './dto/rules.dto';
 import { RuleEntity } from './entities/rule.entity';
 import { toRuleResponse } from './rules.mappers';
@@ -11,7 +13,12 @@ export class RulesService {
   constructor(
     private readonly rules: RulesRepository,
     private readonly devices: DevicesRepository,
-  ) {}
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.quotas = config.get('quotas', { infer: true });
+  }
+
+  private readonly quotas: AppConfig['quotas'];
 
   async create(projectId: string, dto: CreateRuleDto): Promise<RuleResponse> {
     const values = {
@@ -27,7 +34,7 @@ export class RulesService {
       enabled: dto.enabled ?? true,
     };
     checkRule(values);
-    return toRuleResponse(await this.rules.create(projectId, values));
+    return toRuleResponse(await this.rules.create(projectId, values, this.quotas.rulesPerProject));
   }
 
   async list(projectId: string, limit = 100, cursor?: string): Promise<Page<RuleResponse>> {

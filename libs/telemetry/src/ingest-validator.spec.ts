@@ -495,9 +495,11 @@ describe('needsNormalising', () => {
   });
 
   it('scans a body of long digit runs in time linear in its size (no backtracking)', () => {
-    // An 8 MiB body of 299-digit numbers took the old regex ~6 s of event-loop time, over
-    // a hundred times what parsing the same body costs. The bound is a ratio to that parse,
-    // measured in the same run, so it holds on a slow machine and still catches the old.
+    // An 8 MiB body of 299-digit numbers took the old regex ~6 s of event-loop time, ~270
+    // times what parsing the same body costs. The scan takes ~3 times the parse, ~10 times
+    // under coverage instrumentation (which slows our loop, not the native parse). The
+    // bound is a ratio to that parse, measured in the same run, so it holds on a slow
+    // machine and with coverage on, and still catches the old regex by a wide margin.
     const body = `[${Array.from({ length: 27000 }, () => '9'.repeat(299)).join(',')}]`;
     const best = (fn: () => unknown) => {
       let min = Infinity;
@@ -510,6 +512,6 @@ describe('needsNormalising', () => {
     };
     const parse = best(() => JSON.parse(body));
     const scan = best(() => needsNormalising(body));
-    expect(scan).toBeLessThan(parse * 10);
+    expect(scan).toBeLessThan(parse * 50);
   });
 });

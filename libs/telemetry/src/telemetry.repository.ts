@@ -211,33 +211,72 @@ export class TelemetryRepository {
     );
   }
 
-  /** Newest first; `cursor` is the ts of the last row of the previous page. */
-  async listNewest(
+  /**
+   * Newest first; `cursor` is the ts of the last row of the previous page. At most `limit`
+   * rows and, past the first, at most `maxBytes` of data (as stored): `more` says whether
+   * rows were left for the next page. The byte cut is made in SQL, so rows beyond it never
+   * leave the database (a page of 1,000 readings of 70 KB would be 70 MB).
+   */
+  listNewest(
     deviceId: string,
-    opts: { limit: number; cursor?: string; from?: Date; to?: Date },
-  ): Promise<ReadingRow[]> {
-    const params: unknown[] = [deviceId, opts.limit + 1];
+    opts: { limit: number; maxBytes: number; cursor?: string; from?: Date; to?: Date },
+  ): Promise<{ rows: ReadingRow[]; more: boolean }> {
+    const params: unknown[] = [deviceId];
     const where = ['device_id = $1'];
     if (opts.cursor) where.push(`ts < $${params.push(decodeTimeCursor(opts.cursor))}`);
     if (opts.from) where.push(`ts >= $${params.push(opts.from.toISOString())}`);
     if (opts.to) where.push(`ts < $${params.push(opts.to.toISOString())}`);
-    return this.dataSource.query(
-      `SELECT ts, data FROM telemetry WHERE ${where.join(' AND ')} ORDER BY ts DESC LIMIT $2`,
+    return this.capped(
+      `SELECT ts, data FROM telemetry WHERE ${where.join(' AND ')}`,
+      'DESC',
       params,
+      opts,
     );
   }
 
   /** Oldest first after `since` (exclusive); `cursor` continues after a previous page. */
-  async listSince(
+  listSince(
     deviceId: string,
     since: Date,
-    opts: { limit: number; cursor?: string },
-  ): Promise<ReadingRow[]> {
+    opts: { limit: number; maxBytes: number; cursor?: string },
+  ): Promise<{ rows: ReadingRow[]; more: boolean }> {
     const after = opts.cursor ? decodeTimeCursor(opts.cursor) : since.toISOString();
-    return this.dataSource.query(
-      `SELECT ts, data FROM telemetry WHERE device_id = $1 AND ts > $2 ORDER BY ts ASC LIMIT $3`,
-      [deviceId, after, opts.limit + 1],
+    return this.capped(
+      `SELECT ts, data FROM telemetry WHERE device_id = $1 AND ts > $2`,
+      'ASC',
+      [deviceId, after],
+      opts,
     );
+  }
+
+  /**
+   * A page of `select` (ts, data) in ts order, cut at `limit` rows and at `maxBytes`
+   * (`pg_column_size`: the size as stored, read without detoasting). The first row always
+   * comes, whatever its size, so a walk never stalls.
+   */
+  private async capped(
+    select: string,
+    order: 'ASC' | 'DESC',
+    params: unknown[],
+    opts: { limit: number; maxBytes: number },
+  ): Promise<{ rows: ReadingRow[]; more: boolean }> {
+    const limit = `$${params.length + 1}`;
+    const max = `$${params.length + 2}`;
+    const rows: Array<ReadingRow & { fetched: string }> = await this.dataSource.query(
+      `SELECT ts, data, fetched FROM (
+         SELECT ts, data, count(*) OVER () AS fetched,
+                sum(pg_column_size(data)) OVER (ORDER BY ts ${order} ROWS UNBOUNDED PRECEDING)
+                  - pg_column_size(data) AS before
+           FROM (${select} ORDER BY ts ${order} LIMIT ${limit}) page
+       ) sized
+       WHERE before < ${max} OR before = 0
+       ORDER BY ts ${order}`,
+      [...params, opts.limit + 1, opts.maxBytes],
+    );
+    const fetched = Number(rows[0]?.fetched ?? 0);
+    const more = fetched > opts.limit || rows.length < fetched;
+    const page = rows.slice(0, opts.limit).map(({ ts, data }) => ({ ts, data }));
+    return { rows: page, more };
   }
 
   async latest(deviceId: string): Promise<ReadingRow | null> {
@@ -255,12 +294,16 @@ export class TelemetryRepository {
    */
   async aggregate(
     deviceId: string,
-    q: { metric: string; from: Date; to: Date; bucketSeconds: number; agg: AggregateFn },
+    q: {
+      metric: string;
+      from: Date;
+      to: Date;
+      bucketSeconds: number;
+      agg: AggregateFn;
+      maxRows: number;
+    },
   ): Promise<Array<{ bucket_start: Date; value: number; count: number }>> {
-    const run = (value: string) =>
-      this.aggregateQuery(deviceId, q, value) as Promise<
-        Array<{ bucket_start: Date; value: string | number; count: string }>
-      >;
+    const run = (value: string) => this.aggregateQuery(deviceId, q, value);
     let rows;
     try {
       rows = await run(AS_FLOAT8);
@@ -282,34 +325,76 @@ export class TelemetryRepository {
         );
       });
     }
-    return rows.map((r) => ({
-      bucket_start: r.bucket_start,
-      value: Number(r.value),
-      count: Number(r.count),
-    }));
+    if (Number(rows[0]?.scanned ?? 0) > q.maxRows) {
+      throw new AppError(
+        'validation_failed',
+        `the range holds more than ${q.maxRows} readings of this device (TELEMETRY_AGGREGATE_MAX_ROWS); narrow from-to`,
+        [
+          {
+            field: 'from',
+            message: `at most ${q.maxRows} readings per aggregate (TELEMETRY_AGGREGATE_MAX_ROWS)`,
+          },
+        ],
+      );
+    }
+    return rows
+      .filter((r) => r.bucket_start !== null)
+      .map((r) => ({
+        bucket_start: r.bucket_start!,
+        value: Number(r.value),
+        count: Number(r.count),
+      }));
   }
 
+  /**
+   * One query: epoch-aligned buckets with `date_bin`, over readings whose `metric` is a
+   * JSON number (strings, booleans and missing values don't count); empty buckets are
+   * omitted. It reads at most `maxRows + 1` readings of the range (in key order, so the
+   * work is bounded whatever the range) and says how many it read, so a range over the
+   * cap is refused rather than cut or scanned in full.
+   */
   private aggregateQuery(
     deviceId: string,
-    q: { metric: string; from: Date; to: Date; bucketSeconds: number; agg: AggregateFn },
+    q: {
+      metric: string;
+      from: Date;
+      to: Date;
+      bucketSeconds: number;
+      agg: AggregateFn;
+      maxRows: number;
+    },
     value: string,
-  ): Promise<unknown[]> {
+  ): Promise<
+    Array<{ scanned: string; bucket_start: Date | null; value: string | number; count: string }>
+  > {
     const fn = { avg: 'avg', min: 'min', max: 'max', sum: 'sum', count: 'count' }[q.agg];
     return this.dataSource.query(
-      `SELECT date_bin(make_interval(secs => $5), ts, TIMESTAMPTZ 'epoch') AS bucket_start,
-              ${fn}(${value}) AS value,
-              count(*) AS count
-         FROM telemetry
-        WHERE device_id = $1 AND ts >= $3 AND ts < $4 AND jsonb_typeof(data -> $2) = 'number'
-        GROUP BY 1
-        ORDER BY 1`,
-      [deviceId, q.metric, q.from.toISOString(), q.to.toISOString(), q.bucketSeconds],
+      `WITH picked AS (
+         SELECT ts, data -> $2 AS v FROM telemetry
+          WHERE device_id = $1 AND ts >= $3 AND ts < $4
+          ORDER BY ts LIMIT $6),
+       buckets AS (
+         SELECT date_bin(make_interval(secs => $5), ts, TIMESTAMPTZ 'epoch') AS bucket_start,
+                ${fn}(${value}) AS value, count(*) AS count
+           FROM picked WHERE jsonb_typeof(v) = 'number'
+          GROUP BY 1)
+       SELECT (SELECT count(*) FROM picked) AS scanned, b.*
+         FROM (SELECT 1) one LEFT JOIN buckets b ON true
+        ORDER BY b.bucket_start`,
+      [
+        deviceId,
+        q.metric,
+        q.from.toISOString(),
+        q.to.toISOString(),
+        q.bucketSeconds,
+        q.maxRows + 1,
+      ],
     );
   }
 }
 
 /** The metric as a double: the fast cast, for every value an api of ours has let through. */
-const AS_FLOAT8 = '(data ->> $2)::float8';
+const AS_FLOAT8 = "(v #>> '{}')::float8";
 /**
  * The same without the 22003 a value beyond a double raises (jsonb keeps numbers exactly):
  * below the smallest normal double it counts as 0, as JSON.parse reads it; above the
@@ -317,9 +402,9 @@ const AS_FLOAT8 = '(data ->> $2)::float8';
  * so only run when the fast one failed.
  */
 const AS_FLOAT8_GUARDED = `CASE
-    WHEN abs((data -> $2)::numeric) > 1.7976931348623157e308 THEN NULL
-    WHEN abs((data -> $2)::numeric) < 2.2250738585072014e-308 THEN 0::float8
-    ELSE (data ->> $2)::float8 END`;
+    WHEN abs(v::numeric) > 1.7976931348623157e308 THEN NULL
+    WHEN abs(v::numeric) < 2.2250738585072014e-308 THEN 0::float8
+    ELSE (v #>> '{}')::float8 END`;
 
 /**
  * PostgreSQL text cannot hold NUL, and a refused value may carry one (that may be why it

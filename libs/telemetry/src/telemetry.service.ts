@@ -1,4 +1,5 @@
-import { AppError, NotFoundError, Page, toPage, validationFailed } from '@app/common';
+import { AppError, encodeCursor, NotFoundError, Page, toPage, validationFailed } from '@app/common';
+import { ProjectGate } from './project-gate';
 import { AppConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
 import { closeQuietlyOnShutdown, JobPayloads, QUEUES } from '@app/queue';
@@ -40,6 +41,9 @@ export class TelemetryService {
   private backlogCheck?: Promise<void>;
   private readonly accepted: Counter<'result'>;
   private readonly limits: AppConfig['ingest'];
+  private readonly quotas: AppConfig['quotas'];
+  private readonly readLimits: AppConfig['telemetryReads'];
+  private readonly reads: ProjectGate;
 
   constructor(
     @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly queue: Queue,
@@ -52,6 +56,18 @@ export class TelemetryService {
     metrics: MetricsService,
   ) {
     this.limits = config.get('ingest', { infer: true });
+    this.quotas = config.get('quotas', { infer: true });
+    this.readLimits = config.get('telemetryReads', { infer: true });
+    this.reads = new ProjectGate(
+      this.readLimits.perProject,
+      (limit) =>
+        new AppError(
+          'rate_limited',
+          `this project already runs ${limit} telemetry reads at once (TELEMETRY_READS_PER_PROJECT); retry shortly`,
+          undefined,
+          1,
+        ),
+    );
     // Connection errors surface as 503s on the requests that need Redis; log, don't crash.
     queue.on('error', (err) =>
       this.logger.warn({ err: err.message }, 'ingest queue connection error'),
@@ -268,7 +284,7 @@ export class TelemetryService {
           `device "${externalId}" is not registered and this project does not register devices automatically`,
         );
       }
-      device = await this.devices.register(projectId, externalId);
+      device = await this.devices.register(projectId, externalId, this.quotas.devicesPerProject);
     }
     if (this.deviceIds.size >= DEVICE_CACHE_MAX) this.deviceIds.clear();
     this.deviceIds.set(cacheKey, device.id);
@@ -282,10 +298,12 @@ export class TelemetryService {
     deviceId: string,
     q: { limit: number; cursor?: string; from?: Date; to?: Date },
   ): Promise<Page<Reading>> {
-    await this.requireDevice(projectId, deviceId);
-    return toPage(await this.telemetry.listNewest(deviceId, q), q.limit, toReading, (r) => [
-      r.ts.toISOString(),
-    ]);
+    return this.reads.run(projectId, async () => {
+      await this.requireDevice(projectId, deviceId);
+      return readingPage(
+        await this.telemetry.listNewest(deviceId, { ...q, maxBytes: this.readLimits.pageMaxBytes }),
+      );
+    });
   }
 
   async since(
@@ -294,10 +312,15 @@ export class TelemetryService {
     since: Date,
     q: { limit: number; cursor?: string },
   ): Promise<Page<Reading>> {
-    await this.requireDevice(projectId, deviceId);
-    return toPage(await this.telemetry.listSince(deviceId, since, q), q.limit, toReading, (r) => [
-      r.ts.toISOString(),
-    ]);
+    return this.reads.run(projectId, async () => {
+      await this.requireDevice(projectId, deviceId);
+      return readingPage(
+        await this.telemetry.listSince(deviceId, since, {
+          ...q,
+          maxBytes: this.readLimits.pageMaxBytes,
+        }),
+      );
+    });
   }
 
   async latest(projectId: string, deviceId: string): Promise<Reading> {
@@ -312,9 +335,28 @@ export class TelemetryService {
     deviceId: string,
     q: { metric: string; from: Date; to: Date; bucketSeconds: number; agg: AggregateFn },
   ): Promise<{ items: Array<{ bucket_start: string; value: number; count: number }> }> {
-    await this.requireDevice(projectId, deviceId);
-    const rows = await this.telemetry.aggregate(deviceId, q);
-    return { items: rows.map((r) => ({ ...r, bucket_start: r.bucket_start.toISOString() })) };
+    const days = (q.to.getTime() - q.from.getTime()) / 86400000;
+    if (days > this.readLimits.aggregateMaxDays) {
+      const max = this.readLimits.aggregateMaxDays;
+      throw new AppError(
+        'validation_failed',
+        `an aggregate spans at most ${max} days (TELEMETRY_AGGREGATE_MAX_DAYS); narrow from-to`,
+        [
+          {
+            field: 'to',
+            message: `to - from must be at most ${max} days (TELEMETRY_AGGREGATE_MAX_DAYS)`,
+          },
+        ],
+      );
+    }
+    return this.reads.run(projectId, async () => {
+      await this.requireDevice(projectId, deviceId);
+      const rows = await this.telemetry.aggregate(deviceId, {
+        ...q,
+        maxRows: this.readLimits.aggregateMaxRows,
+      });
+      return { items: rows.map((r) => ({ ...r, bucket_start: r.bucket_start.toISOString() })) };
+    });
   }
 
   /** Readings and batches storage refused, newest first. */
@@ -337,6 +379,15 @@ export class TelemetryService {
 }
 
 const toReading = (r: ReadingRow): Reading => ({ ts: r.ts.toISOString(), data: r.data });
+
+/** A page cut by rows or by bytes; `next_cursor` is the ts of its last reading. */
+function readingPage(page: { rows: ReadingRow[]; more: boolean }): Page<Reading> {
+  const last = page.rows[page.rows.length - 1];
+  return {
+    items: page.rows.map(toReading),
+    next_cursor: page.more && last ? encodeCursor([last.ts.toISOString()]) : null,
+  };
+}
 
 const toRejectionResponse = (r: RejectionRow): RejectionResponse => ({
   id: r.id,

@@ -91,6 +91,16 @@ export class ApiKeyAuthService implements BeforeApplicationShutdown, OnApplicati
     return principal;
   }
 
+  /**
+   * The principal of a key this replica verified and still caches, from memory alone: no
+   * database, no bcrypt. Revocation is not re-checked, so this picks a rate-limit bucket
+   * before {@link verify} runs; it authenticates nothing.
+   */
+  cachedPrincipal(presented: unknown): ApiKeyPrincipal | null {
+    if (!parseApiKey(presented)) return null;
+    return this.cache.get(keyFingerprint(presented as string), Date.now())?.principal ?? null;
+  }
+
   /** Called by the revoking replica right after its UPDATE commits. */
   forget(keyId: string): void {
     this.cache.deleteKey(keyId);

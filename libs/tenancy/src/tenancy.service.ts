@@ -1,5 +1,7 @@
 import { createdCursor, NotFoundError, Page, toPage } from '@app/common';
+import { AppConfig } from '@app/config';
 import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import bcrypt from 'bcryptjs';
 import { ApiKeyAuthService } from './api-key-auth.service';
 import { API_KEY_SCOPES, generateApiKey } from './api-key.format';
@@ -40,7 +42,12 @@ export class TenancyService {
     private readonly keys: ApiKeysRepository,
     private readonly devices: DevicesRepository,
     private readonly auth: ApiKeyAuthService,
-  ) {}
+    config: ConfigService<AppConfig, true>,
+  ) {
+    this.quotas = config.get('quotas', { infer: true });
+  }
+
+  private readonly quotas: AppConfig['quotas'];
 
   // ---- orgs and projects (admin) ----
 
@@ -134,11 +141,15 @@ export class TenancyService {
   // ---- devices (project API keys) ----
 
   async createDevice(projectId: string, dto: CreateDeviceDto): Promise<DeviceResponse> {
-    const device = await this.devices.create(projectId, {
-      externalId: dto.external_id,
-      name: dto.name ?? null,
-      tags: normaliseTags(dto.tags ?? []),
-    });
+    const device = await this.devices.create(
+      projectId,
+      {
+        externalId: dto.external_id,
+        name: dto.name ?? null,
+        tags: normaliseTags(dto.tags ?? []),
+      },
+      this.quotas.devicesPerProject,
+    );
     return toDeviceResponse(device);
   }
 

@@ -1,5 +1,5 @@
 import { decodeCursor, decodeTimeIdCursor, validationFailed } from '@app/common';
-import { pageByCreated } from '@app/database';
+import { assertUnderQuota, pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -24,8 +24,18 @@ export class WebhooksRepository {
     private readonly attempts: Repository<WebhookAttemptEntity>,
   ) {}
 
-  create(projectId: string, values: Partial<WebhookEntity>): Promise<WebhookEntity> {
-    return this.webhooks.save(this.webhooks.create({ ...values, projectId }));
+  /** Creates a subscription; 422 past the project's webhook quota. */
+  create(projectId: string, values: Partial<WebhookEntity>, quota: number): Promise<WebhookEntity> {
+    return this.webhooks.manager.transaction(async (em) => {
+      await assertUnderQuota(em, {
+        table: 'webhooks',
+        projectId,
+        limit: quota,
+        variable: 'QUOTA_WEBHOOKS_PER_PROJECT',
+      });
+      const repo = em.getRepository(WebhookEntity);
+      return repo.save(repo.create({ ...values, projectId }));
+    });
   }
 
   find(projectId: string, webhookId: string): Promise<WebhookEntity | null> {
@@ -97,7 +107,8 @@ export class WebhooksRepository {
     let after = 0;
     if (cursor) {
       const [n] = decodeCursor(cursor, 1);
-      if (!Number.isSafeInteger(n) || (n as number) < 0)
+      // An attempt number is an int4 column: anything past it is a forged cursor.
+      if (!Number.isSafeInteger(n) || (n as number) < 0 || (n as number) > 2147483647)
         throw validationFailed([{ field: 'cursor', message: 'cursor is malformed' }]);
       after = n as number;
     }

@@ -37,6 +37,7 @@ const DEFAULT_PREVIOUS_SECRET_TTL_SECONDS = 86400;
 export class WebhooksService {
   private readonly logger = new Logger(WebhooksService.name);
   private readonly allowPrivateNetworks: boolean;
+  private readonly webhookQuota: number;
 
   constructor(
     private readonly repo: WebhooksRepository,
@@ -46,6 +47,7 @@ export class WebhooksService {
     config: ConfigService<AppConfig, true>,
   ) {
     this.allowPrivateNetworks = config.get('webhooks', { infer: true }).allowPrivateNetworks;
+    this.webhookQuota = config.get('quotas', { infer: true }).webhooksPerProject;
   }
 
   async create(projectId: string, dto: CreateWebhookDto): Promise<WebhookCreatedResponse> {
@@ -53,18 +55,22 @@ export class WebhooksService {
     const secret = generateSecret();
     // The id is chosen here: it is the sealed secret's associated data.
     const id = randomUUID();
-    const webhook = await this.repo.create(projectId, {
-      id,
-      url,
-      description: dto.description ?? null,
-      eventTypes: dto.event_types ?? [...EVENT_TYPES],
-      enabled: dto.enabled ?? true,
-      disabledReason: dto.enabled === false ? 'disabled when created' : null,
-      secret: this.secrets.seal(id, secret),
-      previousSecret: null,
-      previousSecretExpiresAt: null,
-      updatedAt: new Date(),
-    });
+    const webhook = await this.repo.create(
+      projectId,
+      {
+        id,
+        url,
+        description: dto.description ?? null,
+        eventTypes: dto.event_types ?? [...EVENT_TYPES],
+        enabled: dto.enabled ?? true,
+        disabledReason: dto.enabled === false ? 'disabled when created' : null,
+        secret: this.secrets.seal(id, secret),
+        previousSecret: null,
+        previousSecretExpiresAt: null,
+        updatedAt: new Date(),
+      },
+      this.webhookQuota,
+    );
     return { ...toWebhookResponse(webhook), secret };
   }
 

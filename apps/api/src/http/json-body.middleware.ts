@@ -3,49 +3,99 @@ import { json, NextFunction, Request, Response } from 'express';
 
 export type RawBodyRequest = Request & { rawBody?: Buffer };
 
-/** body-parser's error `type`s: the client sent something we could not read. */
-const PARSER_ERRORS: Record<string, { code: AppErrorCode; message: string }> = {
-  'entity.parse.failed': { code: 'bad_request', message: 'the request body is not valid JSON' },
-  'entity.too.large': {
-    code: 'payload_too_large',
-    message: 'the request body is larger than 8 MiB',
-  },
-  'encoding.unsupported': {
-    code: 'unsupported_media_type',
-    message: 'unsupported Content-Encoding',
-  },
-  'charset.unsupported': {
-    code: 'unsupported_media_type',
-    message: 'unsupported charset; send UTF-8 JSON',
-  },
-  'request.aborted': { code: 'bad_request', message: 'the request was aborted' },
-  'request.size.invalid': {
-    code: 'bad_request',
-    message: 'the body length does not match Content-Length',
-  },
-};
+export interface BodyLimit {
+  bytes: number;
+  /** How the 413 message names the limit. */
+  label: string;
+}
+
+/** The contract's "about 100 KB": every route but POST /telemetry. */
+export const DEFAULT_BODY_LIMIT: BodyLimit = { bytes: 100 * 1024, label: '100 KB' };
 
 /**
- * The JSON body parser, with its errors turned into our own before Nest sees them (Nest
- * would otherwise turn them into a bare 400 carrying the parser's message, or a 500).
+ * A 5,000-event batch with 64 metrics per event can run to several MiB of JSON; the
+ * contract sets the ceiling of POST /telemetry at 8 MiB.
  */
-export function jsonBodyMiddleware(limit: string) {
+export const INGEST_BODY_LIMIT: BodyLimit = { bytes: 8 * 1024 * 1024, label: '8 MiB' };
+
+/** body-parser's error `type`s: the client sent something we could not read. */
+const PARSER_ERRORS: Record<string, { code: AppErrorCode; message: (limit: BodyLimit) => string }> =
+  {
+    'entity.parse.failed': {
+      code: 'bad_request',
+      message: () => 'the request body is not valid JSON',
+    },
+    'entity.too.large': {
+      code: 'payload_too_large',
+      message: (limit) => `the request body is larger than ${limit.label}`,
+    },
+    'encoding.unsupported': {
+      code: 'unsupported_media_type',
+      message: () => 'unsupported Content-Encoding',
+    },
+    'charset.unsupported': {
+      code: 'unsupported_media_type',
+      message: () => 'unsupported charset; send UTF-8 JSON',
+    },
+    'request.aborted': { code: 'bad_request', message: () => 'the request was aborted' },
+    'request.size.invalid': {
+      code: 'bad_request',
+      message: () => 'the body length does not match Content-Length',
+    },
+  };
+
+export type JsonBodyReader = (req: Request, res: Response) => Promise<void>;
+
+/**
+ * Reads and parses a JSON body into `req.body` (and the bytes into `req.rawBody`), with
+ * body-parser's errors turned into our own (Nest would otherwise answer a bare 400 carrying
+ * the parser's message, or a 500). Does nothing when the body was read already.
+ */
+export function jsonBodyReader(limit: BodyLimit): JsonBodyReader {
   // The raw bytes are kept for POST /telemetry, which queues the body as received rather
   // than serialising 5,000 parsed events again (see TelemetryService.accept).
   const parse = json({
-    limit,
+    limit: limit.bytes,
     verify: (req, _res, buf) => {
       (req as RawBodyRequest).rawBody = buf;
     },
   });
+  return (req, res) => {
+    // body-parser refuses an announced length over the limit too, but only after reading
+    // the whole body off the wire; refused here, the body is never read (and the
+    // connection is closed, see unreadBodyMiddleware).
+    const declared = Number(req.headers['content-length']);
+    if (
+      (req.headers['content-encoding'] ?? 'identity').toLowerCase() === 'identity' &&
+      declared > limit.bytes
+    ) {
+      return Promise.reject(
+        new AppError('payload_too_large', PARSER_ERRORS['entity.too.large'].message(limit)),
+      );
+    }
+    return new Promise((resolve, reject) =>
+      parse(req, res, (err?: unknown) => (err ? reject(toAppError(err, limit)) : resolve())),
+    );
+  };
+}
+
+function toAppError(err: unknown, limit: BodyLimit): unknown {
+  const known = PARSER_ERRORS[(err as { type?: string }).type ?? ''];
+  if (!known) return err;
+  const detail =
+    known.code === 'bad_request' && err instanceof SyntaxError ? ` (${err.message})` : '';
+  return new AppError(known.code, `${known.message(limit)}${detail}`);
+}
+
+/**
+ * The JSON body parser for every request but those `deferred` picks: their route reads its
+ * own body, with its own limit, once the guards have let the request in
+ * ({@link JsonBodyInterceptor}).
+ */
+export function jsonBodyMiddleware(limit: BodyLimit, deferred: (req: Request) => boolean) {
+  const read = jsonBodyReader(limit);
   return (req: Request, res: Response, next: NextFunction): void => {
-    parse(req, res, (err?: unknown) => {
-      if (!err) return next();
-      const known = PARSER_ERRORS[(err as { type?: string }).type ?? ''];
-      if (!known) return next(err);
-      const detail =
-        known.code === 'bad_request' && err instanceof SyntaxError ? ` (${err.message})` : '';
-      next(new AppError(known.code, `${known.message}${detail}`));
-    });
+    if (deferred(req)) return next();
+    read(req, res).then(() => next(), next);
   };
 }

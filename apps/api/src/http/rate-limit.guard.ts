@@ -15,11 +15,16 @@ const WINDOW_MS = 60000;
 /**
  * Rate limits shared by every api replica (counters in Redis through @nestjs/throttler's
  * storage). Buckets: per valid API key, ingest and other routes apart; per admin token;
- * and per client IP for everyone without a valid credential, so random invalid keys all
- * land in their IP's one bucket. Runs before authentication (verification is cached, so
- * the second check in AuthGuard is free). Public routes (health, metrics, docs) are not
- * limited. If Redis is unreachable the limit is not enforced: rate limiting must not take
- * the api down with it.
+ * and per client IP for everyone else, so random invalid keys all land in their IP's one
+ * bucket. Runs before authentication and before the request body is read, and classifies
+ * without bcrypt: a key counts in its own buckets only once this replica has verified it
+ * (ApiKeyAuthService.cachedPrincipal). Any other key counts in its IP's bucket, and only
+ * while that is under its limit does AuthGuard pay the bcrypt of verifying it; otherwise
+ * a known prefix with fresh secrets would buy a bcrypt per request past the limit. So a
+ * valid key's first request on a replica (and the first after its cache entry expires)
+ * counts against its IP. Public routes (health, metrics, docs) are not limited. If Redis
+ * is unreachable the limit is not enforced: rate limiting must not take the api down
+ * with it.
  */
 @Injectable()
 export class RateLimitGuard implements CanActivate {
@@ -45,7 +50,7 @@ export class RateLimitGuard implements CanActivate {
     if (requirement?.kind === 'public') return true;
     const req = context.switchToHttp().getRequest<Request>();
     const res = context.switchToHttp().getResponse<Response>();
-    const { bucket, limit } = await this.classify(req, requirement);
+    const { bucket, limit } = this.classify(req, requirement);
 
     let record;
     try {
@@ -80,12 +85,12 @@ export class RateLimitGuard implements CanActivate {
     return true;
   }
 
-  private async classify(
+  private classify(
     req: Request,
     requirement: AuthRequirement | undefined,
-  ): Promise<{ bucket: string; limit: number }> {
+  ): { bucket: string; limit: number } {
     if (requirement?.kind === 'api_key') {
-      const principal = await this.keys.verify(req.headers['x-api-key']);
+      const principal = this.keys.cachedPrincipal(req.headers['x-api-key']);
       if (principal) {
         return requirement.scope === 'ingest'
           ? { bucket: `key:${principal.keyId}:ingest`, limit: this.limits.ingestPerMinute }

@@ -11,7 +11,17 @@ import {
   TelemetryService,
   TelemetrySinceQueryDto,
 } from '@app/telemetry';
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Req,
+  UseInterceptors,
+} from '@nestjs/common';
 import {
   ApiAcceptedResponse,
   ApiBadRequestResponse,
@@ -27,7 +37,8 @@ import {
 } from '@nestjs/swagger';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
 import { ErrorResponse } from '../http/error-response.dto';
-import type { RawBodyRequest } from '../http/json-body.middleware';
+import { JsonBodyInterceptor } from '../http/json-body.interceptor';
+import { INGEST_BODY_LIMIT, type RawBodyRequest } from '../http/json-body.middleware';
 import { UuidParam } from '../http/uuid-param.pipe';
 
 @ApiTags('telemetry')
@@ -38,6 +49,9 @@ export class TelemetryController {
   @Post()
   @HttpCode(202)
   @RequireScope('ingest')
+  // Up to 8 MiB, read only once the rate limit and the key let the request in (the global
+  // body parser leaves this route alone: configureApp).
+  @UseInterceptors(new JsonBodyInterceptor(INGEST_BODY_LIMIT))
   @ApiOperation({
     summary: 'Queue a batch of 1 to 5,000 readings',
     description:

@@ -1,5 +1,5 @@
 import { ConflictError } from '@app/common';
-import { isUniqueViolation, pageByCreated } from '@app/database';
+import { assertUnderQuota, isUniqueViolation, pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -9,12 +9,23 @@ import { DeviceEntity } from '../entities';
 export class DevicesRepository {
   constructor(@InjectRepository(DeviceEntity) private readonly devices: Repository<DeviceEntity>) {}
 
+  /** Creates a device; 409 when its external id is taken, 422 past the project's device quota. */
   async create(
     projectId: string,
     values: { externalId: string; name: string | null; tags: string[] },
+    quota: number,
   ): Promise<DeviceEntity> {
     try {
-      return await this.devices.save(this.devices.create({ projectId, ...values }));
+      return await this.devices.manager.transaction(async (em) => {
+        await assertUnderQuota(em, {
+          table: 'devices',
+          projectId,
+          limit: quota,
+          variable: 'QUOTA_DEVICES_PER_PROJECT',
+        });
+        const repo = em.getRepository(DeviceEntity);
+        return repo.save(repo.create({ projectId, ...values }));
+      });
     } catch (err) {
       if (isUniqueViolation(err)) {
         throw new ConflictError(`a device with external_id "${values.externalId}" already exists`);
@@ -23,14 +34,28 @@ export class DevicesRepository {
     }
   }
 
-  /** Registers a device on first telemetry; a racing registration of the same id wins harmlessly. */
-  async register(projectId: string, externalId: string): Promise<DeviceEntity> {
-    await this.devices
-      .createQueryBuilder()
-      .insert()
-      .values({ projectId, externalId, name: null, tags: [] })
-      .orIgnore()
-      .execute();
+  /**
+   * Registers a device on first telemetry; a racing registration of the same id wins
+   * harmlessly. 422 past the project's device quota (a device registered meanwhile by the
+   * race counts as found, not as one more).
+   */
+  async register(projectId: string, externalId: string, quota: number): Promise<DeviceEntity> {
+    await this.devices.manager.transaction(async (em) => {
+      const repo = em.getRepository(DeviceEntity);
+      if (await repo.existsBy({ projectId, externalId })) return;
+      await assertUnderQuota(em, {
+        table: 'devices',
+        projectId,
+        limit: quota,
+        variable: 'QUOTA_DEVICES_PER_PROJECT',
+      });
+      await repo
+        .createQueryBuilder()
+        .insert()
+        .values({ projectId, externalId, name: null, tags: [] })
+        .orIgnore()
+        .execute();
+    });
     const device = await this.findByExternalId(projectId, externalId);
     if (!device) throw new Error(`device ${externalId} vanished after registration`);
     return device;

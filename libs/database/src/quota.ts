@@ -1,0 +1,36 @@
+import { AppError } from '@app/common';
+import type { EntityManager } from 'typeorm';
+import { lockForTransaction } from './advisory-lock';
+
+/** Lock class of quota checks (first key of the two-key advisory lock). */
+const QUOTA_LOCK_CLASS = 74032;
+
+export interface Quota {
+  /** The project-owned table counted; each has an index leading with project_id. */
+  table: 'rules' | 'webhooks' | 'devices';
+  projectId: string;
+  limit: number;
+  /** The variable that sets it, named in the refusal. */
+  variable: string;
+}
+
+/**
+ * Refuses (422 naming the quota) when the project already has `limit` rows in `table`.
+ * Call inside the transaction that inserts: the transaction lock serialises creations of
+ * one project and table, so concurrent requests can't all see room for one more.
+ */
+export async function assertUnderQuota(em: EntityManager, quota: Quota): Promise<void> {
+  await lockForTransaction(em, QUOTA_LOCK_CLASS, `${quota.table}:${quota.projectId}`);
+  const [{ n }] = (await em.query(
+    `SELECT count(*)::int AS n FROM ${quota.table} WHERE project_id = $1`,
+    [quota.projectId],
+  )) as Array<{ n: number }>;
+  if (n >= quota.limit) {
+    const what = quota.table;
+    throw new AppError(
+      'validation_failed',
+      `this project has reached its quota of ${quota.limit} ${what} (${quota.variable}); delete some first`,
+      [{ field: what, message: `at most ${quota.limit} ${what} per project (${quota.variable})` }],
+    );
+  }
+}

@@ -1,0 +1,195 @@
+import { testRunEnv } from '@app/testing';
+import { Queue } from 'bullmq';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+
+const T0 = Date.UTC(2025, 0, 1);
+const at = (i: number) => new Date(T0 + i * 1000).toISOString();
+type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+
+/**
+ * Per-project quotas and read caps: counts of rules, webhooks and devices (422 naming the
+ * quota), the span and the readings of an aggregate (422), the bytes of a page of readings
+ * (a shorter page with next_cursor), and reads one project runs at once (429).
+ */
+describe('quotas and read caps (e2e)', () => {
+  jest.setTimeout(60000);
+  const env = {
+    REDIS_PREFIX: `${testRunEnv().redisPrefix}:quotas`,
+    QUOTA_RULES_PER_PROJECT: '2',
+    QUOTA_WEBHOOKS_PER_PROJECT: '1',
+    QUOTA_DEVICES_PER_PROJECT: '2',
+    TELEMETRY_AGGREGATE_MAX_DAYS: '30',
+    TELEMETRY_AGGREGATE_MAX_ROWS: '50',
+    TELEMETRY_PAGE_MAX_BYTES: '2048',
+    TELEMETRY_READS_PER_PROJECT: '1',
+  };
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let queue: Queue;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    api = await startApi(env);
+    worker = await startWorker(env);
+    queue = openQueue(INGEST, env);
+    db = api.app.get(DataSource);
+  });
+  afterAll(async () => {
+    await worker.close();
+    await api.close();
+    await queue.close();
+  });
+
+  const http = () => request(api.server);
+  const rule = (p: Project, name: string) =>
+    http()
+      .post(`/projects/${p.projectId}/rules`)
+      .set(p.headers)
+      .send({ name, metric: 't', operator: '>', threshold: 1, window_n: 1, required_k: 1 });
+  const ingest = (p: Project, device: string, events: Array<{ ts: string; data: object }>) =>
+    http().post('/telemetry').set(p.headers).send({ device_external_id: device, events });
+
+  it('refuses a rule past QUOTA_RULES_PER_PROJECT, also when requests race, and only in that project', async () => {
+    const p = await api.tenants.newProject();
+    const raced = await Promise.all(Array.from({ length: 5 }, (_, i) => rule(p, `r${i}`)));
+    expect(raced.map((r) => r.status).sort()).toEqual([201, 201, 422, 422, 422]);
+    const refused = raced.find((r) => r.status === 422)!;
+    expect(refused.body.message).toMatch(/quota of 2 rules \(QUOTA_RULES_PER_PROJECT\)/);
+    expect(refused.body.details).toEqual([{ field: 'rules', message: expect.any(String) }]);
+    const other = await api.tenants.newProject();
+    await rule(other, 'mine').expect(201);
+    // Deleting one makes room again.
+    await http()
+      .delete(`/rules/${raced.find((r) => r.status === 201)!.body.id}`)
+      .set(p.headers)
+      .expect(204);
+    await rule(p, 'again').expect(201);
+  });
+
+  it('refuses a webhook past QUOTA_WEBHOOKS_PER_PROJECT', async () => {
+    const p = await api.tenants.newProject();
+    const hook = () =>
+      http()
+        .post(`/projects/${p.projectId}/webhooks`)
+        .set(p.headers)
+        .send({ url: 'https://hooks.example.com/q' });
+    await hook().expect(201);
+    const res = await hook().expect(422);
+    expect(res.body.message).toMatch(/QUOTA_WEBHOOKS_PER_PROJECT/);
+  });
+
+  it('refuses a device past QUOTA_DEVICES_PER_PROJECT, created or auto-registered, and still ingests for known ones', async () => {
+    const p = await api.tenants.newProject();
+    await http()
+      .post(`/projects/${p.projectId}/devices`)
+      .set(p.headers)
+      .send({ external_id: 'a' })
+      .expect(201);
+    await ingest(p, 'b', [{ ts: at(0), data: { t: 1 } }]).expect(202);
+    const created = await http()
+      .post(`/projects/${p.projectId}/devices`)
+      .set(p.headers)
+      .send({ external_id: 'c' })
+      .expect(422);
+    expect(created.body.message).toMatch(/QUOTA_DEVICES_PER_PROJECT/);
+    const registered = await ingest(p, 'd', [{ ts: at(0), data: { t: 1 } }]).expect(422);
+    expect(registered.body.message).toMatch(/QUOTA_DEVICES_PER_PROJECT/);
+    await ingest(p, 'a', [{ ts: at(1), data: { t: 1 } }]).expect(202);
+    await drained(queue);
+  });
+
+  describe('telemetry reads', () => {
+    let p: Project;
+    let deviceId: string;
+    const BIG = 'x'.repeat(600);
+    beforeAll(async () => {
+      p = await api.tenants.newProject();
+      await ingest(
+        p,
+        'reader',
+        Array.from({ length: 60 }, (_, i) => ({ ts: at(i), data: { t: i, note: BIG } })),
+      ).expect(202);
+      await drained(queue);
+      [{ id: deviceId }] = await db.query(
+        `SELECT id FROM devices WHERE project_id = $1 AND external_id = 'reader'`,
+        [p.projectId],
+      );
+    });
+    const aggregate = (query: Record<string, unknown>) =>
+      http()
+        .get(`/telemetry/devices/${deviceId}/telemetry/aggregate`)
+        .set(p.headers)
+        .query({ metric: 't', bucket_seconds: 86400, agg: 'count', ...query });
+
+    it('refuses an aggregate spanning more than TELEMETRY_AGGREGATE_MAX_DAYS', async () => {
+      const from = new Date(T0).toISOString();
+      const res = await aggregate({ from, to: new Date(T0 + 31 * 86400000).toISOString() }).expect(
+        422,
+      );
+      expect(res.body.message).toMatch(/TELEMETRY_AGGREGATE_MAX_DAYS/);
+      await aggregate({ from, to: at(40) }).expect(200);
+    });
+
+    it('refuses an aggregate over more than TELEMETRY_AGGREGATE_MAX_ROWS readings', async () => {
+      const res = await aggregate({ from: at(0), to: at(60) }).expect(422);
+      expect(res.body.message).toMatch(/more than 50 readings .*TELEMETRY_AGGREGATE_MAX_ROWS/);
+      const ok = await aggregate({ from: at(0), to: at(50) }).expect(200);
+      expect(ok.body.items).toEqual([{ bucket_start: at(0), value: 50, count: 50 }]);
+    });
+
+    it('cuts a page of readings at TELEMETRY_PAGE_MAX_BYTES; a walk still returns each reading once', async () => {
+      for (const [path, query, order] of [
+        ['telemetry', {}, -1],
+        ['telemetry/since', { since_ts: T0 / 1000 - 1 }, 1],
+      ] as const) {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const res = await http()
+            .get(`/telemetry/devices/${deviceId}/${path}`)
+            .set(p.headers)
+            .query({ ...query, limit: 1000, ...(cursor && { cursor }) })
+            .expect(200);
+          pages++;
+          expect(res.body.items.length).toBeLessThan(10);
+          seen.push(...res.body.items.map((r: { ts: string }) => r.ts));
+          cursor = res.body.next_cursor ?? undefined;
+        } while (cursor && pages < 100);
+        const expected = Array.from({ length: 60 }, (_, i) => at(i));
+        expect({ path, seen }).toEqual({ path, seen: order < 0 ? expected.reverse() : expected });
+        expect(pages).toBeGreaterThan(6);
+      }
+    });
+
+    it('answers 429 while the project already runs TELEMETRY_READS_PER_PROJECT reads', async () => {
+      // Hold the table so the first read waits inside the database.
+      const runner = db.createQueryRunner();
+      await runner.connect();
+      await runner.startTransaction();
+      await runner.query(`LOCK TABLE telemetry IN ACCESS EXCLUSIVE MODE`);
+      let first: Promise<request.Response> | undefined;
+      try {
+        first = http()
+          .get(`/telemetry/devices/${deviceId}/telemetry`)
+          .set(p.headers)
+          .then((r) => r);
+        await new Promise((r) => setTimeout(r, 300));
+        const second = await http()
+          .get(`/telemetry/devices/${deviceId}/telemetry/aggregate`)
+          .set(p.headers)
+          .query({ metric: 't', from: at(0), to: at(10), bucket_seconds: 60, agg: 'count' });
+        expect(second.status).toBe(429);
+        expect(second.body.message).toMatch(/TELEMETRY_READS_PER_PROJECT/);
+        expect(second.headers['retry-after']).toBeDefined();
+      } finally {
+        await runner.commitTransaction();
+        await runner.release();
+      }
+      expect((await first!).status).toBe(200);
+    });
+  });
+});
