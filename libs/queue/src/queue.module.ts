@@ -1,13 +1,16 @@
 import { AppConfig } from '@app/config';
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { ConfigService } from '@nestjs/config';
 import { defaultJobOptions } from './queue.defaults';
+import { QueueErrorLogger } from './queue-error-logger';
 import { redisOptionsFromUrl } from './redis-connection';
 
 /** BullMQ's shared connection and prefix; feature libs add `BullModule.registerQueue`. */
 @Module({
   imports: [
+    DiscoveryModule,
     BullModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<AppConfig, true>) => {
@@ -20,6 +23,7 @@ import { redisOptionsFromUrl } from './redis-connection';
       },
     }),
   ],
+  providers: [QueueErrorLogger],
   exports: [BullModule],
 })
 export class QueueModule {}
