@@ -25,6 +25,7 @@ export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplication
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private readonly me = randomUUID();
+  private countersExpired = false;
 
   constructor(
     private readonly backlog: IngestBacklog,
@@ -50,6 +51,11 @@ export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplication
     const lock = this.redis.key('ingest', 'backlog-audit');
     const taken = await this.redis.client.set(lock, this.me, 'PX', AUDIT_EVERY_MS - 5000, 'NX');
     if (taken !== 'OK') return 0;
+    if (!this.countersExpired) {
+      const expired = await this.backlog.expireIdleCounters();
+      this.countersExpired = true;
+      if (expired > 0) this.logger.log({ expired }, 'device counters given their idle expiry');
+    }
     const released = await this.backlog.audit(this.queue);
     if (released > 0)
       this.logger.warn({ released }, 'released backlog places whose batch was no longer queued');

@@ -83,20 +83,22 @@ export type Admission =
 
 /**
  * The ingest queue's bookkeeping in Redis: each device's batch counter (the order batches
- * are applied in) and each project's share of the backlog. Both live in keys of the
- * project (one hash tag, `{projectId}`, so one Redis Cluster slot per project), and an
- * admission is one script: the share is checked, the batch numbered and counted at once.
+ * are applied in) and each project's share of the backlog. An admission is one script:
+ * the share is checked, the batch numbered and counted at once.
  *
- * - Counter: `ingest:{p}:seq:<device>`, forgotten after 30 idle days. When it is missing
- *   (a new device, a Redis that lost its data, an idle device) the api re-seeds it from
+ * - Counter: `ingest:seq:<device>` (the name every version uses: api replicas of two
+ *   versions side by side, in a rolling upgrade or a rollback, share it, so they never
+ *   hand out one number twice), forgotten after 30 idle days. When it is missing (a new
+ *   device, a Redis that lost its data, an idle device) the api re-seeds it from
  *   `devices.ingest_seq`, the last batch PostgreSQL applied, so numbering continues after
  *   the stored batches. When Redis kept an older value (a failover to a lagging replica),
- *   the worker sees a batch numbered at or below what it applied that still brought new
- *   readings and raises the counter.
- * - Share: `ingest:{p}:backlog`, a hash of the project's queued batches (job id → bytes
- *   and accept time) and their byte total. Released once per batch by deleting its field,
- *   so nothing outlives the batch; the hash goes when it is empty. The worker's audit
- *   releases entries whose job is gone (removed by hand, an api that died mid-enqueue).
+ *   the api skips numbers whose job is still in Redis, and the worker raises the counter
+ *   when a batch numbered at or below what it applied still brings new readings.
+ * - Share: `ingest:{<project>}:backlog`, a hash of the project's queued batches (job id →
+ *   bytes and accept time) and their byte total. Released once per batch by deleting its
+ *   field, so nothing outlives the batch; the hash goes when it is empty. The worker's
+ *   audit releases entries whose job is gone or finished (removed by hand, an api that
+ *   died mid-enqueue, a worker of an older version that does not release).
  */
 @Injectable()
 export class IngestBacklog {
@@ -117,8 +119,9 @@ export class IngestBacklog {
     this.redis = client as BacklogRedis;
   }
 
-  seqKey(projectId: string, deviceId: string): string {
-    return this.redisService.key('ingest', `{${projectId}}`, 'seq', deviceId);
+  /** Persisted, and shared with earlier versions: don't rename (see the class comment). */
+  seqKey(deviceId: string): string {
+    return this.redisService.key('ingest', 'seq', deviceId);
   }
 
   backlogKey(projectId: string): string {
@@ -133,11 +136,6 @@ export class IngestBacklog {
   /** Projects that have (or recently had) a backlog record: what the audit walks. */
   get projectsKey(): string {
     return this.redisService.key('ingest', 'backlogs');
-  }
-
-  /** The counter key of versions before the per-project keys; read once when re-seeding. */
-  legacySeqKey(deviceId: string): string {
-    return this.redisService.key('ingest', 'seq', deviceId);
   }
 
   /**
@@ -158,7 +156,7 @@ export class IngestBacklog {
     const [seq, jobs, bytes] = (
       await this.redis.ingestAdmit(
         this.backlogKey(a.projectId),
-        this.seqKey(a.projectId, a.deviceId),
+        this.seqKey(a.deviceId),
         ingestJobIdPrefix(a.deviceId),
         a.bytes,
         a.acceptedAt,
@@ -194,22 +192,35 @@ export class IngestBacklog {
   }
 
   /** Raises a device's counter to `applied` when it is below; true when it was. */
-  async raiseCounter(projectId: string, deviceId: string, applied: number): Promise<boolean> {
-    return (
-      Number(
-        await this.redis.ingestRaise(this.seqKey(projectId, deviceId), applied, SEQ_TTL_MS),
-      ) === 1
-    );
+  async raiseCounter(deviceId: string, applied: number): Promise<boolean> {
+    return Number(await this.redis.ingestRaise(this.seqKey(deviceId), applied, SEQ_TTL_MS)) === 1;
   }
 
-  /** The counter of versions before per-project keys, if Redis still has it. */
-  async legacyCounter(deviceId: string): Promise<number> {
-    return Number((await this.redis.get(this.legacySeqKey(deviceId))) ?? 0);
+  /**
+   * Gives device counters without an expiry (written by versions before counters
+   * expired) the idle expiry, so counters of devices that never send again don't stay in
+   * Redis forever. A SCAN of the counters, once per worker process. Returns how many.
+   */
+  async expireIdleCounters(): Promise<number> {
+    let expired = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.seqKey('*'), 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const ttls = await keys.reduce((p, key) => p.pttl(key), this.redis.pipeline()).exec();
+      const forever = keys.filter((_, i) => ttls?.[i]?.[1] === -1);
+      if (forever.length === 0) continue;
+      await forever.reduce((p, key) => p.pexpire(key, SEQ_TTL_MS), this.redis.pipeline()).exec();
+      expired += forever.length;
+    } while (cursor !== '0');
+    return expired;
   }
 
   /**
    * Releases entries whose batch is no longer queued: its job is gone, or finished without
-   * releasing (a worker that died between the two). Returns how many were released.
+   * releasing (a worker that died between the two, or one of a version that doesn't).
+   * Returns how many were released.
    */
   async audit(queue: Queue, now = Date.now()): Promise<number> {
     let released = 0;
@@ -225,11 +236,12 @@ export class IngestBacklog {
           continue;
         }
         for (const field of fields) {
-          const acceptedAt = Number(entries[field].split(':')[1] ?? 0);
-          if (now - acceptedAt < AUDIT_MIN_AGE_MS) continue;
           const job = await queue.getJob(field);
           const state = job ? await job.getState() : 'unknown';
           if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
+          // No job yet may be an enqueue in flight: only old entries are given up.
+          const acceptedAt = Number(entries[field].split(':')[1] ?? 0);
+          if (state === 'unknown' && now - acceptedAt < AUDIT_MIN_AGE_MS) continue;
           const bytes = Number(await this.redis.ingestRelease(this.backlogKey(projectId), field));
           if (bytes > 0) {
             await this.redis.decrby(this.totalBytesKey, bytes);

@@ -190,8 +190,8 @@ export class TelemetryIngestService {
     job: Job<IngestJob>,
     result: { inserted: number; applied: number },
   ): Promise<void> {
-    const { projectId, deviceId, seq } = job.data;
-    const raised = await this.backlog.raiseCounter(projectId, deviceId, result.applied);
+    const { deviceId, seq } = job.data;
+    const raised = await this.backlog.raiseCounter(deviceId, result.applied);
     this.counterResets.inc();
     this.logger.warn(
       { deviceId, seq, applied: result.applied, inserted: result.inserted, raised },

@@ -26,6 +26,8 @@ export interface Reading {
 }
 
 const DEVICE_CACHE_MAX = 50000;
+/** How many numbers in use an admission skips before it takes an id of its own. */
+const TAKEN_NUMBER_TRIES = 20;
 const BACKLOG_CHECK_MS = 500;
 
 /**
@@ -157,11 +159,20 @@ export class TelemetryService {
           const batch = { projectId, deviceId, bytes, acceptedAt, jobKey: this.jobKey };
           let admission = await this.backlog.admit(batch);
           if (admission.kind === 'unseeded') {
-            const floor = Math.max(
-              await this.telemetry.appliedSeq(deviceId),
-              await this.backlog.legacyCounter(deviceId),
-            );
+            const floor = await this.telemetry.appliedSeq(deviceId);
             admission = await this.backlog.admit({ ...batch, floor });
+          }
+          // A number whose job is still in Redis: the counter went back (a failover to a
+          // lagging replica). BullMQ would ignore the add and drop the batch, so skip past
+          // the numbers in use; a few tries, then an id of its own.
+          for (let tries = 0; admission.kind === 'admitted' && admission.jobIdTaken; tries++) {
+            if (tries === TAKEN_NUMBER_TRIES) break;
+            this.logger.warn(
+              { deviceId, seq: admission.seq },
+              'batch number in use: counter behind',
+            );
+            await this.backlog.release(projectId, deviceId, admission.seq);
+            admission = await this.backlog.admit({ ...batch, floor: admission.seq });
           }
           if (admission.kind === 'full') throw this.shareFull(admission);
           if (admission.kind !== 'admitted') throw new Error('could not number the batch');
@@ -179,15 +190,8 @@ export class TelemetryService {
             payload,
           };
           let jobId = ingestJobId(deviceId, seq);
-          if (admission.jobIdTaken) {
-            // The counter went back (see IngestBacklog): a distinct id keeps the batch; the
-            // worker stores it and raises the counter.
-            jobId = `${jobId}-${batchId}`;
-            this.logger.warn(
-              { deviceId, seq, batchId },
-              'batch number already used; counter behind',
-            );
-          }
+          // Still in use after the tries: a distinct id keeps the batch (stored, out of order).
+          if (admission.jobIdTaken) jobId = `${jobId}-${batchId}`;
           await this.queue.add('ingest-batch', data, { jobId });
         })(),
         deadline,
