@@ -250,9 +250,10 @@ export class TelemetryRepository {
   }
 
   /**
-   * A page of `select` (ts, data) in ts order, cut at `limit` rows and at `maxBytes`
-   * (`pg_column_size`: the size as stored, read without detoasting). The first row always
-   * comes, whatever its size, so a walk never stalls.
+   * A page of `select` (ts, data) in ts order, cut at `limit` rows and at `maxBytes` of
+   * JSON text, what the response will hold (not the size as stored: jsonb is compressed,
+   * 66 KB of repetitive JSON can take 1 KB on disk). The first row always comes, whatever
+   * its size, so a walk never stalls. Rows past the cut are sized but never sent.
    */
   private async capped(
     select: string,
@@ -265,9 +266,9 @@ export class TelemetryRepository {
     const rows: Array<ReadingRow & { fetched: string }> = await this.dataSource.query(
       `SELECT ts, data, fetched FROM (
          SELECT ts, data, count(*) OVER () AS fetched,
-                sum(pg_column_size(data)) OVER (ORDER BY ts ${order} ROWS UNBOUNDED PRECEDING)
-                  - pg_column_size(data) AS before
-           FROM (${select} ORDER BY ts ${order} LIMIT ${limit}) page
+                sum(size) OVER (ORDER BY ts ${order} ROWS UNBOUNDED PRECEDING) - size AS before
+           FROM (SELECT ts, data, octet_length(data::text) AS size
+                   FROM (${select} ORDER BY ts ${order} LIMIT ${limit}) page) rows
        ) sized
        WHERE before < ${max} OR before = 0
        ORDER BY ts ${order}`,
