@@ -27,8 +27,8 @@ const ALL_QUEUES = Object.values(QUEUES);
 
 /**
  * Bad weather end to end: the api and the worker reach PostgreSQL and Redis through TCP
- * proxies that the test cuts (every connection reset, new ones refused, like a failover)
- * while devices ingest at a steady rate. The job retry budget is cut to a few seconds and
+ * proxies that the test cuts (every connection reset, new ones refused, like a failover;
+ * or every byte dropped, like a partition) while devices ingest at a steady rate. The job retry budget is cut to a few seconds and
  * the outage lasts far longer: jobs must wait it out, not spend their attempts. After the
  * link is back, every event the api accepted (202) is stored exactly once, every alert is
  * opened once, every alert event reaches the subscriber, and no job is in a failed set.
@@ -56,6 +56,12 @@ describe('outages of PostgreSQL and Redis (integration)', () => {
       // The old retry budget, shrunk: 3 attempts from 0.5 s give up after a few seconds.
       QUEUE_ATTEMPTS: '3',
       QUEUE_BACKOFF_MS: '500',
+      // Locks lapse during the Redis cut: other workers' stalled checks run jobs again.
+      QUEUE_LOCK_DURATION_MS: '5000',
+      // A connection PostgreSQL leaves silent is dropped after 15 s (5 s past these, at
+      // least 15 s): the black-holed phase lasts longer.
+      DATABASE_STATEMENT_TIMEOUT_MS: '3000',
+      API_STATEMENT_TIMEOUT_MS: '3000',
       WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '1000',
     };
     api = await startApi(env);
@@ -75,7 +81,11 @@ describe('outages of PostgreSQL and Redis (integration)', () => {
     await Promise.all([pg?.close(), redis?.close()]);
   });
 
-  async function runThroughOutage(proxy: TcpProxy, outageMs: number): Promise<void> {
+  async function runThroughOutage(
+    proxy: TcpProxy,
+    outageMs: number,
+    mode: 'reset' | 'blackhole' = 'reset',
+  ): Promise<void> {
     const p = await api.tenants.newProject();
     const http = () => request(api.server);
     await http()
@@ -118,7 +128,7 @@ describe('outages of PostgreSQL and Redis (integration)', () => {
     })();
 
     await sleep(3000);
-    proxy.setMode('reset');
+    proxy.setMode(mode);
     await sleep(outageMs);
     proxy.setMode('pass');
     await sleep(3000);
@@ -193,7 +203,11 @@ describe('outages of PostgreSQL and Redis (integration)', () => {
     await runThroughOutage(pg, 20000);
   });
 
-  it('loses nothing when Redis is cut mid-run', async () => {
+  it('loses nothing when Redis is cut mid-run, for longer than job locks last', async () => {
     await runThroughOutage(redis, 10000);
+  });
+
+  it('loses nothing when PostgreSQL is partitioned away (connections go silent, nothing refused)', async () => {
+    await runThroughOutage(pg, 25000, 'blackhole');
   });
 });

@@ -59,6 +59,16 @@ describe('classifyFailure', () => {
     ],
     ['ioredis: command timeout', new Error('Command timed out'), 'outage'],
     [
+      'ioredis: a partition (socketTimeout)',
+      new Error("Socket timeout. Expecting data, but didn't receive any in 30000ms."),
+      'outage',
+    ],
+    [
+      'pg: a partition (our silent socket)',
+      new Error('PostgreSQL sent nothing for 65000 ms: connection dropped'),
+      'outage',
+    ],
+    [
       'redis: replica after failover',
       new Error("READONLY You can't write against a read only replica."),
       'outage',

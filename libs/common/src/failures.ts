@@ -49,6 +49,8 @@ const OUTAGE_MESSAGE = new RegExp(
     'Reached the max retries per request limit',
     "Stream isn't writeable",
     'Command timed out',
+    'Socket timeout',
+    'sent nothing for',
     'connect ECONNREFUSED',
     'read ECONNRESET',
     'write EPIPE',

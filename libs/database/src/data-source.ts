@@ -1,8 +1,28 @@
+import { Socket } from 'node:net';
 import { AppConfig } from '@app/config';
 import type { DataSourceOptions } from 'typeorm';
 import { migrations } from './migrations';
 
 export const MIGRATIONS_TABLE = 'schema_migrations';
+
+/** A pooled connection idle this long is closed. */
+const IDLE_MS = 10000;
+
+/**
+ * The socket of a PostgreSQL connection, dropped when the server sends nothing for
+ * `silenceMs`. A network partition (the old primary's address gone dark in a failover)
+ * otherwise leaves a query waiting on the kernel's TCP retransmissions for ~15 minutes;
+ * dropped, it fails as a lost connection, which the worker waits out and the api answers
+ * with a 503. No healthy connection is that silent: the server ends every statement by
+ * its statement_timeout, and idle pooled connections close sooner.
+ */
+function silentSocket(silenceMs: number): Socket {
+  const socket = new Socket();
+  socket.setTimeout(silenceMs, () =>
+    socket.destroy(new Error(`PostgreSQL sent nothing for ${silenceMs} ms: connection dropped`)),
+  );
+  return socket;
+}
 
 /**
  * The one DataSource definition shared by the api, the worker and the migration CLI.
@@ -17,6 +37,10 @@ export function buildDataSourceOptions(
   database: DatabaseSettings,
   applicationName: string,
 ): DataSourceOptions {
+  const statementTimeoutMs = database.statementTimeoutMs ?? 60000;
+  // Longer than any answer can take (the server ends a statement by its timeout) and than
+  // a pooled connection stays idle (closed after IDLE_MS).
+  const silenceMs = Math.max(statementTimeoutMs + 5000, IDLE_MS + 5000);
   return {
     type: 'postgres',
     url: database.url,
@@ -31,9 +55,12 @@ export function buildDataSourceOptions(
     extra: {
       max: database.poolSize,
       connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: IDLE_MS,
       // A stuck query must not hold a pooled connection (and its locks) forever.
-      statement_timeout: database.statementTimeoutMs ?? 60000,
+      statement_timeout: statementTimeoutMs,
       idle_in_transaction_session_timeout: 60000,
+      keepAlive: true,
+      stream: () => silentSocket(silenceMs),
     },
   };
 }

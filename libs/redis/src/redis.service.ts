@@ -35,6 +35,8 @@ export class RedisService implements OnApplicationShutdown {
       maxRetriesPerRequest: 1,
       commandTimeout: 2000,
       connectTimeout: 2000,
+      // Commands time out after 2 s, but the connection would wait on: drop it instead.
+      socketTimeout: 10000,
       // Reconnect forever with a capped delay: Redis coming back must heal us by itself.
       retryStrategy: (times) => Math.min(times * 200, 2000),
       ...options,
