@@ -7,7 +7,8 @@ import { resealWebhookSecrets, WebhookSecretCodec } from './webhook-secrets';
  * At worker boot, seals webhook secrets still stored in plain text (rows written before
  * encryption at rest) and re-seals those under an older key (after WEBHOOK_SECRET_KEYS got
  * a new first key). In the background: a database that is down at boot only delays it to
- * the next boot, and `migrate` does the same when it has the keys.
+ * the next boot. Not in `migrate`, which runs before a roll-out: workers of the previous
+ * version, still running then, can't read a sealed secret.
  */
 @Injectable()
 export class SecretResealer implements OnApplicationBootstrap {
