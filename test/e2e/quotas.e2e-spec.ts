@@ -101,6 +101,16 @@ describe('quotas and read caps (e2e)', () => {
     await drained(queue);
   });
 
+  it('registers one new device once when its first batches race at the last free place', async () => {
+    const p = await api.tenants.newProject();
+    await ingest(p, 'first', [{ ts: at(0), data: { t: 1 } }]).expect(202);
+    const raced = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => ingest(p, 'last', [{ ts: at(i), data: { t: i } }])),
+    );
+    expect(raced.map((r) => r.status)).toEqual(Array(6).fill(202));
+    await drained(queue);
+  });
+
   describe('telemetry reads', () => {
     let p: Project;
     let deviceId: string;

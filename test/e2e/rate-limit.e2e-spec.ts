@@ -3,6 +3,7 @@ import { adminHeaders, testRunEnv } from '@app/testing';
 import bcrypt from 'bcryptjs';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
+import { TcpProxy } from '../support/tcp-proxy';
 
 const limits = {
   RATE_LIMIT_API_PER_MINUTE: '3',
@@ -144,5 +145,45 @@ describe('rate limits before key verification (e2e)', () => {
     const other = await api.tenants.newKey(p.projectId);
     await devices(other.key).expect(429);
     expect(compare).not.toHaveBeenCalled();
+  });
+});
+
+describe('rate limits while Redis is unreachable (e2e)', () => {
+  // Every request waits for Redis to fail (up to 2 s) before it falls back.
+  jest.setTimeout(60000);
+
+  it('still counts client IPs (in memory) before any bcrypt', async () => {
+    const run = testRunEnv();
+    const target = new URL(run.redisUrl);
+    const proxy = await TcpProxy.start({
+      host: target.hostname,
+      port: Number(target.port || 6379),
+    });
+    const api = await startApi({
+      REDIS_URL: proxy.url(run.redisUrl),
+      REDIS_PREFIX: `${run.redisPrefix}:rl-down`,
+      RATE_LIMIT_ANON_PER_MINUTE: '3',
+    });
+    const compare = jest.spyOn(bcrypt, 'compare');
+    try {
+      const p = await api.tenants.newProject();
+      const prefix = p.apiKey.split('.')[0];
+      proxy.setMode('reset');
+      compare.mockClear();
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const res = await request(api.server)
+          .get(`/projects/${p.projectId}/devices`)
+          .set('X-API-Key', `${prefix}.${String(i).padStart(43, 'D')}`);
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429, 429, 429, 429]);
+      expect(compare).toHaveBeenCalledTimes(3);
+    } finally {
+      compare.mockRestore();
+      proxy.setMode('pass');
+      await api.close();
+      await proxy.close();
+    }
   });
 });

@@ -80,8 +80,10 @@ describe('fairness between tenants (e2e)', () => {
     await subscribe(quiet, fast.url);
 
     await alertsFor(noisy, 6);
-    await slow.waitFor(0);
-    await new Promise((r) => setTimeout(r, 300)); // the noisy deliveries are in flight
+    // The noisy tenant's deliveries are in flight (its two slots taken) before the quiet one's.
+    for (let i = 0; slow.received.length < 2 && i < 200; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    expect(slow.received.length).toBe(2);
     const started = Date.now();
     await alertsFor(quiet, 1);
     const [got] = await fast.waitFor(1, 10000);

@@ -12,6 +12,8 @@ export interface Quota {
   limit: number;
   /** The variable that sets it, named in the refusal. */
   variable: string;
+  /** Checked under the lock before refusing: true means the row is already there. */
+  unless?: () => Promise<boolean>;
 }
 
 /**
@@ -25,7 +27,7 @@ export async function assertUnderQuota(em: EntityManager, quota: Quota): Promise
     `SELECT count(*)::int AS n FROM ${quota.table} WHERE project_id = $1`,
     [quota.projectId],
   )) as Array<{ n: number }>;
-  if (n >= quota.limit) {
+  if (n >= quota.limit && !(await quota.unless?.())) {
     const what = quota.table;
     throw new AppError(
       'validation_failed',

@@ -3,6 +3,7 @@ import { RedisService } from '@app/redis';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { ModuleRef } from '@nestjs/core';
+import { setMaxListeners } from 'node:events';
 import { Counter, Gauge } from 'prom-client';
 import type { DataSource } from 'typeorm';
 
@@ -49,6 +50,8 @@ export class OutageService {
       }),
     );
     this.closed.catch(() => undefined); // nobody may be waiting when it fires
+    // One listener per waiting job: a thousand of them in an outage is not a leak.
+    setMaxListeners(0, this.closing.signal);
     const registers = [metrics.registry];
     this.waitingJobs = new Gauge({
       name: 'worker_jobs_waiting_on_dependencies',

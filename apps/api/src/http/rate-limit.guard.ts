@@ -67,6 +67,7 @@ export class RateLimitGuard implements CanActivate {
   private readonly logger = new Logger(RateLimitGuard.name);
   private readonly limits: AppConfig['rateLimit'];
   private readonly client: LimiterRedis;
+  private readonly local = new LocalWindows(WINDOW_MS, 100000);
 
   constructor(
     private readonly reflector: Reflector,
@@ -120,7 +121,8 @@ export class RateLimitGuard implements CanActivate {
         if (ip.blocked) return ip;
         const principal = await this.keys.verify(presented);
         if (!principal) return ip; // AuthGuard answers 401; the hit stays counted
-        await this.client.ipBucketGiveBack(this.ipKey(req));
+        await this.client.ipBucketGiveBack(this.ipKey(req)).catch(() => undefined);
+        this.local.giveBack(req.ip ?? 'unknown');
         return this.countKey(principal, requirement.scope);
       }
     } else if (requirement?.kind === 'admin' && this.admin.matches(req.headers.authorization)) {
@@ -157,13 +159,25 @@ export class RateLimitGuard implements CanActivate {
   }
 
   private async countIp(req: Request): Promise<Count> {
-    const [hits, ttl] = await this.client.ipBucketTake(this.ipKey(req), WINDOW_MS);
     const limit = this.limits.anonPerMinute;
+    let hits: number;
+    let ttl: number;
+    try {
+      [hits, ttl] = (await this.client.ipBucketTake(this.ipKey(req), WINDOW_MS)).map(Number);
+    } catch (err) {
+      // Redis away: this bucket still counts, in this process, because it is what keeps
+      // made-up keys from buying a bcrypt each. (Key buckets are simply not enforced.)
+      this.logger.warn(
+        { err: (err as Error).message },
+        'rate limit storage unavailable; counting client IPs in memory',
+      );
+      [hits, ttl] = this.local.take(req.ip ?? 'unknown');
+    }
     return {
       limit,
-      hits: Number(hits),
-      resetSeconds: Math.max(1, Math.ceil(Number(ttl) / 1000)),
-      blocked: Number(hits) > limit,
+      hits,
+      resetSeconds: Math.max(1, Math.ceil(ttl / 1000)),
+      blocked: hits > limit,
     };
   }
 
@@ -179,5 +193,37 @@ export class RateLimitGuard implements CanActivate {
         count.resetSeconds,
       );
     }
+  }
+}
+
+/**
+ * Fixed one-minute windows per client IP in this process's memory: the IP bucket while
+ * Redis is unreachable. Bounded: past `maxEntries` the oldest windows are forgotten.
+ */
+class LocalWindows {
+  private readonly windows = new Map<string, { hits: number; endsAt: number }>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxEntries: number,
+  ) {}
+
+  /** [hits in the window, ms left]. */
+  take(key: string, now = Date.now()): [number, number] {
+    let window = this.windows.get(key);
+    if (!window || window.endsAt <= now) {
+      if (this.windows.size >= this.maxEntries)
+        this.windows.delete(this.windows.keys().next().value as string);
+      window = { hits: 0, endsAt: now + this.windowMs };
+      this.windows.delete(key);
+      this.windows.set(key, window);
+    }
+    window.hits++;
+    return [window.hits, window.endsAt - now];
+  }
+
+  giveBack(key: string): void {
+    const window = this.windows.get(key);
+    if (window && window.hits > 0) window.hits--;
   }
 }

@@ -48,6 +48,9 @@ export class DevicesRepository {
         projectId,
         limit: quota,
         variable: 'QUOTA_DEVICES_PER_PROJECT',
+        // A racing registration of this very device, committed while we waited for the
+        // quota lock, is the device we want, not one too many.
+        unless: () => repo.existsBy({ projectId, externalId }),
       });
       await repo
         .createQueryBuilder()

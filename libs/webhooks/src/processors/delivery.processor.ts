@@ -41,6 +41,9 @@ export class DeliveryProcessor extends DrainingWorkerHost implements OnApplicati
     switch (job.name) {
       case 'deliver-event': {
         const step = await this.deliveries.deliver(job.data.deliveryId, job.data.projectId);
+        // It had a slot: the next wait for one starts short again.
+        if (!('busy' in step) && job.data.slotWaits)
+          await job.updateData({ ...job.data, slotWaits: 0 });
         if (step.done) return step;
         let retryAt: number;
         if ('busy' in step) {
