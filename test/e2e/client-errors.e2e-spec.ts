@@ -1,8 +1,9 @@
 import { encodeCursor } from '@app/common';
-import { adminHeaders, uniqueName } from '@app/testing';
+import { adminHeaders, testRunEnv, uniqueName } from '@app/testing';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
+import { TcpProxy } from '../support/tcp-proxy';
 
 type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
 
@@ -308,5 +309,36 @@ describe('client errors never answer 500 (e2e)', () => {
       });
       expect(res.headers['retry-after']).toMatch(/^\d+$/);
     });
+  });
+
+  describe('Redis unreachable during circuit-status', () => {
+    it('answers 503 with Retry-After, not 500', async () => {
+      const run = testRunEnv();
+      const target = new URL(run.redisUrl);
+      const proxy = await TcpProxy.start({
+        host: target.hostname,
+        port: Number(target.port || 6379),
+      });
+      const cut = await startApi({ REDIS_URL: proxy.url(run.redisUrl) });
+      try {
+        const q = await cut.tenants.newProject();
+        const hook = await request(cut.server)
+          .post(`/projects/${q.projectId}/webhooks`)
+          .set(q.headers)
+          .send({ url: 'https://example.com/hook' })
+          .expect(201);
+        proxy.setMode('reset');
+        const res = await request(cut.server)
+          .get(`/webhooks/${hook.body.id}/circuit-status`)
+          .set(q.headers);
+        expect(res.status).toBe(503);
+        expect(res.headers['retry-after']).toBeDefined();
+        expect(res.body.message).toMatch(/circuit state is unavailable/);
+      } finally {
+        proxy.setMode('pass');
+        await cut.close();
+        await proxy.close();
+      }
+    }, 30000);
   });
 });
