@@ -5,3 +5,4 @@ export * from './page.dto';
 export * from './validation';
 export * from './time';
 export * from './failures';
+export * from './deadline';

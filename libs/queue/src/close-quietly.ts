@@ -1,3 +1,4 @@
+import { withDeadline } from '@app/common';
 import { Logger } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 
@@ -21,7 +22,7 @@ export function closeQuietlyOnShutdown(queue: Queue, logger: Logger): void {
   if (!close) return;
   hooked.onApplicationShutdown = async () => {
     try {
-      await withDeadline(close(), CLOSE_DEADLINE_MS);
+      await withDeadline(close(), CLOSE_DEADLINE_MS, 'not closed');
     } catch (err) {
       logger.warn(
         { err: (err as Error).message, queue: queue.name },
@@ -31,18 +32,4 @@ export function closeQuietlyOnShutdown(queue: Queue, logger: Logger): void {
       await withDeadline(queue.disconnect(), DISCONNECT_DEADLINE_MS).catch(() => undefined);
     }
   };
-}
-
-async function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -1,3 +1,4 @@
+import { withDeadline } from '@app/common';
 import { MetricsService } from '@app/observability';
 import { RedisService } from '@app/redis';
 import { Injectable, Logger, Optional } from '@nestjs/common';
@@ -160,19 +161,5 @@ export class OutageService {
       };
       this.closing.signal.addEventListener('abort', onAbort, { once: true });
     });
-  }
-}
-
-async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
   }
 }

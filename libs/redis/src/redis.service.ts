@@ -1,3 +1,4 @@
+import { withDeadline } from '@app/common';
 import { AppConfig } from '@app/config';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -51,20 +52,7 @@ export class RedisService implements OnApplicationShutdown {
 
   /** PING with a deadline: for readiness checks. */
   async ping(timeoutMs = 1000): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      await Promise.race([
-        this.client.ping(),
-        new Promise((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no answer within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withDeadline(this.client.ping(), timeoutMs);
   }
 
   async onApplicationShutdown(): Promise<void> {

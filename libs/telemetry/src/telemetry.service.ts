@@ -1,4 +1,12 @@
-import { AppError, encodeCursor, NotFoundError, Page, toPage, validationFailed } from '@app/common';
+import {
+  AppError,
+  encodeCursor,
+  NotFoundError,
+  Page,
+  toPage,
+  validationFailed,
+  withDeadline,
+} from '@app/common';
 import { ProjectGate } from './project-gate';
 import { AppConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
@@ -146,15 +154,8 @@ export class TelemetryService {
     const bytes = Buffer.byteLength(payload);
     const acceptedAt = Date.now();
     let admittedSeq: number | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer from Redis within ${ENQUEUE_DEADLINE_MS} ms`)),
-        ENQUEUE_DEADLINE_MS,
-      );
-    });
     try {
-      await Promise.race([
+      await withDeadline(
         (async () => {
           const batch = { projectId, deviceId, bytes, acceptedAt, jobKey: this.jobKey };
           let admission = await this.backlog.admit(batch);
@@ -194,8 +195,9 @@ export class TelemetryService {
           if (admission.jobIdTaken) jobId = `${jobId}-${batchId}`;
           await this.queue.add('ingest-batch', data, { jobId });
         })(),
-        deadline,
-      ]);
+        ENQUEUE_DEADLINE_MS,
+        'no answer from Redis',
+      );
     } catch (err) {
       if (err instanceof AppError) throw err;
       // Best effort: the batch was not accepted, so it holds no place in the backlog (if
@@ -213,8 +215,6 @@ export class TelemetryService {
         undefined,
         5,
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
 
