@@ -1,17 +1,18 @@
 import { AppError } from '@app/common';
-import type { EntityManager } from 'typeorm';
+import type { DeepPartial, EntityManager, ObjectLiteral, Repository } from 'typeorm';
 import { lockForTransaction } from './advisory-lock';
 
 /** Lock class of quota checks (first key of the two-key advisory lock). */
 const QUOTA_LOCK_CLASS = 74032;
 
 export interface Quota {
-  /** The project-owned table counted; each has an index leading with project_id. */
+  /**
+   * The project-owned table counted (each has an index leading with project_id); its
+   * limit is set by QUOTA_<TABLE>_PER_PROJECT, which the refusal names.
+   */
   table: 'rules' | 'webhooks' | 'devices';
   projectId: string;
   limit: number;
-  /** The variable that sets it, named in the refusal. */
-  variable: string;
   /** Checked under the lock before refusing: true means the row is already there. */
   unless?: () => Promise<boolean>;
 }
@@ -29,10 +30,25 @@ export async function assertUnderQuota(em: EntityManager, quota: Quota): Promise
   )) as Array<{ n: number }>;
   if (n >= quota.limit && !(await quota.unless?.())) {
     const what = quota.table;
+    const variable = `QUOTA_${what.toUpperCase()}_PER_PROJECT`;
     throw new AppError(
       'validation_failed',
-      `this project has reached its quota of ${quota.limit} ${what} (${quota.variable}); delete some first`,
-      [{ field: what, message: `at most ${quota.limit} ${what} per project (${quota.variable})` }],
+      `this project has reached its quota of ${quota.limit} ${what} (${variable}); delete some first`,
+      [{ field: what, message: `at most ${quota.limit} ${what} per project (${variable})` }],
     );
   }
+}
+
+/** Saves a new row of `repository`'s table in a transaction that checks the quota first. */
+export function saveUnderQuota<T extends ObjectLiteral>(
+  repository: Repository<T>,
+  quota: Quota,
+  values: DeepPartial<NoInfer<T>>,
+): Promise<T> {
+  return repository.manager.transaction(async (em) => {
+    await assertUnderQuota(em, quota);
+    const repo: Repository<T> = em.getRepository<T>(repository.target);
+    const row: T = repo.create(values);
+    return repo.save(row);
+  });
 }

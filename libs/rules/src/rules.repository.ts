@@ -1,4 +1,4 @@
-import { assertUnderQuota, pageByCreated } from '@app/database';
+import { pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
@@ -14,16 +14,11 @@ export class RulesRepository {
     values: Omit<RuleEntity, 'id' | 'projectId' | 'createdAt' | 'updatedAt'>,
     quota: number,
   ): Promise<RuleEntity> {
-    return this.rules.manager.transaction(async (em) => {
-      await assertUnderQuota(em, {
-        table: 'rules',
-        projectId,
-        limit: quota,
-        variable: 'QUOTA_RULES_PER_PROJECT',
-      });
-      const repo = em.getRepository(RuleEntity);
-      return repo.save(repo.create({ projectId, ...values }));
-    });
+    return saveUnderQuota(
+      this.rules,
+      { table: 'rules', projectId, limit: quota },
+      { projectId, ...values },
+    );
   }
 
   find(projectId: string, ruleId: string): Promise<RuleEntity | null> {

@@ -1,5 +1,5 @@
 import { decodeCursor, decodeTimeIdCursor, validationFailed } from '@app/common';
-import { assertUnderQuota, pageByCreated } from '@app/database';
+import { pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -26,16 +26,11 @@ export class WebhooksRepository {
 
   /** Creates a subscription; 422 past the project's webhook quota. */
   create(projectId: string, values: Partial<WebhookEntity>, quota: number): Promise<WebhookEntity> {
-    return this.webhooks.manager.transaction(async (em) => {
-      await assertUnderQuota(em, {
-        table: 'webhooks',
-        projectId,
-        limit: quota,
-        variable: 'QUOTA_WEBHOOKS_PER_PROJECT',
-      });
-      const repo = em.getRepository(WebhookEntity);
-      return repo.save(repo.create({ ...values, projectId }));
-    });
+    return saveUnderQuota(
+      this.webhooks,
+      { table: 'webhooks', projectId, limit: quota },
+      { ...values, projectId },
+    );
   }
 
   find(projectId: string, webhookId: string): Promise<WebhookEntity | null> {

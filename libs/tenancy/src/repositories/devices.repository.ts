@@ -1,5 +1,5 @@
 import { ConflictError } from '@app/common';
-import { assertUnderQuota, isUniqueViolation, pageByCreated } from '@app/database';
+import { assertUnderQuota, isUniqueViolation, pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -16,16 +16,11 @@ export class DevicesRepository {
     quota: number,
   ): Promise<DeviceEntity> {
     try {
-      return await this.devices.manager.transaction(async (em) => {
-        await assertUnderQuota(em, {
-          table: 'devices',
-          projectId,
-          limit: quota,
-          variable: 'QUOTA_DEVICES_PER_PROJECT',
-        });
-        const repo = em.getRepository(DeviceEntity);
-        return repo.save(repo.create({ projectId, ...values }));
-      });
+      return await saveUnderQuota(
+        this.devices,
+        { table: 'devices', projectId, limit: quota },
+        { projectId, ...values },
+      );
     } catch (err) {
       if (isUniqueViolation(err)) {
         throw new ConflictError(`a device with external_id "${values.externalId}" already exists`);
@@ -47,7 +42,6 @@ export class DevicesRepository {
         table: 'devices',
         projectId,
         limit: quota,
-        variable: 'QUOTA_DEVICES_PER_PROJECT',
         // A racing registration of this very device, committed while we waited for the
         // quota lock, is the device we want, not one too many.
         unless: () => repo.existsBy({ projectId, externalId }),
