@@ -16,6 +16,16 @@ export interface ReadingRow {
 
 export type AggregateFn = 'avg' | 'min' | 'max' | 'sum' | 'count';
 
+/** An aggregate over [from, to); it may read at most `maxRows` readings. */
+export interface AggregateQuery {
+  metric: string;
+  from: Date;
+  to: Date;
+  bucketSeconds: number;
+  agg: AggregateFn;
+  maxRows: number;
+}
+
 /** A reading (or, with `index` -1, a whole batch) that storage refused, and why. */
 export interface Rejection {
   /** Position of the event in its batch; -1 for the whole batch. */
@@ -288,21 +298,10 @@ export class TelemetryRepository {
     return rows[0] ?? null;
   }
 
-  /**
-   * One query: epoch-aligned buckets with `date_bin`, over readings whose `metric` is a
-   * JSON number (strings, booleans and missing values don't count). Empty buckets are
-   * omitted.
-   */
+  /** The aggregate's buckets ({@link aggregateQuery}); 422 past `maxRows` or on overflow. */
   async aggregate(
     deviceId: string,
-    q: {
-      metric: string;
-      from: Date;
-      to: Date;
-      bucketSeconds: number;
-      agg: AggregateFn;
-      maxRows: number;
-    },
+    q: AggregateQuery,
   ): Promise<Array<{ bucket_start: Date; value: number; count: number }>> {
     const run = (value: string) => this.aggregateQuery(deviceId, q, value);
     let rows;
@@ -356,14 +355,7 @@ export class TelemetryRepository {
    */
   private aggregateQuery(
     deviceId: string,
-    q: {
-      metric: string;
-      from: Date;
-      to: Date;
-      bucketSeconds: number;
-      agg: AggregateFn;
-      maxRows: number;
-    },
+    q: AggregateQuery,
     value: string,
   ): Promise<
     Array<{ scanned: string; bucket_start: Date | null; value: string | number; count: string }>

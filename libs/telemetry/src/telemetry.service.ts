@@ -21,7 +21,12 @@ import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
 import { needsNormalising, validateIngestBody } from './ingest-validator';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
-import { AggregateFn, ReadingRow, RejectionRow, TelemetryRepository } from './telemetry.repository';
+import {
+  AggregateQuery,
+  ReadingRow,
+  RejectionRow,
+  TelemetryRepository,
+} from './telemetry.repository';
 import type { RejectionResponse } from './dto/telemetry.dto';
 import { IngestBacklog } from './ingest-backlog';
 import { ingestJobId } from './telemetry.keys';
@@ -337,7 +342,7 @@ export class TelemetryService {
   async aggregate(
     projectId: string,
     deviceId: string,
-    q: { metric: string; from: Date; to: Date; bucketSeconds: number; agg: AggregateFn },
+    q: Omit<AggregateQuery, 'maxRows'>,
   ): Promise<{ items: Array<{ bucket_start: string; value: number; count: number }> }> {
     const days = (q.to.getTime() - q.from.getTime()) / 86400000;
     if (days > this.readLimits.aggregateMaxDays) {
