@@ -7,3 +7,4 @@ export * from './redis-connection';
 export * from './close-quietly';
 export * from './outage.service';
 export * from './queue-worker.module';
+export * from './periodic-task';

@@ -1,4 +1,4 @@
-import { QUEUES } from '@app/queue';
+import { PeriodicTask, QUEUES } from '@app/queue';
 import { RedisService } from '@app/redis';
 import { InjectQueue } from '@nestjs/bullmq';
 import {
@@ -22,8 +22,12 @@ const AUDIT_EVERY_MS = 60000;
 @Injectable()
 export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(BacklogAuditor.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task = new PeriodicTask(
+    AUDIT_EVERY_MS,
+    () => this.auditOnce(),
+    this.logger,
+    'backlog audit failed',
+  );
   private readonly me = randomUUID();
   private countersExpired = false;
 
@@ -34,16 +38,11 @@ export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplication
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.auditOnce()
-        .catch((err: Error) => this.logger.warn({ err: err.message }, 'backlog audit failed'))
-        .finally(() => (this.running = undefined));
-    }, AUDIT_EVERY_MS).unref();
+    this.task.start();
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  beforeApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 
   /** Runs the audit if no other worker is; returns the places released. */

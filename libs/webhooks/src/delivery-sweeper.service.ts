@@ -4,6 +4,7 @@ import {
   OnApplicationBootstrap,
   BeforeApplicationShutdown,
 } from '@nestjs/common';
+import { PeriodicTask } from '@app/queue';
 import { DeliveryService } from './delivery.service';
 
 const SWEEP_MS = 30000;
@@ -15,23 +16,22 @@ const SWEEP_MS = 30000;
  */
 @Injectable()
 export class DeliverySweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly logger = new Logger(DeliverySweeper.name);
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<unknown>;
+  private readonly task: PeriodicTask;
 
-  constructor(private readonly deliveries: DeliveryService) {}
-
-  onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.deliveries
-        .sweep()
-        .catch((err: Error) => this.logger.warn({ err: err.message }, 'delivery sweep failed'))
-        .finally(() => (this.running = undefined));
-    }, SWEEP_MS).unref();
+  constructor(deliveries: DeliveryService) {
+    this.task = new PeriodicTask(
+      SWEEP_MS,
+      () => deliveries.sweep(),
+      new Logger(DeliverySweeper.name),
+      'delivery sweep failed',
+    );
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+  onApplicationBootstrap(): void {
+    this.task.start();
+  }
+
+  beforeApplicationShutdown(): Promise<void> {
+    return this.task.stop();
   }
 }
