@@ -55,6 +55,21 @@ describe('poison input (e2e)', () => {
     ).body.id as string;
   const postRaw = (p: Project, raw: string) =>
     http().post('/telemetry').set(p.headers).set('Content-Type', 'application/json').send(raw);
+  /** 1-of-1 `t > 5`: an alert opens at the first hot reading. */
+  const hotRule = (p: Project) =>
+    http()
+      .post(`/projects/${p.projectId}/rules`)
+      .set(p.headers)
+      .send({ name: 'hot', metric: 't', operator: '>', threshold: 5, window_n: 1, required_k: 1 })
+      .expect(201);
+  const expectOneOpenAlertAt = async (p: Project, ts: string) => {
+    const alerts = await http().get(`/projects/${p.projectId}/alerts`).set(p.headers).expect(200);
+    expect(alerts.body.items).toEqual([
+      expect.objectContaining({ status: 'open', triggered_at: ts }),
+    ]);
+  };
+  /** 1e-396, written the way jsonb keeps it: a float8 cast of it raises 22003. */
+  const tiny = `0.${'0'.repeat(296)}1e-99`;
   const stored = async (deviceId: string) =>
     (
       await db.query(`SELECT ts, data FROM telemetry WHERE device_id = $1 ORDER BY ts`, [deviceId])
@@ -159,14 +174,8 @@ describe('poison input (e2e)', () => {
 
   it('a stored value float8 cannot hold does not stop evaluation of the device', async () => {
     const p = await api.tenants.newProject();
-    await http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({ name: 'hot', metric: 't', operator: '>', threshold: 5, window_n: 1, required_k: 1 })
-      .expect(201);
+    await hotRule(p);
     const deviceId = await newDevice(p, 'tiny');
-    // 1e-396, written the way jsonb keeps it: a float8 cast of it raises 22003.
-    const tiny = `0.${'0'.repeat(296)}1e-99`;
     await inject(p, deviceId, [`{"ts":"${at(0)}","data":{"t":${tiny}}}`]);
     await idle();
     await postRaw(
@@ -174,10 +183,7 @@ describe('poison input (e2e)', () => {
       JSON.stringify({ device_external_id: 'tiny', events: [{ ts: at(1), data: { t: 99 } }] }),
     ).expect(202);
     await idle();
-    const alerts = await http().get(`/projects/${p.projectId}/alerts`).set(p.headers).expect(200);
-    expect(alerts.body.items).toEqual([
-      expect.objectContaining({ status: 'open', triggered_at: at(1) }),
-    ]);
+    await expectOneOpenAlertAt(p, at(1));
     const [device] = await db.query(`SELECT evaluated_until FROM devices WHERE id = $1`, [
       deviceId,
     ]);
@@ -212,12 +218,7 @@ describe('poison input (e2e)', () => {
 
   it('reads a number below what a double holds as 0, as validated, and keeps evaluating', async () => {
     const p = await api.tenants.newProject();
-    await http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({ name: 'hot', metric: 't', operator: '>', threshold: 5, window_n: 1, required_k: 1 })
-      .expect(201);
-    const tiny = `0.${'0'.repeat(296)}1e-99`;
+    await hotRule(p);
     await postRaw(
       p,
       `{"device_external_id":"tiny-api","events":[{"ts":"${at(0)}","data":{"t":${tiny}}}]}`,
@@ -235,9 +236,6 @@ describe('poison input (e2e)', () => {
       { ts: at(0), data: { t: 0 } },
       { ts: at(1), data: { t: 99 } },
     ]);
-    const alerts = await http().get(`/projects/${p.projectId}/alerts`).set(p.headers).expect(200);
-    expect(alerts.body.items).toEqual([
-      expect.objectContaining({ status: 'open', triggered_at: at(1) }),
-    ]);
+    await expectOneOpenAlertAt(p, at(1));
   });
 });
