@@ -1,4 +1,5 @@
 import { QUEUES } from '@app/queue';
+import { isolatedRun, IsolatedRun } from '@app/testing';
 import { parseKeyRing, resealWebhookSecrets, WebhookSecretCodec } from '@app/webhooks';
 import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
@@ -26,24 +27,27 @@ describe('webhook secrets at rest (integration)', () => {
   let receiver: TestReceiver;
   let db: DataSource;
   let queues: Queue[];
-  const env = { WEBHOOK_SECRET_KEYS: K1 };
+  // Rows sealed with this file's keys are unreadable to the run's other workers (each logs
+  // that as an error at boot), and their jobs must not reach them: a database and queues
+  // of its own.
+  let own: IsolatedRun;
+  let env: Record<string, string | undefined>;
 
   beforeAll(async () => {
+    own = await isolatedRun('secrets');
+    env = { ...own.env, WEBHOOK_SECRET_KEYS: K1 };
     api = await startApi(env);
     worker = await startWorker(env);
     receiver = await new TestReceiver().start();
     db = api.app.get(DataSource);
-    queues = [openQueue(INGEST), openQueue(QUEUES.RULE_EVALUATION)];
+    queues = [openQueue(INGEST, env), openQueue(QUEUES.RULE_EVALUATION, env)];
   });
   afterAll(async () => {
-    // Rows sealed with this file's keys would be unreadable to every later worker of the
-    // run (which logs that as an error): they go with their projects.
-    if (projects.length > 0)
-      await db.query(`DELETE FROM projects WHERE id = ANY ($1::uuid[])`, [projects]);
     await worker.close();
     await api.close();
     await receiver.close();
     await Promise.all(queues.map((q) => q.close()));
+    await own.drop();
   });
 
   const http = () => request(api.server);
@@ -61,10 +65,8 @@ describe('webhook secrets at rest (integration)', () => {
       .expect(202);
     for (const q of queues) await drained(q);
   };
-  const projects: string[] = [];
   const setUp = async () => {
     const p = await api.tenants.newProject();
-    projects.push(p.projectId);
     await http()
       .post(`/projects/${p.projectId}/rules`)
       .set(p.headers)
@@ -141,7 +143,7 @@ describe('webhook secrets at rest (integration)', () => {
 
     // A worker with the new key delivers it, signed with the secret the tenant was given.
     await worker.close();
-    worker = await startWorker({ WEBHOOK_SECRET_KEYS: `${K2},${K1}` });
+    worker = await startWorker({ ...env, WEBHOOK_SECRET_KEYS: `${K2},${K1}` });
     await http().post(`/webhook-deliveries/${d.id}/retry`).set(p.headers).expect(202);
     const [got] = (await receiver.waitFor(before + 1)).slice(before);
     expect(() => verifies(hook.secret, got)).not.toThrow();

@@ -12,7 +12,13 @@ export default async function globalTeardown(): Promise<void> {
   const admin = new Client({ connectionString: withDatabase(run.databaseUrl, 'postgres') });
   await admin.connect();
   try {
-    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`);
+    // The run's database and any a suite made beside it (isolatedRun) and left behind.
+    const { rows } = await admin.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname = $1 OR starts_with(datname, $1 || '_')`,
+      [name],
+    );
+    for (const { datname } of rows)
+      await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(datname)} WITH (FORCE)`);
   } finally {
     await admin.end();
   }

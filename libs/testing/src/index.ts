@@ -1,3 +1,4 @@
 export * from './test-env';
 export * from './test-app';
 export * from './tenant.factory';
+export * from './isolated-run';
