@@ -1,80 +1,47 @@
 import { QUEUES } from '@app/queue';
-import { Queue } from 'bullmq';
+import { TestProject } from '@app/testing';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { RunningApi, startApi } from '../support/api';
-import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
-
-const T0 = Date.UTC(2025, 0, 1);
-const at = (i: number) => new Date(T0 + i * 1000).toISOString();
-type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+import { RunningApi } from '../support/api';
+import { at, deviceIdOf, rule, send, storedCount, until } from '../support/fixtures';
+import { Stack, startStack } from '../support/stack';
+import { openQueue, Pipeline } from '../support/worker';
 
 describe('rules and alerts (e2e)', () => {
   // Each test waits for ingestion and evaluation to finish: more than jest's 5 s default on a busy machine.
   jest.setTimeout(30000);
 
+  let stack: Stack;
   let api: RunningApi;
-  let worker: RunningWorker;
-  let queues: Queue[];
+  let pipeline: Pipeline;
   let db: DataSource;
 
   beforeAll(async () => {
-    api = await startApi();
-    worker = await startWorker();
-    queues = [openQueue(INGEST), openQueue(QUEUES.RULE_EVALUATION)];
-    db = api.app.get(DataSource);
+    stack = await startStack();
+    ({ api, pipeline, db } = stack);
   });
-  afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await Promise.all(queues.map((q) => q.close()));
-  });
+  afterAll(() => stack.close());
 
-  const idle = async () => {
-    for (const q of queues) await drained(q);
-    for (const q of queues) await drained(q); // evaluation jobs are added by ingestion
-  };
+  const idle = () => pipeline.idle(2);
   const http = () => request(api.server);
-  const rule = (p: Project, body: Record<string, unknown>) =>
-    http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({
-        name: 'rule',
-        metric: 'temperature',
-        operator: '>',
-        threshold: 80,
-        window_n: 5,
-        required_k: 5,
-        ...body,
-      });
-  const send = (p: Project, device: string, values: Array<number | null>, start = 0) =>
-    http()
-      .post('/telemetry')
-      .set(p.headers)
-      .send({
-        device_external_id: device,
-        events: values.map((v, i) => ({
-          ts: at(start + i),
-          data: v === null ? { other: 1 } : { temperature: v },
-        })),
-      })
-      .expect(202);
-  const alerts = async (p: Project, query: Record<string, string> = {}) =>
+  /** 5 of 5 temperature > 80 unless `body` says otherwise. */
+  const newRule = (p: TestProject, body: Record<string, unknown>) =>
+    rule(api, p, {
+      name: 'rule',
+      metric: 'temperature',
+      threshold: 80,
+      window_n: 5,
+      required_k: 5,
+      ...body,
+    });
+  const alerts = async (p: TestProject, query: Record<string, string> = {}) =>
     (await http().get(`/projects/${p.projectId}/alerts`).query(query).set(p.headers).expect(200))
       .body.items as Array<Record<string, any>>;
-  const deviceId = async (p: Project, externalId: string): Promise<string> =>
-    (
-      await db.query(`SELECT id FROM devices WHERE project_id = $1 AND external_id = $2`, [
-        p.projectId,
-        externalId,
-      ])
-    )[0].id;
 
   describe('rules API', () => {
     it('creates, reads, lists, updates and deletes a rule', async () => {
       const p = await api.tenants.newProject();
-      const created = await rule(p, { cooldown_seconds: 300 }).expect(201);
+      const created = await newRule(p, { cooldown_seconds: 300 }).expect(201);
       expect(created.body).toMatchObject({
         project_id: p.projectId,
         metric: 'temperature',
@@ -121,10 +88,10 @@ describe('rules and alerts (e2e)', () => {
       ['fractional window', { window_n: 2.5 }, 'window_n'],
     ])('refuses %s with 422 naming the field', async (_label, patch, field) => {
       const p = await api.tenants.newProject();
-      const res = await rule(p, patch).expect(422);
+      const res = await newRule(p, patch).expect(422);
       expect(res.body.details.map((d: { field: string }) => d.field)).toContain(field);
       const patchRes = await http()
-        .patch(`/rules/${(await rule(p, {}).expect(201)).body.id}`)
+        .patch(`/rules/${(await newRule(p, {}).expect(201)).body.id}`)
         .set(p.headers)
         .send(field === 'required_k' && 'window_n' in patch ? { required_k: 6 } : patch);
       expect(patchRes.status).toBe(422);
@@ -143,7 +110,7 @@ describe('rules and alerts (e2e)', () => {
         .set(other.headers)
         .send({ external_id: 't' })
         .expect(201);
-      const r = (await rule(p, { scope: 'EXPLICIT' }).expect(201)).body.id;
+      const r = (await newRule(p, { scope: 'EXPLICIT' }).expect(201)).body.id;
       for (let i = 0; i < 2; i++) {
         const res = await http()
           .post(`/rules/${r}/devices`)
@@ -173,8 +140,8 @@ describe('rules and alerts (e2e)', () => {
   describe('evaluation', () => {
     it('the reference example (5 of 5 > 80, readings 95–99) opens one alert with the rule and window', async () => {
       const p = await api.tenants.newProject();
-      const r = (await rule(p, { name: 'High Temp', cooldown_seconds: 300 }).expect(201)).body;
-      await send(p, 'sensor-01', [95, 96, 97, 98, 99]);
+      const r = (await newRule(p, { name: 'High Temp', cooldown_seconds: 300 }).expect(201)).body;
+      await send(api, p, 'sensor-01', [95, 96, 97, 98, 99]);
       await idle();
       const list = await alerts(p);
       expect(list).toHaveLength(1);
@@ -207,8 +174,8 @@ describe('rules and alerts (e2e)', () => {
 
     it('eight bursts in one 128-reading stream open eight alerts in one batch', async () => {
       const p = await api.tenants.newProject();
-      await rule(p, { threshold: 50, window_n: 5, required_k: 3 }).expect(201);
-      await send(p, 'bursty', bursts());
+      await newRule(p, { threshold: 50, window_n: 5, required_k: 3 }).expect(201);
+      await send(api, p, 'bursty', bursts());
       await idle();
       const list = await alerts(p);
       expect(list).toHaveLength(8);
@@ -217,13 +184,13 @@ describe('rules and alerts (e2e)', () => {
 
     it('… and the same eight in random batches of 1–7', async () => {
       const p = await api.tenants.newProject();
-      await rule(p, { threshold: 50, window_n: 5, required_k: 3 }).expect(201);
+      await newRule(p, { threshold: 50, window_n: 5, required_k: 3 }).expect(201);
       const values = bursts();
       let seed = 42;
       const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
       for (let i = 0; i < values.length;) {
         const n = Math.min(values.length - i, 1 + Math.floor(rnd() * 7));
-        await send(p, 'bursty', values.slice(i, i + n), i);
+        await send(api, p, 'bursty', values.slice(i, i + n), { start: i });
         i += n;
       }
       await idle();
@@ -236,9 +203,9 @@ describe('rules and alerts (e2e)', () => {
 
     it('counts cooldown in reading time and resolves when the condition clears', async () => {
       const p = await api.tenants.newProject();
-      await rule(p, { window_n: 1, required_k: 1, cooldown_seconds: 10 }).expect(201);
+      await newRule(p, { window_n: 1, required_k: 1, cooldown_seconds: 10 }).expect(201);
       // hot at 0, cold at 1 (resolves), hot at 2..9 (within 10 s of 0: no alert), hot at 10 (opens).
-      await send(p, 'cool', [90, 10, 90, 90, 90, 90, 90, 90, 90, 90, 90]);
+      await send(api, p, 'cool', [90, 10, 90, 90, 90, 90, 90, 90, 90, 90, 90]);
       await idle();
       const list = await alerts(p);
       expect(list.map((a) => [a.triggered_at, a.status, a.resolved_at])).toEqual([
@@ -249,8 +216,8 @@ describe('rules and alerts (e2e)', () => {
 
     it('acknowledges and resolves by hand, and opens again only after the cooldown', async () => {
       const p = await api.tenants.newProject();
-      await rule(p, { window_n: 1, required_k: 1, cooldown_seconds: 5 }).expect(201);
-      await send(p, 'manual', [90]);
+      await newRule(p, { window_n: 1, required_k: 1, cooldown_seconds: 5 }).expect(201);
+      await send(api, p, 'manual', [90]);
       await idle();
       const [alert] = await alerts(p);
       const acked = await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(200);
@@ -264,7 +231,7 @@ describe('rules and alerts (e2e)', () => {
       await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(409);
       await http().post(`/alerts/${alert.id}/resolve`).set(p.headers).expect(200);
 
-      await send(p, 'manual', [90, 90, 90, 90, 90], 1); // ts 1..5: still hot; 5 s after 0 → reopens at 5
+      await send(api, p, 'manual', [90, 90, 90, 90, 90], { start: 1 }); // ts 1..5: still hot; 5 s after 0 → reopens at 5
       await idle();
       const list = await alerts(p);
       expect(list.map((a) => [a.triggered_at, a.status])).toEqual([
@@ -278,7 +245,7 @@ describe('rules and alerts (e2e)', () => {
 
     it('TAG rules follow device tags; EXPLICIT rules only assigned devices', async () => {
       const p = await api.tenants.newProject();
-      await rule(p, {
+      await newRule(p, {
         window_n: 1,
         required_k: 1,
         scope: 'TAG',
@@ -286,17 +253,20 @@ describe('rules and alerts (e2e)', () => {
         name: 'tag',
       }).expect(201);
       const explicit = (
-        await rule(p, { window_n: 1, required_k: 1, scope: 'EXPLICIT', name: 'explicit' }).expect(
-          201,
-        )
+        await newRule(p, {
+          window_n: 1,
+          required_k: 1,
+          scope: 'EXPLICIT',
+          name: 'explicit',
+        }).expect(201)
       ).body.id;
-      await send(p, 'a', [90], 0);
-      await send(p, 'b', [90], 0);
+      await send(api, p, 'a', [90]);
+      await send(api, p, 'b', [90]);
       await idle();
       expect(await alerts(p)).toHaveLength(0);
 
-      const a = await deviceId(p, 'a');
-      const b = await deviceId(p, 'b');
+      const a = await deviceIdOf(db, p.projectId, 'a');
+      const b = await deviceIdOf(db, p.projectId, 'b');
       await http()
         .patch(`/devices/${a}`)
         .set(p.headers)
@@ -307,8 +277,8 @@ describe('rules and alerts (e2e)', () => {
         .set(p.headers)
         .send({ device_ids: [b] })
         .expect(200);
-      await send(p, 'a', [91], 1);
-      await send(p, 'b', [91], 1);
+      await send(api, p, 'a', [91], { start: 1 });
+      await send(api, p, 'b', [91], { start: 1 });
       await idle();
       const list = await alerts(p);
       expect(list.map((x) => [x.device_id, x.details.rule.name]).sort()).toEqual(
@@ -323,8 +293,8 @@ describe('rules and alerts (e2e)', () => {
 
     it("changing a rule's metric starts its window afresh", async () => {
       const p = await api.tenants.newProject();
-      const r = (await rule(p, { window_n: 2, required_k: 2 }).expect(201)).body.id;
-      await send(p, 'swap', [90], 0); // one breach of temperature
+      const r = (await newRule(p, { window_n: 2, required_k: 2 }).expect(201)).body.id;
+      await send(api, p, 'swap', [90]); // one breach of temperature
       await idle();
       await http().patch(`/rules/${r}`).set(p.headers).send({ metric: 'humidity' }).expect(200);
       await http()
@@ -338,17 +308,17 @@ describe('rules and alerts (e2e)', () => {
 
     it('resolves an alert whose rule no longer covers the device (tag removed)', async () => {
       const p = await api.tenants.newProject();
-      await rule(p, { window_n: 1, required_k: 1, scope: 'TAG', tag: 'hot' }).expect(201);
+      await newRule(p, { window_n: 1, required_k: 1, scope: 'TAG', tag: 'hot' }).expect(201);
       const d = await http()
         .post(`/projects/${p.projectId}/devices`)
         .set(p.headers)
         .send({ external_id: 'tagged', tags: ['hot'] })
         .expect(201);
-      await send(p, 'tagged', [90], 0);
+      await send(api, p, 'tagged', [90]);
       await idle();
       expect((await alerts(p))[0].status).toBe('open');
       await http().patch(`/devices/${d.body.id}`).set(p.headers).send({ tags: [] }).expect(200);
-      await send(p, 'tagged', [91], 1);
+      await send(api, p, 'tagged', [91], { start: 1 });
       await idle();
       const [alert] = await alerts(p);
       expect(alert).toMatchObject({
@@ -359,24 +329,20 @@ describe('rules and alerts (e2e)', () => {
 
     it('stores late readings but does not evaluate them', async () => {
       const p = await api.tenants.newProject();
-      await rule(p, { window_n: 1, required_k: 1 }).expect(201);
-      await send(p, 'late', [10, 10, 10], 100);
+      await newRule(p, { window_n: 1, required_k: 1 }).expect(201);
+      await send(api, p, 'late', [10, 10, 10], { start: 100 });
       await idle();
-      await send(p, 'late', [99, 99], 50); // older than what was evaluated
+      await send(api, p, 'late', [99, 99], { start: 50 }); // older than what was evaluated
       await idle();
       expect(await alerts(p)).toHaveLength(0);
-      const id = await deviceId(p, 'late');
-      expect(
-        Number(
-          (await db.query(`SELECT count(*) FROM telemetry WHERE device_id = $1`, [id]))[0].count,
-        ),
-      ).toBe(5);
+      const id = await deviceIdOf(db, p.projectId, 'late');
+      expect(await storedCount(db, id!)).toBe(5);
     });
 
     it('disabling a rule resolves its open alerts; events go to the outbox and on to the queue', async () => {
       const p = await api.tenants.newProject();
-      const r = (await rule(p, { window_n: 1, required_k: 1 }).expect(201)).body.id;
-      await send(p, 'off', [90]);
+      const r = (await newRule(p, { window_n: 1, required_k: 1 }).expect(201)).body.id;
+      await send(api, p, 'off', [90]);
       await idle();
       expect((await alerts(p))[0].status).toBe('open');
       await http().patch(`/rules/${r}`).set(p.headers).send({ enabled: false }).expect(200);
@@ -385,7 +351,7 @@ describe('rules and alerts (e2e)', () => {
         status: 'resolved',
         details: expect.objectContaining({ resolution: 'rule_disabled' }),
       });
-      await send(p, 'off', [95], 1);
+      await send(api, p, 'off', [95], { start: 1 });
       await idle();
       expect(await alerts(p)).toHaveLength(1);
 
@@ -399,10 +365,11 @@ describe('rules and alerts (e2e)', () => {
           payload: Record<string, any>;
         }>;
       expect((await events()).map((e) => e.type)).toEqual(['alert.created', 'alert.resolved']);
-      const deadline = Date.now() + 5000;
-      while ((await events()).some((e) => !e.dispatched_at) && Date.now() < deadline)
-        await new Promise((res) => setTimeout(res, 100));
-      const relayed = await events();
+      const relayed = await until('every alert event dispatched', events, {
+        done: (list) => list.every((e) => e.dispatched_at),
+        timeoutMs: 5000,
+        everyMs: 100,
+      });
       expect(relayed.every((e) => e.dispatched_at)).toBe(true);
       expect(relayed[0].payload).toMatchObject({
         project_id: p.projectId,

@@ -3,6 +3,7 @@ import { ApiKeyAuthService } from '@app/tenancy';
 import bcrypt from 'bcryptjs';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
+import { until } from '../support/fixtures';
 
 describe('API key authentication (e2e)', () => {
   let api: RunningApi;
@@ -81,11 +82,11 @@ describe('API key authentication (e2e)', () => {
     const revokedAt = Date.now();
     await devices(api, p.projectId, p.apiKey).expect(401);
 
-    let status = 200;
-    while (status !== 401 && Date.now() - revokedAt < 6000) {
-      status = (await devices(replica, p.projectId, p.apiKey)).status;
-      if (status !== 401) await new Promise((r) => setTimeout(r, 100));
-    }
+    const status = await until(
+      'the other replica to refuse the revoked key',
+      async () => (await devices(replica, p.projectId, p.apiKey)).status,
+      { done: (s) => s === 401, timeoutMs: 6000 - (Date.now() - revokedAt), everyMs: 100 },
+    );
     expect(status).toBe(401);
     expect(Date.now() - revokedAt).toBeLessThan(5000);
 

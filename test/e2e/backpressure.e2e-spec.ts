@@ -1,16 +1,13 @@
 import { testRunEnv } from '@app/testing';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
+import { readings, sleep } from '../support/fixtures';
 import { drained, INGEST, openQueue, startWorker } from '../support/worker';
 
 const batch = (n: number) => ({
   device_external_id: 'pressure',
-  events: Array.from({ length: n }, (_, i) => ({
-    ts: new Date(Date.UTC(2025, 0, 1) + i * 1000).toISOString(),
-    data: { v: i },
-  })),
+  events: readings(n, (k) => ({ v: k })),
 });
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('ingest backpressure (e2e)', () => {
   // A namespace of its own: only this file's batches count against the bounds.
@@ -24,7 +21,7 @@ describe('ingest backpressure (e2e)', () => {
       const post = () => request(api.server).post('/telemetry').set(p.headers).send(batch(10));
       await post().expect(202);
       await post().expect(202);
-      await pause(600); // the backlog is sampled at most every 500 ms per replica
+      await sleep(600); // the backlog is sampled at most every 500 ms per replica
       const res = await post().expect(429);
       expect(res.body.message).toMatch(/backlog/);
       expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
@@ -32,7 +29,7 @@ describe('ingest backpressure (e2e)', () => {
       const worker = await startWorker({ REDIS_PREFIX: prefix });
       try {
         await drained(queue);
-        await pause(600);
+        await sleep(600);
         await post().expect(202);
       } finally {
         await worker.close();
@@ -53,7 +50,7 @@ describe('ingest backpressure (e2e)', () => {
     try {
       const p = await api.tenants.newProject();
       await request(api.server).post('/telemetry').set(p.headers).send(batch(100)).expect(202); // ~6 KB
-      await pause(600);
+      await sleep(600);
       await request(api.server).post('/telemetry').set(p.headers).send(batch(1)).expect(429);
     } finally {
       await queue.obliterate({ force: true });
@@ -81,7 +78,7 @@ describe('ingest backpressure (e2e)', () => {
         const res = await post(noisy);
         if (res.status === 429) refused = res;
         else expect(res.status).toBe(202);
-        await pause(600);
+        await sleep(600);
       }
       expect(refused?.body.message).toMatch(/INGEST_BACKLOG_PROJECT_MAX_JOBS/);
       expect(Number(refused?.headers['retry-after'])).toBeGreaterThanOrEqual(1);

@@ -1,11 +1,10 @@
 import { encodeCursor } from '@app/common';
-import { adminHeaders, testRunEnv, uniqueName } from '@app/testing';
+import { adminHeaders, testRunEnv, TestProject, uniqueName } from '@app/testing';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
+import { rule } from '../support/fixtures';
 import { TcpProxy } from '../support/tcp-proxy';
-
-type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
 
 /**
  * Requests carrying values PostgreSQL refuses, or asking for more than a statement may
@@ -15,7 +14,7 @@ type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
 describe('client errors never answer 500 (e2e)', () => {
   let api: RunningApi;
   let db: DataSource;
-  let p: Project;
+  let p: TestProject;
   let deviceId: string;
   let deliveryId: string;
   let ruleId: string;
@@ -31,7 +30,7 @@ describe('client errors never answer 500 (e2e)', () => {
         .send({ external_id: 'sensor-1' })
         .expect(201)
     ).body.id;
-    ruleId = (await rule({}).expect(201)).body.id;
+    ruleId = (await newRule({}).expect(201)).body.id;
     const webhookId = (
       await http()
         .post(`/projects/${p.projectId}/webhooks`)
@@ -49,19 +48,8 @@ describe('client errors never answer 500 (e2e)', () => {
   afterAll(() => api.close());
 
   const http = () => request(api.server);
-  const rule = (body: Record<string, unknown>) =>
-    http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({
-        name: uniqueName('rule'),
-        metric: 'temperature',
-        operator: '>',
-        threshold: 80,
-        window_n: 1,
-        required_k: 1,
-        ...body,
-      });
+  const newRule = (body: Record<string, unknown>) =>
+    rule(api, p, { name: uniqueName('rule'), metric: 'temperature', threshold: 80, ...body });
   /** A 422 whose details name `field`; status and body in one assertion, so a failure shows both. */
   const expectRefused = (res: request.Response, field: string) =>
     expect({ status: res.status, body: res.body }).toMatchObject({
@@ -133,7 +121,7 @@ describe('client errors never answer 500 (e2e)', () => {
     );
 
     it('a cursor we issued still pages', async () => {
-      await rule({}).expect(201);
+      await newRule({}).expect(201);
       const first = await http()
         .get(`/projects/${p.projectId}/rules`)
         .query({ limit: 1 })
@@ -221,7 +209,7 @@ describe('client errors never answer 500 (e2e)', () => {
       ['metric', 'temp\u0007'],
       ['metric', 'temp\ud800'],
     ])('POST /rules: %s %j is a 422 naming it', async (field, value) => {
-      expectRefused(await rule({ [field]: value }), field);
+      expectRefused(await newRule({ [field]: value }), field);
     });
 
     it.each([
@@ -250,7 +238,7 @@ describe('client errors never answer 500 (e2e)', () => {
     );
 
     it('names with spaces and metrics with any printable text still work', async () => {
-      const created = await rule({ name: '  Température élevée  ', metric: 'temp °C/🌡' }).expect(
+      const created = await newRule({ name: '  Température élevée  ', metric: 'temp °C/🌡' }).expect(
         201,
       );
       expect(created.body).toMatchObject({ name: 'Température élevée', metric: 'temp °C/🌡' });

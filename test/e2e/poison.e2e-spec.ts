@@ -1,16 +1,14 @@
 import { MetricsService } from '@app/observability';
-import { QUEUES } from '@app/queue';
 import { IngestBacklog, ingestJobId } from '@app/telemetry';
+import { TestProject } from '@app/testing';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { RunningApi, startApi } from '../support/api';
-import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
-
-const T0 = Date.UTC(2025, 0, 1);
-const at = (i: number) => new Date(T0 + i * 1000).toISOString();
-type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+import { RunningApi } from '../support/api';
+import { at, deviceIdOf, rule } from '../support/fixtures';
+import { Stack, startStack } from '../support/stack';
+import { Pipeline, RunningWorker } from '../support/worker';
 
 /**
  * Poison input: values that pass the api but that storage or evaluation cannot take must
@@ -19,33 +17,23 @@ type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
  */
 describe('poison input (e2e)', () => {
   jest.setTimeout(60000);
+  let stack: Stack;
   let api: RunningApi;
   let worker: RunningWorker;
+  let pipeline: Pipeline;
   let ingest: Queue;
-  let evaluation: Queue;
   let db: DataSource;
 
   beforeAll(async () => {
-    api = await startApi();
-    worker = await startWorker();
-    ingest = openQueue(INGEST);
-    evaluation = openQueue(QUEUES.RULE_EVALUATION);
-    db = api.app.get(DataSource);
+    stack = await startStack();
+    ({ api, worker, pipeline, db } = stack);
+    ingest = pipeline.ingest;
   });
-  afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await Promise.all([ingest.close(), evaluation.close()]);
-  });
+  afterAll(() => stack.close());
 
   const http = () => request(api.server);
-  const idle = async () => {
-    for (let i = 0; i < 2; i++) {
-      await drained(ingest);
-      await drained(evaluation);
-    }
-  };
-  const newDevice = async (p: Project, externalId: string): Promise<string> =>
+  const idle = () => pipeline.idle(2);
+  const newDevice = async (p: TestProject, externalId: string): Promise<string> =>
     (
       await http()
         .post(`/projects/${p.projectId}/devices`)
@@ -53,16 +41,10 @@ describe('poison input (e2e)', () => {
         .send({ external_id: externalId })
         .expect(201)
     ).body.id as string;
-  const postRaw = (p: Project, raw: string) =>
+  const postRaw = (p: TestProject, raw: string) =>
     http().post('/telemetry').set(p.headers).set('Content-Type', 'application/json').send(raw);
-  /** 1-of-1 `t > 5`: an alert opens at the first hot reading. */
-  const hotRule = (p: Project) =>
-    http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({ name: 'hot', metric: 't', operator: '>', threshold: 5, window_n: 1, required_k: 1 })
-      .expect(201);
-  const expectOneOpenAlertAt = async (p: Project, ts: string) => {
+  const hotRule = (p: TestProject) => rule(api, p).expect(201);
+  const expectOneOpenAlertAt = async (p: TestProject, ts: string) => {
     const alerts = await http().get(`/projects/${p.projectId}/alerts`).set(p.headers).expect(200);
     expect(alerts.body.items).toEqual([
       expect.objectContaining({ status: 'open', triggered_at: ts }),
@@ -80,7 +62,7 @@ describe('poison input (e2e)', () => {
    * what the worker must survive if a value slips past validation (or was queued by an
    * older api).
    */
-  const inject = async (p: Project, deviceId: string, events: string[]) => {
+  const inject = async (p: TestProject, deviceId: string, events: string[]) => {
     const payload = `{"device_external_id":"x","events":[${events.join(',')}]}`;
     const backlog = api.app.get(IngestBacklog);
     const batch = {
@@ -201,10 +183,7 @@ describe('poison input (e2e)', () => {
       JSON.stringify({ device_external_id: 'far-east', events: [{ ts: at(0), data: { t: 2 } }] }),
     ).expect(202);
     await idle();
-    const [{ id }] = await db.query(
-      `SELECT id FROM devices WHERE project_id = $1 AND external_id = 'far-east'`,
-      [p.projectId],
-    );
+    const id = (await deviceIdOf(db, p.projectId, 'far-east'))!;
     expect(await stored(id)).toEqual([
       { ts: '2024-12-31T04:00:00.123Z', data: { t: 1 } },
       { ts: at(0), data: { t: 2 } },
@@ -228,10 +207,7 @@ describe('poison input (e2e)', () => {
       JSON.stringify({ device_external_id: 'tiny-api', events: [{ ts: at(1), data: { t: 99 } }] }),
     ).expect(202);
     await idle();
-    const [{ id }] = await db.query(
-      `SELECT id FROM devices WHERE project_id = $1 AND external_id = 'tiny-api'`,
-      [p.projectId],
-    );
+    const id = (await deviceIdOf(db, p.projectId, 'tiny-api'))!;
     expect(await stored(id)).toEqual([
       { ts: at(0), data: { t: 0 } },
       { ts: at(1), data: { t: 99 } },

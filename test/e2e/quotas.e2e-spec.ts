@@ -1,13 +1,11 @@
-import { testRunEnv } from '@app/testing';
+import { testRunEnv, TestProject } from '@app/testing';
 import { Queue } from 'bullmq';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { RunningApi, startApi } from '../support/api';
-import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
-
-const T0 = Date.UTC(2025, 0, 1);
-const at = (i: number) => new Date(T0 + i * 1000).toISOString();
-type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+import { RunningApi } from '../support/api';
+import { at, deviceIdOf, rule, sleep, T0 } from '../support/fixtures';
+import { Stack, startStack } from '../support/stack';
+import { drained } from '../support/worker';
 
 /**
  * Per-project quotas and read caps: counts of rules, webhooks and devices (422 naming the
@@ -26,47 +24,38 @@ describe('quotas and read caps (e2e)', () => {
     TELEMETRY_PAGE_MAX_BYTES: '10240',
     TELEMETRY_READS_PER_PROJECT: '1',
   };
+  let stack: Stack;
   let api: RunningApi;
-  let worker: RunningWorker;
   let queue: Queue;
   let db: DataSource;
 
   beforeAll(async () => {
-    api = await startApi(env);
-    worker = await startWorker(env);
-    queue = openQueue(INGEST, env);
-    db = api.app.get(DataSource);
+    stack = await startStack(env);
+    ({ api, db } = stack);
+    queue = stack.pipeline.ingest;
   });
-  afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await queue.close();
-  });
+  afterAll(() => stack.close());
 
   const http = () => request(api.server);
-  const rule = (p: Project, name: string) =>
-    http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({ name, metric: 't', operator: '>', threshold: 1, window_n: 1, required_k: 1 });
-  const ingest = (p: Project, device: string, events: Array<{ ts: string; data: object }>) =>
+  const namedRule = (p: TestProject, name: string) => rule(api, p, { name, threshold: 1 });
+  const ingest = (p: TestProject, device: string, events: Array<{ ts: string; data: object }>) =>
     http().post('/telemetry').set(p.headers).send({ device_external_id: device, events });
 
   it('refuses a rule past QUOTA_RULES_PER_PROJECT, also when requests race, and only in that project', async () => {
     const p = await api.tenants.newProject();
-    const raced = await Promise.all(Array.from({ length: 5 }, (_, i) => rule(p, `r${i}`)));
+    const raced = await Promise.all(Array.from({ length: 5 }, (_, i) => namedRule(p, `r${i}`)));
     expect(raced.map((r) => r.status).sort()).toEqual([201, 201, 422, 422, 422]);
     const refused = raced.find((r) => r.status === 422)!;
     expect(refused.body.message).toMatch(/quota of 2 rules \(QUOTA_RULES_PER_PROJECT\)/);
     expect(refused.body.details).toEqual([{ field: 'rules', message: expect.any(String) }]);
     const other = await api.tenants.newProject();
-    await rule(other, 'mine').expect(201);
+    await namedRule(other, 'mine').expect(201);
     // Deleting one makes room again.
     await http()
       .delete(`/rules/${raced.find((r) => r.status === 201)!.body.id}`)
       .set(p.headers)
       .expect(204);
-    await rule(p, 'again').expect(201);
+    await namedRule(p, 'again').expect(201);
   });
 
   it('refuses a webhook past QUOTA_WEBHOOKS_PER_PROJECT', async () => {
@@ -112,7 +101,7 @@ describe('quotas and read caps (e2e)', () => {
   });
 
   describe('telemetry reads', () => {
-    let p: Project;
+    let p: TestProject;
     let deviceId: string;
     // ~4 KB of JSON per reading that compresses to a fraction on disk: the cap is on what
     // the response holds, not on what PostgreSQL stores.
@@ -127,10 +116,7 @@ describe('quotas and read caps (e2e)', () => {
         Array.from({ length: 60 }, (_, i) => ({ ts: at(i), data: { t: i, ...BIG } })),
       ).expect(202);
       await drained(queue);
-      [{ id: deviceId }] = await db.query(
-        `SELECT id FROM devices WHERE project_id = $1 AND external_id = 'reader'`,
-        [p.projectId],
-      );
+      deviceId = (await deviceIdOf(db, p.projectId, 'reader'))!;
     });
     const aggregate = (query: Record<string, unknown>) =>
       http()
@@ -192,7 +178,8 @@ describe('quotas and read caps (e2e)', () => {
           .get(`/telemetry/devices/${deviceId}/telemetry`)
           .set(p.headers)
           .then((r) => r);
-        await new Promise((r) => setTimeout(r, 300));
+        // A head start: the read gate is in the api's memory, nothing to wait on (too short fails).
+        await sleep(300);
         const second = await http()
           .get(`/telemetry/devices/${deviceId}/telemetry/aggregate`)
           .set(p.headers)

@@ -1,6 +1,7 @@
 import type { DeliveryResponse } from '@receiver/delivery';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
+import { until } from '../support/fixtures';
 import { exited, freePort, spawnApp, waitFor } from '../support/processes';
 import { RunningReceiverApp, startReceiverApp } from '../support/receiver-app';
 
@@ -193,8 +194,10 @@ describe('webhook receiver', () => {
     const pending = post(receiver, '/?delay_ms=600000', 'x', {}, abort.signal).catch(
       (err: Error) => err.name,
     );
-    await new Promise((r) => setTimeout(r, 200));
-    const [waiting] = await deliveries(receiver);
+    const [waiting] = await until('the delayed request recorded', () => deliveries(receiver), {
+      done: (list) => list.length === 2, // this test's two requests
+      everyMs: 25,
+    });
     expect(waiting).toMatchObject({ query: 'delay_ms=600000', delay_ms: 60000, status: 204 });
     abort.abort();
     expect(await pending).toBe('AbortError');

@@ -1,15 +1,14 @@
 import { MetricsService } from '@app/observability';
 import { RedisService } from '@app/redis';
 import { IngestBacklog } from '@app/telemetry';
-import { testRunEnv } from '@app/testing';
+import { testRunEnv, TestProject as Project } from '@app/testing';
 import { Queue } from 'bullmq';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
-import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
-
-const T0 = Date.UTC(2025, 0, 1);
-type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+import { at, readings, storedCount } from '../support/fixtures';
+import { Stack, startStack } from '../support/stack';
+import { drained, INGEST, openQueue, RunningWorker } from '../support/worker';
 
 /**
  * What ingestion keeps in Redis, and what happens when Redis loses it: a device's batch
@@ -18,6 +17,7 @@ type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
  */
 describe('ingest state in Redis (e2e)', () => {
   jest.setTimeout(60000);
+  let stack: Stack;
   let api: RunningApi;
   let worker: RunningWorker;
   let queue: Queue;
@@ -26,17 +26,12 @@ describe('ingest state in Redis (e2e)', () => {
   const { redisPrefix } = testRunEnv();
 
   beforeAll(async () => {
-    api = await startApi();
-    worker = await startWorker();
-    queue = openQueue(INGEST);
-    db = api.app.get(DataSource);
+    stack = await startStack();
+    ({ api, worker, db } = stack);
+    queue = stack.pipeline.ingest;
     redis = api.app.get(RedisService);
   });
-  afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await queue.close();
-  });
+  afterAll(() => stack.close());
 
   let next = 0;
   const post = (p: Project, device: string) => {
@@ -47,10 +42,7 @@ describe('ingest state in Redis (e2e)', () => {
       .set(p.headers)
       .send({
         device_external_id: device,
-        events: Array.from({ length: 10 }, (_, i) => ({
-          ts: new Date(T0 + (start + i) * 1000).toISOString(),
-          data: { v: i },
-        })),
+        events: readings(10, (_k, i) => ({ v: i }), { start }),
       })
       .expect(202);
   };
@@ -107,11 +99,7 @@ describe('ingest state in Redis (e2e)', () => {
     await post(p, 'lagging');
     await drained(queue);
     expect((await device(p, 'lagging')).seq).toBe(4);
-    expect(
-      Number(
-        (await db.query(`SELECT count(*) FROM telemetry WHERE device_id = $1`, [d.id]))[0].count,
-      ),
-    ).toBe(40);
+    expect(await storedCount(db, d.id)).toBe(40);
   });
 
   it('raises a counter that went back once the worker stores a batch numbered below what it applied', async () => {
@@ -130,11 +118,7 @@ describe('ingest state in Redis (e2e)', () => {
     await post(p, 'behind');
     await drained(queue);
     expect((await device(p, 'behind')).seq).toBe(3);
-    expect(
-      Number(
-        (await db.query(`SELECT count(*) FROM telemetry WHERE device_id = $1`, [d.id]))[0].count,
-      ),
-    ).toBe(40);
+    expect(await storedCount(db, d.id)).toBe(40);
     const metrics = (await worker.app.get(MetricsService).render()).body;
     expect(metrics).toMatch(/telemetry_ingest_counter_behind_total [1-9]/);
   });
@@ -172,7 +156,7 @@ describe('ingest state in Redis (e2e)', () => {
           .set(p.headers)
           .send({
             device_external_id: 'gone',
-            events: [{ ts: new Date(T0).toISOString(), data: {} }],
+            events: [{ ts: at(0), data: {} }],
           });
       await send().expect(202);
       await send().expect(202);

@@ -2,6 +2,7 @@ import { adminHeaders, testRunEnv, TestProject } from '@app/testing';
 import { AddressInfo, connect } from 'node:net';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
+import { readings } from '../support/fixtures';
 
 const KB = 1024;
 const MiB = 1024 * 1024;
@@ -44,12 +45,8 @@ function rawExchange(
 
 const portOf = (api: RunningApi): number => (api.app.getHttpServer().address() as AddressInfo).port;
 
-const T0 = Date.UTC(2025, 0, 1);
 const events = (n: number, padding = 0) =>
-  Array.from({ length: n }, (_, i) => ({
-    ts: new Date(T0 + i * 1000).toISOString(),
-    data: { temperature: i, note: 'x'.repeat(padding) },
-  }));
+  readings(n, (k) => ({ temperature: k, note: 'x'.repeat(padding) }));
 
 /** Not JSON at all: a parser that ran would answer 400. */
 const notJson = (bytes: number) => Buffer.alloc(bytes, '{');

@@ -3,51 +3,36 @@ import { adminHeaders } from '@app/testing';
 import { Queue } from 'bullmq';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
-import { RunningApi, startApi } from '../support/api';
-import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+import { RunningApi } from '../support/api';
+import { at, deviceIdOf, readings, sleep, storedCount, T0 } from '../support/fixtures';
+import { Stack, startStack } from '../support/stack';
+import { drained, RunningWorker } from '../support/worker';
 
-const T0 = Date.UTC(2025, 0, 1);
-const at = (i: number) => new Date(T0 + i * 1000).toISOString();
-const events = (n: number, start = 0, metric = 'temperature') =>
-  Array.from({ length: n }, (_, i) => ({
-    ts: at(start + i),
-    data: { [metric]: start + i, status: 'ok' },
-  }));
+const events = (n: number, start = 0) =>
+  readings(n, (k) => ({ temperature: k, status: 'ok' }), { start });
 
 describe('telemetry (e2e)', () => {
+  let stack: Stack;
   let api: RunningApi;
   let worker: RunningWorker;
   let queue: Queue;
   let db: DataSource;
 
   beforeAll(async () => {
-    api = await startApi();
-    worker = await startWorker();
-    queue = openQueue(INGEST);
-    db = api.app.get(DataSource);
+    stack = await startStack();
+    ({ api, worker, db } = stack);
+    queue = stack.pipeline.ingest;
   });
-  afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await queue.close();
-  });
+  afterAll(() => stack.close());
 
   const ingest = (key: string, body: unknown) =>
     request(api.server)
       .post('/telemetry')
       .set('X-API-Key', key)
       .send(body as object);
-  const rows = async (deviceId: string) =>
-    Number(
-      (await db.query(`SELECT count(*) AS n FROM telemetry WHERE device_id = $1`, [deviceId]))[0].n,
-    );
-  const deviceOf = async (projectId: string, externalId: string): Promise<string> =>
-    (
-      await db.query(`SELECT id FROM devices WHERE project_id = $1 AND external_id = $2`, [
-        projectId,
-        externalId,
-      ])
-    )[0]?.id;
+  const rows = (device: string) => storedCount(db, device);
+  const deviceOf = (projectId: string, externalId: string) =>
+    deviceIdOf(db, projectId, externalId) as Promise<string>;
 
   it('stores a 5,000-event batch exactly once; replays and in-batch duplicates add nothing', async () => {
     const p = await api.tenants.newProject();
@@ -477,7 +462,7 @@ describe('telemetry (e2e)', () => {
         .expect(200);
       seen.push(...page.body.items.map((r: { ts: string }) => r.ts));
       cursor = page.body.next_cursor;
-      await new Promise((r) => setTimeout(r, 5));
+      await sleep(5);
     } while (cursor);
     writing = false;
     await writer;

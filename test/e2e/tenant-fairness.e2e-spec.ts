@@ -1,14 +1,12 @@
-import { QUEUES } from '@app/queue';
-import { testRunEnv } from '@app/testing';
-import { Queue } from 'bullmq';
+import { testRunEnv, TestProject as Project } from '@app/testing';
 import request from 'supertest';
-import { RunningApi, startApi } from '../support/api';
-import { TestReceiver } from '../support/subscriber';
-import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+import { RunningApi } from '../support/api';
+import { clock, rule, send, until } from '../support/fixtures';
+import { TestReceivers } from '../support/subscriber';
+import { Stack, startStack } from '../support/stack';
+import { Pipeline } from '../support/worker';
 
-const T0 = Date.UTC(2025, 5, 1);
-const at = (i: number) => new Date(T0 + i * 1000).toISOString();
-type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+const at = clock(Date.UTC(2025, 5, 1));
 
 /**
  * One tenant must not hurt the others: its slow webhook endpoints hold only its own
@@ -23,29 +21,22 @@ describe('fairness between tenants (e2e)', () => {
     WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '2',
     WEBHOOK_TIMEOUT_MS: '10000',
   };
+  let stack: Stack;
   let api: RunningApi;
-  let worker: RunningWorker;
-  let queues: Queue[];
-  const receivers: TestReceiver[] = [];
+  let pipeline: Pipeline;
+  const receivers = new TestReceivers();
 
   beforeAll(async () => {
-    api = await startApi(env);
-    worker = await startWorker(env);
-    queues = [openQueue(INGEST, env), openQueue(QUEUES.RULE_EVALUATION, env)];
+    stack = await startStack(env);
+    ({ api, pipeline } = stack);
   });
   afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await Promise.all(queues.map((q) => q.close()));
-    await Promise.all(receivers.map((r) => r.close()));
+    await stack.close();
+    await receivers.close();
   });
 
   const http = () => request(api.server);
-  const receiver = async () => {
-    const r = await new TestReceiver().start();
-    receivers.push(r);
-    return r;
-  };
+  const receiver = () => receivers.start();
   const subscribe = async (p: Project, url: string) =>
     (
       await http()
@@ -56,18 +47,10 @@ describe('fairness between tenants (e2e)', () => {
     ).body as { id: string };
   /** A 1-of-1 rule per device, so every hot reading of a new device opens one alert. */
   const alertsFor = async (p: Project, devices: number) => {
-    await http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({ name: 'hot', metric: 't', operator: '>', threshold: 5, window_n: 1, required_k: 1 })
-      .expect(201);
+    await rule(api, p).expect(201);
     for (let d = 0; d < devices; d++)
-      await http()
-        .post('/telemetry')
-        .set(p.headers)
-        .send({ device_external_id: `dev-${d}`, events: [{ ts: at(d), data: { t: 9 } }] })
-        .expect(202);
-    for (const q of queues) await drained(q);
+      await send(api, p, `dev-${d}`, [9], { start: d, metric: 't', at });
+    await pipeline.idle();
   };
 
   it("a tenant with slow endpoints holds only its share of delivery slots; another's deliveries go on", async () => {
@@ -81,8 +64,10 @@ describe('fairness between tenants (e2e)', () => {
 
     await alertsFor(noisy, 6);
     // The noisy tenant's deliveries are in flight (its two slots taken) before the quiet one's.
-    for (let i = 0; slow.received.length < 2 && i < 200; i++)
-      await new Promise((r) => setTimeout(r, 25));
+    await until('two slow deliveries in flight', () => slow.received.length >= 2, {
+      timeoutMs: 6000,
+      everyMs: 25,
+    });
     expect(slow.received.length).toBe(2);
     const started = Date.now();
     await alertsFor(quiet, 1);
@@ -114,11 +99,15 @@ describe('fairness between tenants (e2e)', () => {
     await shared.waitFor(2);
     const status = async (p: Project, id: string) =>
       (await http().get(`/webhooks/${id}/circuit-status`).set(p.headers).expect(200)).body;
-    let mine = await status(attacker, attackerHook.id);
-    for (let i = 0; mine.state !== 'open' && i < 100; i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      mine = await status(attacker, attackerHook.id);
-    }
+    const mine = await until(
+      "the attacker's circuit open",
+      () => status(attacker, attackerHook.id),
+      {
+        done: (c) => c.state === 'open',
+        timeoutMs: 6000,
+        everyMs: 50,
+      },
+    );
     expect(mine.state).toBe('open');
     expect(await status(victim, victimHook.id)).toEqual({
       state: 'closed',

@@ -2,6 +2,7 @@ import { adminHeaders } from '@app/testing';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
+import { rule } from '../support/fixtures';
 
 type Schema = {
   $ref?: string;
@@ -71,21 +72,14 @@ describe('tenant isolation (e2e)', () => {
       .set(a.headers)
       .send({ external_id: 'victim-device', tags: ['t'] })
       .expect(201);
-    const rule = await request(api.server)
-      .post(`/projects/${a.projectId}/rules`)
-      .set(a.headers)
-      .send({
-        name: 'r',
-        metric: 'm',
-        operator: '>',
-        threshold: 1,
-        window_n: 1,
-        required_k: 1,
-        scope: 'EXPLICIT',
-      })
-      .expect(201);
+    const explicitRule = await rule(api, a, {
+      name: 'r',
+      metric: 'm',
+      threshold: 1,
+      scope: 'EXPLICIT',
+    }).expect(201);
     await request(api.server)
-      .post(`/rules/${rule.body.id}/devices`)
+      .post(`/rules/${explicitRule.body.id}/devices`)
       .set(a.headers)
       .send({ device_ids: [device.body.id] })
       .expect(200);
@@ -93,7 +87,7 @@ describe('tenant isolation (e2e)', () => {
     const [alert] = await api.app.get(DataSource).query(
       `INSERT INTO alerts (project_id, rule_id, device_id, status, triggered_at, details)
        VALUES ($1, $2, $3, 'open', now(), '{}') RETURNING id`,
-      [a.projectId, rule.body.id, device.body.id],
+      [a.projectId, explicitRule.body.id, device.body.id],
     );
     const webhook = await request(api.server)
       .post(`/projects/${a.projectId}/webhooks`)
@@ -114,7 +108,7 @@ describe('tenant isolation (e2e)', () => {
       projectId: a.projectId,
       keyId: a.keyId,
       deviceId: device.body.id,
-      ruleId: rule.body.id,
+      ruleId: explicitRule.body.id,
       alertId: alert.id,
       webhookId: webhook.body.id,
       deliveryId: delivery.id,

@@ -1,15 +1,14 @@
-import { QUEUES } from '@app/queue';
-import { testRunEnv } from '@app/testing';
-import { Queue } from 'bullmq';
+import { testRunEnv, TestProject as Project } from '@app/testing';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
+import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
-import { TestReceiver } from '../support/subscriber';
-import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
+import { clock, rule, send, until } from '../support/fixtures';
+import { TestReceivers } from '../support/subscriber';
+import { Stack, startStack } from '../support/stack';
+import { Pipeline, RunningWorker, startWorker } from '../support/worker';
 
-const T0 = Date.UTC(2025, 0, 1, 12);
-const at = (i: number) => new Date(T0 + i * 1000).toISOString();
-type Project = Awaited<ReturnType<RunningApi['tenants']['newProject']>>;
+const at = clock(Date.UTC(2025, 0, 1, 12));
 type Json = Record<string, any>;
 
 /**
@@ -20,58 +19,34 @@ type Json = Record<string, any>;
 describe('webhooks (e2e)', () => {
   jest.setTimeout(60000);
 
+  let stack: Stack;
   let api: RunningApi;
-  let worker: RunningWorker;
-  let queues: Queue[];
-  const receivers: TestReceiver[] = [];
+  let pipeline: Pipeline;
+  let db: DataSource;
+  const receivers = new TestReceivers();
   // A high threshold: these tests fail deliveries on purpose and must not trip circuits.
   const env = { WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '1000' };
 
   beforeAll(async () => {
-    api = await startApi(env);
-    worker = await startWorker(env);
-    queues = [openQueue(INGEST), openQueue(QUEUES.RULE_EVALUATION)];
+    stack = await startStack(env);
+    ({ api, pipeline, db } = stack);
   });
   afterAll(async () => {
-    await worker.close();
-    await api.close();
-    await Promise.all(queues.map((q) => q.close()));
-    await Promise.all(receivers.map((r) => r.close()));
+    await stack.close();
+    await receivers.close();
   });
 
   const http = () => request(api.server);
-  const receiver = async () => {
-    const r = await new TestReceiver().start();
-    receivers.push(r);
-    return r;
-  };
+  const receiver = () => receivers.start();
   const createWebhook = async (p: Project, body: Json) =>
     (await http().post(`/projects/${p.projectId}/webhooks`).set(p.headers).send(body).expect(201))
       .body as Json;
   const hotRule = (p: Project, body: Json = {}) =>
-    http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({
-        name: 'High Temp',
-        metric: 'temperature',
-        operator: '>',
-        threshold: 80,
-        window_n: 1,
-        required_k: 1,
-        ...body,
-      })
-      .expect(201);
-  const send = async (p: Project, values: number[], start = 0, device = 'sensor-01') => {
-    await http()
-      .post('/telemetry')
-      .set(p.headers)
-      .send({
-        device_external_id: device,
-        events: values.map((v, i) => ({ ts: at(start + i), data: { temperature: v } })),
-      })
-      .expect(202);
-    for (const q of queues) await drained(q);
+    rule(api, p, { name: 'High Temp', metric: 'temperature', threshold: 80, ...body }).expect(201);
+  /** Temperatures of sensor-01 from at(start), ingested and evaluated. */
+  const sendAndWait = async (p: Project, values: number[], start = 0) => {
+    await send(api, p, 'sensor-01', values, { start, at });
+    await pipeline.idle();
   };
   const deliveries = async (p: Project, query: Json = {}) =>
     (
@@ -82,15 +57,28 @@ describe('webhooks (e2e)', () => {
         .expect(200)
     ).body.items as Json[];
   /** Polls until the project's deliveries satisfy `done`. */
-  const until = async (p: Project, done: (d: Json[]) => boolean, timeoutMs = 20000) => {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const list = await deliveries(p);
-      if (done(list)) return list;
-      if (Date.now() > deadline) throw new Error(`deliveries: ${JSON.stringify(list, null, 1)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
+  const deliveriesUntil = (p: Project, done: (d: Json[]) => boolean) =>
+    until(`deliveries of project ${p.projectId}`, () => deliveries(p), {
+      done,
+      timeoutMs: 20000,
+      everyMs: 50,
+    });
+  /**
+   * Waits until the fan-out has handled `n` alert events of the project: whatever
+   * deliveries they make exist from then on.
+   */
+  const fannedOut = (p: Project, n: number) =>
+    until(
+      `${n} alert events of project ${p.projectId} dispatched`,
+      async () =>
+        (
+          await db.query(
+            `SELECT count(*)::int AS n FROM alert_events WHERE project_id = $1 AND dispatched_at IS NOT NULL`,
+            [p.projectId],
+          )
+        )[0].n as number,
+      { done: (dispatched) => dispatched >= n, timeoutMs: 20000, everyMs: 50 },
+    );
   const attempts = async (p: Project, deliveryId: string) =>
     (await http().get(`/webhook-deliveries/${deliveryId}/attempts`).set(p.headers).expect(200)).body
       .items as Json[];
@@ -277,7 +265,7 @@ describe('webhooks (e2e)', () => {
       const rule = (
         await hotRule(p, { window_n: 5, required_k: 5, cooldown_seconds: 300, scope: 'ALL' })
       ).body;
-      await send(p, [95, 96, 97, 98, 99]);
+      await sendAndWait(p, [95, 96, 97, 98, 99]);
 
       const [got] = await rx.waitFor(1);
       expect(got.headers['content-type']).toBe('application/json');
@@ -298,7 +286,7 @@ describe('webhooks (e2e)', () => {
         30,
       );
 
-      const [d] = await until(p, (l) => l.length === 1 && l[0].status === 'succeeded');
+      const [d] = await deliveriesUntil(p, (l) => l.length === 1 && l[0].status === 'succeeded');
       expect(d).toMatchObject({
         webhook_id: hook.id,
         event_type: 'alert.created',
@@ -323,8 +311,8 @@ describe('webhooks (e2e)', () => {
       await createWebhook(p, { url: resolved.url, event_types: ['alert.resolved'] });
       await createWebhook(p, { url: off.url, enabled: false });
       await hotRule(p);
-      await send(p, [90, 10]);
-      await until(p, (l) => l.length === 2 && l.every((d) => d.status === 'succeeded'));
+      await sendAndWait(p, [90, 10]);
+      await deliveriesUntil(p, (l) => l.length === 2 && l.every((d) => d.status === 'succeeded'));
       expect(created.received.map((r) => JSON.parse(r.body).type)).toEqual(['alert.created']);
       expect(resolved.received.map((r) => JSON.parse(r.body).type)).toEqual(['alert.resolved']);
       expect(off.received).toEqual([]);
@@ -336,12 +324,12 @@ describe('webhooks (e2e)', () => {
       rx.respond = (r) => (r.n <= 2 ? { status: 500, body: `boom ${r.n}` } : { status: 200 });
       const hook = await createWebhook(p, { url: rx.url, event_types: ['alert.created'] });
       await hotRule(p);
-      await send(p, [90]);
+      await sendAndWait(p, [90]);
 
       const got = await rx.waitFor(3);
       expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(1);
       for (const r of got) expect(verify(hook.secret, r).type).toBe('alert.created');
-      const [d] = await until(p, (l) => l[0]?.status === 'succeeded');
+      const [d] = await deliveriesUntil(p, (l) => l[0]?.status === 'succeeded');
       expect(d).toMatchObject({ attempts: 3, last_status_code: 200, last_error: null });
       expect(await attempts(p, d.id)).toEqual([
         expect.objectContaining({ attempt: 1, status_code: 500, response_excerpt: 'boom 1' }),
@@ -357,9 +345,9 @@ describe('webhooks (e2e)', () => {
       rx.respond = () => (healthy ? { status: 202 } : { status: 502 });
       await createWebhook(p, { url: rx.url, event_types: ['alert.created'] });
       await hotRule(p);
-      await send(p, [90]);
+      await sendAndWait(p, [90]);
       // The test schedule has 4 retries: 5 attempts, then failed.
-      const [failed] = await until(p, (l) => l[0]?.status === 'failed');
+      const [failed] = await deliveriesUntil(p, (l) => l[0]?.status === 'failed');
       expect(failed).toMatchObject({
         attempts: 5,
         last_status_code: 502,
@@ -380,7 +368,7 @@ describe('webhooks (e2e)', () => {
         .set(p.headers)
         .expect(202);
       expect(retried.body).toMatchObject({ id: failed.id, status: 'pending' });
-      const [done] = await until(p, (l) => l[0]?.status === 'succeeded');
+      const [done] = await deliveriesUntil(p, (l) => l[0]?.status === 'succeeded');
       expect(done).toMatchObject({ attempts: 6, last_status_code: 202 });
       expect(new Set(rx.received.map((r) => r.headers['webhook-id'])).size).toBe(1);
       await http()
@@ -398,12 +386,16 @@ describe('webhooks (e2e)', () => {
         r.n === 5 ? { status: 500, delayMs: 700 } : retried ? { status: 200 } : { status: 500 };
       await createWebhook(p, { url: rx.url, event_types: ['alert.created'] });
       await hotRule(p);
-      await send(p, [90]);
-      await until(p, () => rx.received.length === 5 && rx.received[4].endedAt === undefined);
+      await sendAndWait(p, [90]);
+      await until(
+        'attempt 5 in flight',
+        () => rx.received.length === 5 && rx.received[4].endedAt === undefined,
+        { timeoutMs: 20000, everyMs: 50 },
+      );
       const [inFlight] = await deliveries(p);
       retried = true;
       await http().post(`/webhook-deliveries/${inFlight.id}/retry`).set(p.headers).expect(202);
-      const [d] = await until(p, (l) => l[0]?.status !== 'pending');
+      const [d] = await deliveriesUntil(p, (l) => l[0]?.status !== 'pending');
       expect(d).toMatchObject({ status: 'succeeded', attempts: 6, last_status_code: 200 });
       expect((await attempts(p, d.id)).map((a) => a.status_code)).toEqual([
         500, 500, 500, 500, 500, 200,
@@ -416,8 +408,8 @@ describe('webhooks (e2e)', () => {
       rx.respond = () => ({ status: 410 });
       const hook = await createWebhook(p, { url: rx.url, event_types: ['alert.created'] });
       await hotRule(p);
-      await send(p, [90]);
-      const [d] = await until(p, (l) => l[0]?.status === 'failed');
+      await sendAndWait(p, [90]);
+      const [d] = await deliveriesUntil(p, (l) => l[0]?.status === 'failed');
       expect(d).toMatchObject({ attempts: 1, last_status_code: 410 });
       expect(d.last_error).toMatch(/410 Gone/);
       const w = (await http().get(`/webhooks/${hook.id}`).set(p.headers).expect(200)).body;
@@ -425,8 +417,9 @@ describe('webhooks (e2e)', () => {
       expect(w.disabled_reason).toMatch(/410 Gone/);
 
       // Later events make no deliveries; a retry is refused until the webhook is enabled.
-      await send(p, [10, 90], 1);
-      await new Promise((r) => setTimeout(r, 500));
+      await sendAndWait(p, [10, 90], 1);
+      // Fanned out (created, resolved, created again): a delivery they made would exist now.
+      await fannedOut(p, 3);
       expect(await deliveries(p)).toHaveLength(1);
       expect(rx.received).toHaveLength(1);
       await http().post(`/webhook-deliveries/${d.id}/retry`).set(p.headers).expect(409);
@@ -443,12 +436,12 @@ describe('webhooks (e2e)', () => {
             : { status: 204 };
       await createWebhook(p, { url: rx.url, event_types: ['alert.created'] });
       await hotRule(p);
-      await send(p, [90]);
+      await sendAndWait(p, [90]);
       const got = await rx.waitFor(3);
       // The schedule alone would retry after 0.2 s (±20%).
       expect(got[1].startedAt - got[0].endedAt!).toBeGreaterThanOrEqual(1900);
       expect(got[2].startedAt - got[1].endedAt!).toBeGreaterThanOrEqual(900);
-      const [d] = await until(p, (l) => l[0]?.status === 'succeeded');
+      const [d] = await deliveriesUntil(p, (l) => l[0]?.status === 'succeeded');
       expect(d.attempts).toBe(3);
     });
 
@@ -467,7 +460,7 @@ describe('webhooks (e2e)', () => {
       expect(rotated.secret).not.toBe(hook.secret);
       expect(Date.parse(rotated.previous_secret_expires_at) - Date.now()).toBeGreaterThan(3500e3);
       await hotRule(p);
-      await send(p, [90]);
+      await sendAndWait(p, [90]);
       const [got] = await rx.waitFor(1);
       expect(got.headers['webhook-signature'].split(' ')).toHaveLength(2);
       expect(verify(hook.secret, got).type).toBe('alert.created');
@@ -482,7 +475,7 @@ describe('webhooks (e2e)', () => {
           .expect(200)
       ).body;
       expect(again.previous_secret_expires_at).toBeNull();
-      await send(p, [10, 90], 1);
+      await sendAndWait(p, [10, 90], 1);
       const [, second] = await rx.waitFor(2);
       expect(second.headers['webhook-signature'].split(' ')).toHaveLength(1);
       expect(verify(again.secret, second).type).toBe('alert.created');
@@ -496,8 +489,11 @@ describe('webhooks (e2e)', () => {
       const good = await createWebhook(p, { url: ok.url });
       const failing = await createWebhook(p, { url: bad.url, event_types: ['alert.created'] });
       await hotRule(p);
-      await send(p, [90, 10, 90, 10]);
-      const all = await until(p, (l) => l.length === 6 && l.every((d) => d.status !== 'pending'));
+      await sendAndWait(p, [90, 10, 90, 10]);
+      const all = await deliveriesUntil(
+        p,
+        (l) => l.length === 6 && l.every((d) => d.status !== 'pending'),
+      );
       const sorted = [...all].sort((a, b) =>
         a.created_at === b.created_at
           ? a.id < b.id
@@ -544,7 +540,6 @@ describe('webhooks (e2e)', () => {
     const dEnv = { REDIS_PREFIX: `${testRunEnv().redisPrefix}:wh-drain` };
     const dApi = await startApi(dEnv);
     const dWorker = await startWorker(dEnv);
-    const dQueues = [openQueue(INGEST, dEnv), openQueue(QUEUES.RULE_EVALUATION, dEnv)];
     try {
       const p = await dApi.tenants.newProject();
       const rx = await receiver();
@@ -554,18 +549,12 @@ describe('webhooks (e2e)', () => {
         .set(p.headers)
         .send({ url: rx.url, event_types: ['alert.created'] })
         .expect(201);
-      await request(dApi.server)
-        .post(`/projects/${p.projectId}/rules`)
-        .set(p.headers)
-        .send({ name: 'hot', metric: 't', operator: '>', threshold: 1, window_n: 1, required_k: 1 })
-        .expect(201);
-      await request(dApi.server)
-        .post('/telemetry')
-        .set(p.headers)
-        .send({ device_external_id: 'd', events: [{ ts: at(0), data: { t: 5 } }] })
-        .expect(202);
-      for (let i = 0; rx.received.length === 0 && i < 400; i++)
-        await new Promise((r) => setTimeout(r, 25));
+      await rule(dApi, p, { threshold: 1 }).expect(201);
+      await send(dApi, p, 'd', [5], { metric: 't', at });
+      await until('the delivery sent', () => rx.received.length > 0, {
+        timeoutMs: 10000,
+        everyMs: 25,
+      });
       expect(rx.received).toHaveLength(1);
       await dWorker.close(); // SIGTERM while the POST is in flight
 
@@ -578,7 +567,6 @@ describe('webhooks (e2e)', () => {
       expect(d).toMatchObject({ status: 'succeeded', attempts: 1, last_status_code: 200 });
     } finally {
       await dApi.close();
-      await Promise.all(dQueues.map((q) => q.close()));
     }
   });
 
@@ -590,7 +578,7 @@ describe('webhooks (e2e)', () => {
   describe('circuit breaker across three workers', () => {
     let cApi: RunningApi;
     const workers: RunningWorker[] = [];
-    let cQueues: Queue[];
+    let cPipeline: Pipeline;
     const cEnv = {
       REDIS_PREFIX: `${testRunEnv().redisPrefix}:circuit`,
       WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '5',
@@ -601,12 +589,12 @@ describe('webhooks (e2e)', () => {
     beforeAll(async () => {
       cApi = await startApi(cEnv);
       for (let i = 0; i < 3; i++) workers.push(await startWorker(cEnv));
-      cQueues = [openQueue(INGEST, cEnv), openQueue(QUEUES.RULE_EVALUATION, cEnv)];
+      cPipeline = new Pipeline(cEnv);
     });
     afterAll(async () => {
       await Promise.all(workers.map((w) => w.close()));
       await cApi.close();
-      await Promise.all(cQueues.map((q) => q.close()));
+      await cPipeline.close();
     });
 
     it('opens after 5 failures, holds every delivery, probes once, and closes on success', async () => {
@@ -630,49 +618,38 @@ describe('webhooks (e2e)', () => {
           .send({ url: rx.url, event_types: ['alert.created'] })
           .expect(201)
       ).body;
-      await h()
-        .post(`/projects/${p.projectId}/rules`)
-        .set(p.headers)
-        .send({
-          name: 'hot',
-          metric: 'temperature',
-          operator: '>',
-          threshold: 80,
-          window_n: 1,
-          required_k: 1,
-        })
-        .expect(201);
+      await rule(cApi, p, { metric: 'temperature', threshold: 80 }).expect(201);
       const push = async (values: number[], start: number) => {
-        await h()
-          .post('/telemetry')
-          .set(p.headers)
-          .send({
-            device_external_id: 'd',
-            events: values.map((v, i) => ({ ts: at(start + i), data: { temperature: v } })),
-          })
-          .expect(202);
-        for (const q of cQueues) await drained(q);
+        await send(cApi, p, 'd', values, { start, at });
+        await cPipeline.idle();
       };
       const status = async () =>
         (await h().get(`/webhooks/${hook.id}/circuit-status`).set(p.headers).expect(200)).body;
+      const list = async () =>
+        (await h().get(`/projects/${p.projectId}/webhook-deliveries`).set(p.headers).expect(200))
+          .body.items as Json[];
 
       await push([90], 0);
       await rx.waitFor(5);
-      let s = await status();
-      for (let i = 0; s.state !== 'open' && i < 100; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-        s = await status();
-      }
+      const s = await until('the circuit open', status, {
+        done: (c) => c.state === 'open',
+        timeoutMs: 5000,
+        everyMs: 20,
+      });
       expect(s).toMatchObject({ state: 'open', consecutive_failures: 5 });
       expect(Date.parse(s.next_attempt_at) - Date.parse(s.opened_at)).toBe(2000);
 
       // Six more events while it is open: nothing may go out until the recovery time.
       await push([10, 90, 10, 90, 10, 90, 10, 90, 10, 90, 10, 90], 1);
-      await new Promise((r) => setTimeout(r, 500));
+      // Each delivery has met the open circuit: a worker took it and postponed it to the probe.
+      const waiting = await until('7 deliveries postponed by the open circuit', list, {
+        done: (l) =>
+          l.length === 7 &&
+          l.every((d) => Date.parse(d.next_attempt_at) >= Date.parse(s.next_attempt_at)),
+        timeoutMs: 10000,
+        everyMs: 20,
+      });
       expect(rx.received).toHaveLength(5);
-      const waiting = (
-        await h().get(`/projects/${p.projectId}/webhook-deliveries`).set(p.headers).expect(200)
-      ).body.items as Json[];
       expect(waiting).toHaveLength(7);
       expect(waiting.every((d) => d.status === 'pending')).toBe(true);
 
@@ -685,15 +662,12 @@ describe('webhooks (e2e)', () => {
       expect(probe2.startedAt - probe1.endedAt!).toBeGreaterThanOrEqual(1900);
       expect(next.startedAt).toBeGreaterThanOrEqual(probe2.endedAt!);
 
-      const done = async () =>
-        (await h().get(`/projects/${p.projectId}/webhook-deliveries`).set(p.headers).expect(200))
-          .body.items as Json[];
-      let list = await done();
-      for (let i = 0; list.some((d) => d.status !== 'succeeded') && i < 200; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        list = await done();
-      }
-      expect(list.map((d) => d.status)).toEqual(Array(7).fill('succeeded'));
+      const done = await until('every delivery succeeded', list, {
+        done: (l) => l.every((d) => d.status === 'succeeded'),
+        timeoutMs: 15000,
+        everyMs: 50,
+      });
+      expect(done.map((d) => d.status)).toEqual(Array(7).fill('succeeded'));
       // Nothing lost, nothing doubled: 7 events, 13 requests (5 + 2 probes + 6).
       expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(7);
       expect(got).toHaveLength(13);

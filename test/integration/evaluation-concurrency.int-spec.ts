@@ -1,11 +1,11 @@
-import { EvaluationService } from '@app/alerts';
+import { DeviceAlertLock } from '@app/alerts';
+import { EvaluationService } from '@app/rules';
 import { testRunEnv } from '@app/testing';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
+import { rule, T0 } from '../support/fixtures';
 import { RunningWorker, startWorker } from '../support/worker';
-
-const T0 = Date.UTC(2025, 0, 1);
 
 /**
  * Four evaluators on one device at once: with the advisory lock every opening and
@@ -16,6 +16,7 @@ describe('evaluation under concurrency (integration)', () => {
   let api: RunningApi;
   let worker: RunningWorker;
   let evaluation: EvaluationService;
+  let lock: DeviceAlertLock;
   let db: DataSource;
   const EVALUATORS = 4;
   // 10 bursts: 3 hot readings then 7 cold, rule "1 of 1 > 80": 10 openings, 10 resolutions.
@@ -26,21 +27,18 @@ describe('evaluation under concurrency (integration)', () => {
     // Its own queue namespace: this worker's processors must not pick up other tests' jobs.
     worker = await startWorker({ REDIS_PREFIX: `${testRunEnv().redisPrefix}:conc` });
     evaluation = worker.app.get(EvaluationService);
+    lock = worker.app.get(DeviceAlertLock);
     db = api.app.get(DataSource);
   });
+  afterEach(() => jest.restoreAllMocks());
   afterAll(async () => {
-    evaluation.useLock = true;
     await worker.close();
     await api.close();
   });
 
   async function deviceWithReadings(): Promise<{ projectId: string; deviceId: string }> {
     const p = await api.tenants.newProject();
-    await request(api.server)
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({ name: 'hot', metric: 't', operator: '>', threshold: 80, window_n: 1, required_k: 1 })
-      .expect(201);
+    await rule(api, p, { threshold: 80 }).expect(201);
     const d = await request(api.server)
       .post(`/projects/${p.projectId}/devices`)
       .set(p.headers)
@@ -78,7 +76,6 @@ describe('evaluation under concurrency (integration)', () => {
   }
 
   it('with the lock, each opening and resolution happens exactly once', async () => {
-    evaluation.useLock = true;
     for (let round = 0; round < 3; round++) {
       const { deviceId } = await deviceWithReadings();
       const r = await race(deviceId);
@@ -98,7 +95,8 @@ describe('evaluation under concurrency (integration)', () => {
   });
 
   it('negative control: without the lock the same race breaks the invariant', async () => {
-    evaluation.useLock = false;
+    // Every evaluator is let in at once, as if there were no lock.
+    jest.spyOn(lock, 'tryTake').mockResolvedValue(true);
     let broken = 0;
     for (let round = 0; round < 5 && broken === 0; round++) {
       const { deviceId } = await deviceWithReadings();
@@ -113,7 +111,6 @@ describe('evaluation under concurrency (integration)', () => {
       )
         broken++;
     }
-    evaluation.useLock = true;
     expect(broken).toBeGreaterThan(0);
   });
 });

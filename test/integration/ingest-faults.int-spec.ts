@@ -2,14 +2,14 @@ import { ChildProcess, spawn } from 'node:child_process';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
+import { at } from '../support/fixtures';
 import { appEnv, exited, freePort, spawnApp } from '../support/processes';
 import { QUEUES } from '@app/queue';
 import { drained, INGEST, openQueue } from '../support/worker';
 
-const T0 = Date.UTC(2025, 0, 1);
 const events = (n: number, start = 0) =>
   Array.from({ length: n }, (_, i) => ({
-    ts: new Date(T0 + (start + i) * 1000).toISOString(),
+    ts: at(start + i),
     data: { v: start + i },
   }));
 

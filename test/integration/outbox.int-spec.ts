@@ -2,10 +2,11 @@ import { QUEUES } from '@app/queue';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
+import { clock, rule, send } from '../support/fixtures';
 import { TestReceiver } from '../support/subscriber';
 import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
 
-const T0 = Date.UTC(2025, 0, 1, 12);
+const at = clock(Date.UTC(2025, 0, 1, 12));
 
 /**
  * The outbox hands an alert event to the alert-events queue; the fan-out creates its
@@ -39,18 +40,7 @@ describe('outbox to deliveries (integration)', () => {
       .set(p.headers)
       .send({ url: receiver.url })
       .expect(201);
-    await http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({
-        name: 'hot',
-        metric: 't',
-        operator: '>',
-        threshold: 5,
-        window_n: 1,
-        required_k: 1,
-      })
-      .expect(201);
+    await rule(api, p).expect(201);
 
     // Fan-out stops consuming; the job the relay hands over is then lost (removed).
     const alertEvents = openQueue(QUEUES.ALERT_EVENTS);
@@ -58,14 +48,7 @@ describe('outbox to deliveries (integration)', () => {
     const ingest = openQueue(INGEST);
     const evaluation = openQueue(QUEUES.RULE_EVALUATION);
     try {
-      await http()
-        .post('/telemetry')
-        .set(p.headers)
-        .send({
-          device_external_id: 'd',
-          events: [{ ts: new Date(T0).toISOString(), data: { t: 9 } }],
-        })
-        .expect(202);
+      await send(api, p, 'd', [9], { metric: 't', at });
       await drained(ingest);
       await drained(evaluation);
       const [event] = await db.query(`SELECT id FROM alert_events WHERE project_id = $1`, [

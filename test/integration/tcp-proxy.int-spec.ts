@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import { until } from '../support/fixtures';
 import { freePort } from '../support/processes';
 import { TcpProxy } from '../support/tcp-proxy';
 
@@ -15,14 +16,6 @@ const REDIS_URL = 'redis://127.0.0.1:6379';
 const QUIET_MS = 150;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** Echoes every byte back, and counts what it saw so a test can tell what got past the proxy. */
 class EchoServer {
@@ -128,7 +121,9 @@ describe('TcpProxy (integration)', () => {
       // Bigger than every socket buffer on the way, so backpressure has to work.
       const payload = randomBytes(8 * 1024 * 1024);
       peer.socket.write(payload);
-      await until('the payload back', () => peer.data.length === 5 + payload.length, 10000);
+      await until('the payload back', () => peer.data.length === 5 + payload.length, {
+        timeoutMs: 10000,
+      });
       expect(peer.data.subarray(5).equals(payload)).toBe(true);
     });
 
@@ -170,12 +165,16 @@ describe('TcpProxy (integration)', () => {
       const payload = randomBytes(8 * 1024 * 1024);
       peer.socket.write(payload);
       for (let i = 0; i < 3; i++) {
-        await until('some progress', () => peer.data.length > (i * payload.length) / 4, 10000);
+        await until('some progress', () => peer.data.length > (i * payload.length) / 4, {
+          timeoutMs: 10000,
+        });
         proxy.setMode('pause');
         await sleep(30);
         proxy.setMode('pass');
       }
-      await until('the payload back', () => peer.data.length === payload.length, 10000);
+      await until('the payload back', () => peer.data.length === payload.length, {
+        timeoutMs: 10000,
+      });
       const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
       expect(digest(peer.data)).toBe(digest(payload));
     });

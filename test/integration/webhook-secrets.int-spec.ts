@@ -1,19 +1,25 @@
 import { QUEUES } from '@app/queue';
 import { isolatedRun, IsolatedRun } from '@app/testing';
-import { parseKeyRing, resealWebhookSecrets, WebhookSecretCodec } from '@app/webhooks';
+import {
+  DeliveryLedgerRepository,
+  parseKeyRing,
+  resealWebhookSecrets,
+  WebhookSecretCodec,
+} from '@app/webhooks';
 import { Queue } from 'bullmq';
 import { randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
+import { clock, rule, send } from '../support/fixtures';
 import { TestReceiver } from '../support/subscriber';
 import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
 
 const key = () => randomBytes(32).toString('base64');
 const K1 = `k1:${key()}`;
 const K2 = `k2:${key()}`;
-const T0 = Date.UTC(2025, 7, 1);
+const at = clock(Date.UTC(2025, 7, 1));
 
 /**
  * Webhook signing secrets are encrypted at rest (AES-256-GCM, a key id per value): a
@@ -55,23 +61,12 @@ describe('webhook secrets at rest (integration)', () => {
   const fireAlert = async (p: { headers: Record<string, string>; projectId: string }) => {
     // Each call opens a new alert: a fresh device, one hot reading.
     const device = `d-${reading++}`;
-    await http()
-      .post('/telemetry')
-      .set(p.headers)
-      .send({
-        device_external_id: device,
-        events: [{ ts: new Date(T0).toISOString(), data: { t: 9 } }],
-      })
-      .expect(202);
+    await send(api, p, device, [9], { metric: 't', at });
     for (const q of queues) await drained(q);
   };
   const setUp = async () => {
     const p = await api.tenants.newProject();
-    await http()
-      .post(`/projects/${p.projectId}/rules`)
-      .set(p.headers)
-      .send({ name: 'hot', metric: 't', operator: '>', threshold: 5, window_n: 1, required_k: 1 })
-      .expect(201);
+    await rule(api, p).expect(201);
     const hook = (
       await http()
         .post(`/projects/${p.projectId}/webhooks`)
@@ -86,6 +81,7 @@ describe('webhook secrets at rest (integration)', () => {
       secret: string;
       previous_secret: string | null;
     };
+  const ledger = () => worker.app.get(DeliveryLedgerRepository);
   const verifies = (secret: string, r: TestReceiver['received'][number]) =>
     new Webhook(secret).verify(r.body, r.headers);
 
@@ -118,13 +114,13 @@ describe('webhook secrets at rest (integration)', () => {
     // A row as the version before encryption left it.
     await db.query(`UPDATE webhooks SET secret = $2 WHERE id = $1`, [hook.id, hook.secret]);
     const old = new WebhookSecretCodec(parseKeyRing(K1, 'unused-admin-token'));
-    expect((await resealWebhookSecrets(db, old)).resealed).toBeGreaterThanOrEqual(1);
+    expect((await resealWebhookSecrets(ledger(), old)).resealed).toBeGreaterThanOrEqual(1);
     expect((await stored(hook.id)).secret).toMatch(/^v1:k1:/);
-    expect(await resealWebhookSecrets(db, old)).toEqual({ resealed: 0, unreadable: 0 });
+    expect(await resealWebhookSecrets(ledger(), old)).toEqual({ resealed: 0, unreadable: 0 });
 
     // Rotation: k2 first, k1 kept to read. Every row moves to k2.
     const rotated = new WebhookSecretCodec(parseKeyRing(`${K2},${K1}`, 'unused-admin-token'));
-    await resealWebhookSecrets(db, rotated);
+    await resealWebhookSecrets(ledger(), rotated);
     expect((await stored(hook.id)).secret).toMatch(/^v1:k2:/);
 
     // This worker only knows k1: the attempt fails, saying why, and is retried.

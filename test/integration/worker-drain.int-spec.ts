@@ -1,9 +1,16 @@
 import { AppConfig, AppConfigModule, loadConfig } from '@app/config';
 import { ObservabilityModule } from '@app/observability';
 import { RedisModule } from '@app/redis';
-import { DrainingWorkerHost, OutageService, QueueModule, QueueWorkerModule } from '@app/queue';
+import {
+  consumerFor,
+  JobHandlers,
+  QueueHandlerClass,
+  QueueModule,
+  QueueName,
+  QueueWorkerModule,
+} from '@app/queue';
 import { testConfigOverrides } from '@app/testing';
-import { BullModule, InjectQueue, Processor } from '@nestjs/bullmq';
+import { BullModule, InjectQueue } from '@nestjs/bullmq';
 import { DynamicModule, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Job, Queue } from 'bullmq';
@@ -12,22 +19,20 @@ import { randomUUID } from 'node:crypto';
 const SLOW = `drain-slow-${randomUUID().slice(0, 8)}`;
 const FOLLOW_UP = `drain-next-${randomUUID().slice(0, 8)}`;
 
+/** A handler of a queue of this test's own (outside the job union, hence the casts). */
 @Injectable()
-@Processor(SLOW)
-class SlowProcessor extends DrainingWorkerHost {
+class SlowHandler {
+  static readonly queue = SLOW as QueueName;
   static started?: () => void;
-  constructor(
-    @InjectQueue(FOLLOW_UP) private readonly next: Queue,
-    outage: OutageService,
-  ) {
-    super(outage);
-  }
-  protected async handle(job: Job<{ n: number }>): Promise<void> {
-    SlowProcessor.started?.();
-    await new Promise((r) => setTimeout(r, 800));
-    // The follow-up is enqueued after shutdown began: its queue must still be open.
-    await this.next.add('next', { n: job.data.n });
-  }
+  constructor(@InjectQueue(FOLLOW_UP) private readonly next: Queue) {}
+  readonly jobs = {
+    slow: async (job: Job<{ n: number }>) => {
+      SlowHandler.started?.();
+      await new Promise((r) => setTimeout(r, 800));
+      // The follow-up is enqueued after shutdown began: its queue must still be open.
+      await this.next.add('next', { n: job.data.n });
+    },
+  } as unknown as JobHandlers<QueueName>;
 }
 
 @Module({})
@@ -43,13 +48,16 @@ class DrainTestModule {
         QueueWorkerModule,
         BullModule.registerQueue({ name: SLOW }, { name: FOLLOW_UP }),
       ],
-      providers: [SlowProcessor],
+      providers: [
+        SlowHandler,
+        consumerFor(SlowHandler as QueueHandlerClass, { concurrency: 1, lockDurationMs: 30000 }),
+      ],
     };
   }
 }
 
 /**
- * @nestjs/bullmq closes queues before @Processor workers. DrainingWorkerHost closes the
+ * @nestjs/bullmq closes queues before @Processor workers. The consumer host closes the
  * worker first, so a job in flight at SIGTERM completes and its follow-up is enqueued.
  */
 describe('graceful worker shutdown (integration)', () => {
@@ -68,7 +76,7 @@ describe('graceful worker shutdown (integration)', () => {
       prefix: `${config.redis.prefix}:bull`,
     });
     try {
-      const started = new Promise<void>((resolve) => (SlowProcessor.started = resolve));
+      const started = new Promise<void>((resolve) => (SlowHandler.started = resolve));
       const job = await producer.add('slow', { n: 7 });
       await started;
       await app.close(); // what enableShutdownHooks does on SIGTERM

@@ -1,5 +1,6 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
+import { until } from './fixtures';
 
 export interface Received {
   /** 1-based, in arrival order. */
@@ -39,12 +40,11 @@ export class TestReceiver {
 
   /** Waits until `n` requests have been answered (polls; fails after `timeoutMs`). */
   async waitFor(n: number, timeoutMs = 20000): Promise<Received[]> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.received.filter((r) => r.endedAt !== undefined).length < n) {
-      if (Date.now() > deadline)
-        throw new Error(`receiver got ${this.received.length} of ${n} requests`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await until(
+      `${n} answered requests`,
+      () => this.received.filter((r) => r.endedAt !== undefined).length,
+      { done: (answered) => answered >= n, timeoutMs, everyMs: 25 },
+    );
     return this.received;
   }
 
@@ -74,5 +74,20 @@ export class TestReceiver {
     r.status = answer.status;
     res.writeHead(answer.status, answer.headers).end(answer.body ?? '');
     r.endedAt = Date.now();
+  }
+}
+
+/** Receivers started as a suite needs them, all closed at its end. */
+export class TestReceivers {
+  private readonly started: TestReceiver[] = [];
+
+  async start(): Promise<TestReceiver> {
+    const r = await new TestReceiver().start();
+    this.started.push(r);
+    return r;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.started.map((r) => r.close()));
   }
 }

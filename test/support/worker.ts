@@ -1,25 +1,15 @@
 import { EnvSource, loadConfig } from '@app/config';
 import { QUEUES, redisOptionsFromUrl } from '@app/queue';
-import { testConfigOverrides } from '@app/testing';
-import { INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
+import { bootTestWorker, testConfigOverrides, TestWorker } from '@app/testing';
 import { WorkerModule } from '@worker/worker.module';
 import { Queue } from 'bullmq';
+import { sleep } from './fixtures';
 
-export interface RunningWorker {
-  app: INestApplicationContext;
-  close(): Promise<void>;
-}
+export type RunningWorker = TestWorker;
 
 /** The real worker module (every processor) in this process, on this run's database and Redis. */
-export async function startWorker(overrides: EnvSource = {}): Promise<RunningWorker> {
-  const config = loadConfig(testConfigOverrides(overrides));
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
-    logger: false,
-    abortOnError: false,
-  });
-  await app.init();
-  return { app, close: () => app.close() };
+export function startWorker(overrides: EnvSource = {}): Promise<RunningWorker> {
+  return bootTestWorker((config) => WorkerModule.forRoot(config), overrides);
 }
 
 /** A handle on one of this run's queues, for waiting and inspection. */
@@ -43,8 +33,37 @@ export async function drained(queue: Queue, timeoutMs = 30000): Promise<void> {
         `queue ${queue.name} not drained: ${JSON.stringify(counts)}; e.g. ${stuck?.id}: ${stuck?.failedReason ?? 'no error'}`,
       );
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
 export const INGEST = QUEUES.TELEMETRY_INGEST;
+
+/**
+ * The queues from a batch to its alerts: ingestion, then the rule evaluations that
+ * ingestion queues. `idle()` is what a test waits for after sending readings.
+ */
+export class Pipeline {
+  readonly ingest: Queue;
+  readonly evaluation: Queue;
+
+  constructor(overrides: EnvSource = {}) {
+    this.ingest = openQueue(INGEST, overrides);
+    this.evaluation = openQueue(QUEUES.RULE_EVALUATION, overrides);
+  }
+
+  /**
+   * Waits until ingestion, then evaluation, are drained (evaluation jobs are added by
+   * ingestion); `passes` rounds of that, for suites that check once more.
+   */
+  async idle(passes = 1): Promise<void> {
+    for (let i = 0; i < passes; i++) {
+      await drained(this.ingest);
+      await drained(this.evaluation);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.ingest.close(), this.evaluation.close()]);
+  }
+}

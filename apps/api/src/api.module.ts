@@ -21,6 +21,7 @@ import { RejectionsController } from './telemetry/rejections.controller';
 import { RulesController } from './rules/rules.controller';
 import { AlertsController } from './alerts/alerts.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
+import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller';
 import { DevicesController } from './tenancy/devices.controller';
 import { OrgsController } from './tenancy/orgs.controller';
 import { ProjectsController } from './tenancy/projects.controller';
@@ -62,6 +63,7 @@ export class ApiModule {
         RulesController,
         AlertsController,
         WebhooksController,
+        WebhookDeliveriesController,
       ],
       providers: [
         AdminToken,

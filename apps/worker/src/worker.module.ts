@@ -1,21 +1,46 @@
+import { AlertsWorkerModule } from '@app/alerts';
 import { AppConfig, AppConfigModule } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, ObservabilityModule } from '@app/observability';
-import { QueueModule, QueueWorkerModule } from '@app/queue';
-import { AlertsWorkerModule } from '@app/alerts';
+import {
+  QueueHandlerClass,
+  QueueModule,
+  QueueName,
+  QUEUES,
+  queueConsumers,
+  QueueWorkerModule,
+  WorkerTuning,
+} from '@app/queue';
 import { RedisModule } from '@app/redis';
+import { RulesWorkerModule } from '@app/rules';
 import { TelemetryWorkerModule } from '@app/telemetry';
 import { WebhooksWorkerModule } from '@app/webhooks';
 import { DynamicModule, Module } from '@nestjs/common';
 import { WorkerHttpServer } from './worker-http.server';
 
+/** The worker side of each feature lib, and the queue handlers each brings. */
+const FEATURES = [TelemetryWorkerModule, RulesWorkerModule, WebhooksWorkerModule] as const;
+
+/** Each queue's concurrency and lock duration: deliveries have their own concurrency. */
+export function tuningOf(config: AppConfig, queue: QueueName): WorkerTuning {
+  const tuning = {
+    concurrency: config.worker.concurrency,
+    lockDurationMs: config.worker.lockDurationMs,
+  };
+  return queue === QUEUES.WEBHOOK_DELIVERY
+    ? { ...tuning, concurrency: config.webhooks.concurrency }
+    : tuning;
+}
+
 /**
- * The worker process: the feature libs' `XWorkerModule`s (their BullMQ processors) and
- * nothing HTTP but the probe listener. Only this module imports worker modules.
+ * The worker process: the feature libs' worker modules, one BullMQ consumer per queue
+ * around each lib's handler (it fails at start if a queue has none or two), and nothing
+ * HTTP but the probe listener. Only this module imports worker modules.
  */
 @Module({})
 export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
+    const handlers: QueueHandlerClass[] = FEATURES.flatMap((f) => [...f.handlers]);
     return {
       module: WorkerModule,
       imports: [
@@ -26,11 +51,10 @@ export class WorkerModule {
         QueueModule,
         QueueWorkerModule,
         ObservabilityModule,
-        TelemetryWorkerModule,
         AlertsWorkerModule,
-        WebhooksWorkerModule,
+        ...FEATURES,
       ],
-      providers: [WorkerHttpServer],
+      providers: [WorkerHttpServer, ...queueConsumers(handlers, (q) => tuningOf(config, q))],
     };
   }
 }

@@ -1,20 +1,13 @@
-import { QUEUES } from '@app/queue';
-import { RulesModule } from '@app/rules';
-import { BullModule } from '@nestjs/bullmq';
+import { ProducersModule, QUEUES } from '@app/queue';
 import { Module } from '@nestjs/common';
 import { AlertsModule } from './alerts.module';
-import { EvaluationService } from './evaluation.service';
+import { DeviceAlertsRepository } from './device-alerts.repository';
 import { OutboxRelay } from './outbox-relay.service';
-import { EvaluationProcessor } from './processors/evaluation.processor';
 
-/** Rule evaluation and the outbox relay (worker only). */
+/** The evaluator's access to alerts and the outbox relay (worker only). */
 @Module({
-  imports: [
-    AlertsModule,
-    RulesModule,
-    BullModule.registerQueue({ name: QUEUES.RULE_EVALUATION }, { name: QUEUES.ALERT_EVENTS }),
-  ],
-  providers: [EvaluationService, OutboxRelay, EvaluationProcessor],
-  exports: [EvaluationService, OutboxRelay],
+  imports: [AlertsModule, ProducersModule.forQueues(QUEUES.ALERT_EVENTS)],
+  providers: [DeviceAlertsRepository, OutboxRelay],
+  exports: [AlertsModule, DeviceAlertsRepository, OutboxRelay],
 })
 export class AlertsWorkerModule {}

@@ -1,8 +1,10 @@
-import { decodeTimeIdCursor } from '@app/common';
+import { ProjectId } from '@app/common';
+import { keysetPage } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { EntityManager, Repository } from 'typeorm';
-import { toAlertResponse } from './alerts.mappers';
+import { AlertEventsRepository } from './alert-events.repository';
+import { AlertChange, transitionAlert } from './alert-transition.repository';
 import { AlertEntity, AlertStatus } from './entities/alert.entity';
 
 export interface AlertFilter {
@@ -13,19 +15,25 @@ export interface AlertFilter {
   to?: string;
 }
 
-export type AlertEventType = 'alert.created' | 'alert.acknowledged' | 'alert.resolved';
-
+/**
+ * A project's alerts, as the api reads and changes them: every method takes the project
+ * first (after the transaction manager). The evaluator's side, keyed by device, is
+ * {@link DeviceAlertsRepository}.
+ */
 @Injectable()
 export class AlertsRepository {
-  constructor(@InjectRepository(AlertEntity) private readonly alerts: Repository<AlertEntity>) {}
+  constructor(
+    @InjectRepository(AlertEntity) private readonly alerts: Repository<AlertEntity>,
+    private readonly events: AlertEventsRepository,
+  ) {}
 
-  find(projectId: string, alertId: string, em?: EntityManager): Promise<AlertEntity | null> {
-    return (em?.getRepository(AlertEntity) ?? this.alerts).findOneBy({ projectId, id: alertId });
+  find(em: EntityManager, projectId: ProjectId, alertId: string): Promise<AlertEntity | null> {
+    return em.getRepository(AlertEntity).findOneBy({ projectId, id: alertId });
   }
 
   /** Newest first by (triggered_at, id); the cursor is the last row's pair. */
   list(
-    projectId: string,
+    projectId: ProjectId,
     filter: AlertFilter,
     limit: number,
     cursor?: string,
@@ -38,109 +46,35 @@ export class AlertsRepository {
     if (filter.deviceId) qb.andWhere('a.device_id = :deviceId', { deviceId: filter.deviceId });
     if (filter.from) qb.andWhere('a.triggered_at >= :from', { from: filter.from });
     if (filter.to) qb.andWhere('a.triggered_at < :to', { to: filter.to });
-    if (cursor) {
-      const [triggeredAt, id] = decodeTimeIdCursor(cursor);
-      qb.andWhere('(a.triggered_at, a.id) < (:triggeredAt, :id)', { triggeredAt, id });
-    }
-    return qb
-      .orderBy('a.triggered_at', 'DESC')
-      .addOrderBy('a.id', 'DESC')
-      .limit(limit + 1)
-      .getMany();
+    return keysetPage(qb, { column: 'triggered_at', order: 'DESC' }, limit, cursor);
   }
 
-  async open(
+  /** A rule's active (open or acknowledged) alerts, in device order. */
+  activeForRule(
     em: EntityManager,
-    values: {
-      projectId: string;
-      ruleId: string;
-      deviceId: string;
-      triggeredAt: Date;
-      details: Record<string, unknown>;
-    },
-  ): Promise<AlertEntity> {
-    const repo = em.getRepository(AlertEntity);
-    return repo.save(
-      repo.create({ ...values, status: 'open', acknowledgedAt: null, resolvedAt: null }),
-    );
-  }
-
-  /** Moves an alert between states once: the WHERE makes a repeated or racing change a no-op. */
-  async transition(
-    em: EntityManager,
-    alertId: string,
-    from: AlertStatus[],
-    to: 'acknowledged' | 'resolved',
-    at: Date,
-    details?: Record<string, unknown>,
-  ): Promise<AlertEntity | null> {
-    const column = to === 'acknowledged' ? 'acknowledged_at' : 'resolved_at';
-    const [rows] = (await em.query(
-      `UPDATE alerts SET status = $3, ${column} = $4, details = details || $5::jsonb
-        WHERE id = $1 AND status = ANY ($2::text[]) RETURNING id`,
-      [alertId, from, to, at.toISOString(), JSON.stringify(details ?? {})],
-    )) as [Array<{ id: string }>, number];
-    if (rows.length === 0) return null;
-    return em.getRepository(AlertEntity).findOneByOrFail({ id: alertId });
-  }
-
-  /** Active (open or acknowledged) alerts of a device, by rule. */
-  async activeForDevice(em: EntityManager, deviceId: string): Promise<Map<string, string>> {
-    const rows: Array<{ id: string; rule_id: string }> = await em.query(
-      `SELECT id, rule_id FROM alerts WHERE device_id = $1 AND status IN ('open', 'acknowledged')`,
-      [deviceId],
-    );
-    return new Map(rows.map((r) => [r.rule_id, r.id]));
-  }
-
-  async activeForRule(
-    em: EntityManager,
+    projectId: ProjectId,
     ruleId: string,
-  ): Promise<Array<{ id: string; device_id: string }>> {
-    return em.query(
-      // Device order: two closes sharing devices take their locks in the same order.
-      `SELECT id, device_id FROM alerts WHERE rule_id = $1 AND status IN ('open', 'acknowledged') ORDER BY device_id`,
-      [ruleId],
+  ): Promise<Array<{ id: string; deviceId: string }>> {
+    return (
+      em
+        .getRepository(AlertEntity)
+        .createQueryBuilder('a')
+        .select(['a.id', 'a.deviceId'])
+        .where('a.project_id = :projectId AND a.rule_id = :ruleId', { projectId, ruleId })
+        .andWhere(`a.status IN ('open', 'acknowledged')`)
+        // Device order: two closes sharing devices take their locks in the same order.
+        .orderBy('a.device_id')
+        .getMany()
     );
   }
 
-  /** Outbox: the alert's event, written in the same transaction as the alert change. */
-  async record(em: EntityManager, alert: AlertEntity, type: AlertEventType): Promise<void> {
-    await em.query(
-      `INSERT INTO alert_events (project_id, alert_id, type, payload) VALUES ($1, $2, $3, $4)`,
-      [alert.projectId, alert.id, type, JSON.stringify(await eventPayload(em, alert))],
-    );
-  }
-
-  /** {@link transition} and, when it happened, its outbox event. */
-  async transitionAndRecord(
+  /** Changes the alert once and writes its outbox event; null when it did not move. */
+  change(
     em: EntityManager,
+    projectId: ProjectId,
     alertId: string,
-    from: AlertStatus[],
-    to: 'acknowledged' | 'resolved',
-    at: Date,
-    details?: Record<string, unknown>,
+    change: AlertChange,
   ): Promise<AlertEntity | null> {
-    const alert = await this.transition(em, alertId, from, to, at, details);
-    if (alert)
-      await this.record(em, alert, to === 'acknowledged' ? 'alert.acknowledged' : 'alert.resolved');
-    return alert;
+    return transitionAlert(em, this.events, alertId, change, projectId);
   }
-}
-
-/** The `data` of a webhook event: the alert, the rule (id, name), the device and the project. */
-export async function eventPayload(
-  em: EntityManager,
-  alert: AlertEntity,
-): Promise<Record<string, unknown>> {
-  const [device] = await em.query(`SELECT id, external_id FROM devices WHERE id = $1`, [
-    alert.deviceId,
-  ]);
-  const rule = (alert.details.rule as { id?: string; name?: string } | undefined) ?? {};
-  return {
-    alert: toAlertResponse(alert),
-    rule: { id: alert.ruleId, name: rule.name ?? null },
-    device: { id: alert.deviceId, external_id: device?.external_id ?? null },
-    project_id: alert.projectId,
-  };
 }

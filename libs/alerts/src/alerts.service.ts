@@ -1,10 +1,10 @@
-import { AppError, NotFoundError, Page, toPage } from '@app/common';
-import { LOCK_CLASS, lockForTransaction } from '@app/database';
+import { AppError, NotFoundError, Page, ProjectId, toPage } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { AlertFilter, AlertsRepository } from './alerts.repository';
 import { toAlertResponse } from './alerts.mappers';
+import { DeviceAlertLock } from './device-alert-lock';
 import { AlertResponse } from './dto/alerts.dto';
 import { AlertEntity } from './entities/alert.entity';
 
@@ -15,11 +15,12 @@ const cursorOf = (a: AlertEntity): string[] => [a.triggeredAt.toISOString(), a.i
 export class AlertsService {
   constructor(
     private readonly alerts: AlertsRepository,
+    private readonly lock: DeviceAlertLock,
     @InjectDataSource() private readonly dataSource: DataSource,
   ) {}
 
   async list(
-    projectId: string,
+    projectId: ProjectId,
     filter: AlertFilter,
     limit = 100,
     cursor?: string,
@@ -32,38 +33,38 @@ export class AlertsService {
     );
   }
 
-  async get(projectId: string, alertId: string): Promise<AlertResponse> {
-    const alert = await this.alerts.find(projectId, alertId);
+  async get(projectId: ProjectId, alertId: string): Promise<AlertResponse> {
+    const alert = await this.alerts.find(this.dataSource.manager, projectId, alertId);
     if (!alert) throw new NotFoundError('alert');
     return toAlertResponse(alert);
   }
 
   /** open → acknowledged; acknowledging again is a no-op; a resolved alert can't be (409). */
-  acknowledge(projectId: string, alertId: string): Promise<AlertResponse> {
+  acknowledge(projectId: ProjectId, alertId: string): Promise<AlertResponse> {
     return this.change(projectId, alertId, 'acknowledged', ['open']);
   }
 
   /** open|acknowledged → resolved (resolved_at = now); resolving again is a no-op. */
-  resolve(projectId: string, alertId: string): Promise<AlertResponse> {
+  resolve(projectId: ProjectId, alertId: string): Promise<AlertResponse> {
     return this.change(projectId, alertId, 'resolved', ['open', 'acknowledged']);
   }
 
   /** A rule was disabled or deleted: its open alerts resolve now. */
-  async closeRule(ruleId: string, reason: 'rule_disabled' | 'rule_deleted'): Promise<number> {
+  async closeRule(
+    projectId: ProjectId,
+    ruleId: string,
+    reason: 'rule_disabled' | 'rule_deleted',
+  ): Promise<number> {
     return this.dataSource.transaction(async (em) => {
       let closed = 0;
-      for (const active of await this.alerts.activeForRule(em, ruleId)) {
-        await lockForTransaction(em, LOCK_CLASS.DEVICE_EVALUATION, active.device_id);
-        const alert = await this.alerts.transitionAndRecord(
-          em,
-          active.id,
-          ['open', 'acknowledged'],
-          'resolved',
-          new Date(),
-          {
-            resolution: reason,
-          },
-        );
+      for (const active of await this.alerts.activeForRule(em, projectId, ruleId)) {
+        await this.lock.take(em, active.deviceId);
+        const alert = await this.alerts.change(em, projectId, active.id, {
+          from: ['open', 'acknowledged'],
+          to: 'resolved',
+          at: new Date(),
+          details: { resolution: reason },
+        });
         if (alert) closed++;
       }
       return closed;
@@ -71,26 +72,24 @@ export class AlertsService {
   }
 
   private async change(
-    projectId: string,
+    projectId: ProjectId,
     alertId: string,
     to: 'acknowledged' | 'resolved',
     from: Array<'open' | 'acknowledged'>,
   ): Promise<AlertResponse> {
     return this.dataSource.transaction(async (em) => {
-      const alert = await this.alerts.find(projectId, alertId, em);
+      const alert = await this.alerts.find(em, projectId, alertId);
       if (!alert) throw new NotFoundError('alert');
       // The same lock as evaluation: a manual resolve and an evaluator never race on it.
-      await lockForTransaction(em, LOCK_CLASS.DEVICE_EVALUATION, alert.deviceId);
-      const changed = await this.alerts.transitionAndRecord(
-        em,
-        alertId,
+      await this.lock.take(em, alert.deviceId);
+      const changed = await this.alerts.change(em, projectId, alertId, {
         from,
         to,
-        new Date(),
-        to === 'resolved' ? { resolution: 'manual' } : undefined,
-      );
+        at: new Date(),
+        details: to === 'resolved' ? { resolution: 'manual' } : undefined,
+      });
       if (changed) return toAlertResponse(changed);
-      const current = (await this.alerts.find(projectId, alertId, em))!;
+      const current = (await this.alerts.find(em, projectId, alertId))!;
       if (current.status === to) return toAlertResponse(current);
       throw new AppError('conflict', `a ${current.status} alert cannot be ${to}`);
     });

@@ -1,14 +1,14 @@
-import { QUEUES } from '@app/queue';
-import { InjectQueue } from '@nestjs/bullmq';
+import { PeriodicTask } from '@app/common';
+import { InjectProducer, Producer, QUEUES } from '@app/queue';
 import {
+  BeforeApplicationShutdown,
   Injectable,
   Logger,
   OnApplicationBootstrap,
-  BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { Queue } from 'bullmq';
 import { DataSource } from 'typeorm';
+import { AlertEventsRepository } from './alert-events.repository';
 
 const SWEEP_MS = 1000;
 const BATCH = 200;
@@ -23,33 +23,36 @@ const FAILURE_LOG_EVERY_MS = 60000;
  * Called right after an evaluation commits, and swept every second for events written
  * elsewhere (api ack and resolve) or left behind (a crash between commit and enqueue; a
  * fan-out job that failed or was lost: handed on again after
- * {@link RELAY_AGAIN_AFTER_SECONDS} while the event is still undispatched). `FOR UPDATE
- * SKIP LOCKED` lets several workers relay without handing an event on twice at once.
+ * {@link RELAY_AGAIN_AFTER_SECONDS} while the event is still undispatched). Locked rows
+ * are skipped, so several workers relay without handing an event on twice at once.
  * At-least-once: the event id is the idempotency key downstream.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(OutboxRelay.name);
-  private timer?: NodeJS.Timeout;
+  private readonly sweep = new PeriodicTask(
+    SWEEP_MS,
+    () => this.relay(),
+    this.logger,
+    'outbox sweep failed',
+    { quiet: true },
+  );
   private running?: Promise<number>;
   private failingSince?: number;
   private lastFailureLog = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @InjectQueue(QUEUES.ALERT_EVENTS) private readonly queue: Queue,
-  ) {
-    queue.on('error', (err) =>
-      this.logger.warn({ err: err.message }, 'alert-events queue connection error'),
-    );
-  }
+    private readonly events: AlertEventsRepository,
+    @InjectProducer(QUEUES.ALERT_EVENTS) private readonly queue: Producer<'alert-events'>,
+  ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.relay().catch(() => undefined), SWEEP_MS).unref();
+    this.sweep.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
+    await this.sweep.stop();
     await this.running?.catch(() => undefined);
   }
 
@@ -62,23 +65,18 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   private async relayOnce(): Promise<number> {
     try {
       const relayed = await this.dataSource.transaction(async (em) => {
-        const events: Array<{ id: string; project_id: string }> = await em.query(
-          `SELECT id, project_id FROM alert_events
-            WHERE dispatched_at IS NULL
-              AND (relayed_at IS NULL OR relayed_at < now() - $2 * interval '1 second')
-            ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-          [BATCH, RELAY_AGAIN_AFTER_SECONDS],
-        );
+        const events = await this.events.takeForRelay(em, BATCH, RELAY_AGAIN_AFTER_SECONDS);
         if (events.length === 0) return 0;
         await this.queue.addBulk(
           events.map((e) => ({
-            name: 'alert-event',
-            data: { projectId: e.project_id, eventId: e.id, correlationId: e.id },
+            name: 'alert-event' as const,
+            data: { projectId: e.projectId, eventId: e.id, correlationId: e.id },
           })),
         );
-        await em.query(`UPDATE alert_events SET relayed_at = now() WHERE id = ANY ($1::uuid[])`, [
+        await this.events.markRelayed(
+          em,
           events.map((e) => e.id),
-        ]);
+        );
         return events.length;
       });
       if (this.failingSince !== undefined) {

@@ -1,3 +1,4 @@
+import { parse } from 'dotenv';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 
@@ -29,19 +30,7 @@ function dropUndefined(values: EnvSource): EnvSource {
   return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined));
 }
 
-/** Minimal `.env` parser: `KEY=value`, optional quotes, `#` comments. */
+/** A `.env` file's variables (dotenv's syntax: quotes, `#` comments, `export`, multi-line). */
 export function parseDotEnv(text: string): EnvSource {
-  const out: EnvSource = {};
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
-    if (!match) continue;
-    let value = match[2];
-    const quoted = /^(['"])(.*)\1$/.exec(value);
-    if (quoted) value = quoted[2];
-    else value = value.replace(/\s+#.*$/, '');
-    out[match[1]] = value;
-  }
-  return out;
+  return parse(text);
 }

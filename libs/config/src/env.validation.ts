@@ -12,8 +12,8 @@ const toBool = ({ value }: { value: unknown }): unknown => {
 };
 
 /**
- * The environment as the contract defines it (`API-CONTRACT.md`, Environment) plus our
- * own operational knobs. Defaults live here and nowhere else.
+ * Every environment variable the apps read (README, Configuration, lists them all): the
+ * public ones and our own operational knobs. Defaults live here and nowhere else.
  */
 export class EnvironmentVariables {
   @IsIn(['development', 'production', 'test'])

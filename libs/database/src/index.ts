@@ -6,3 +6,4 @@ export * from './pg-errors';
 export * from './keyset';
 export * from './advisory-lock';
 export * from './quota';
+export * from './ping';

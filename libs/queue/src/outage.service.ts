@@ -1,11 +1,11 @@
-import { withDeadline } from '@app/common';
+import { pingDatabase } from '@app/database';
 import { MetricsService } from '@app/observability';
 import { RedisService } from '@app/redis';
 import { Injectable, Logger, Optional } from '@nestjs/common';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import { ModuleRef } from '@nestjs/core';
 import { setMaxListeners } from 'node:events';
-import { Counter, Gauge } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import type { DataSource } from 'typeorm';
 
 /** A job's wait starts at this and doubles per retry, up to {@link MAX_RETRY_DELAY_MS}. */
@@ -53,24 +53,20 @@ export class OutageService {
     this.closed.catch(() => undefined); // nobody may be waiting when it fires
     // One listener per waiting job: a thousand of them in an outage is not a leak.
     setMaxListeners(0, this.closing.signal);
-    const registers = [metrics.registry];
-    this.waitingJobs = new Gauge({
-      name: 'worker_jobs_waiting_on_dependencies',
-      help: 'jobs in flight that wait for PostgreSQL or Redis to answer again',
-      labelNames: ['queue'],
-      registers,
-    });
-    this.waits = new Counter({
-      name: 'worker_dependency_waits_total',
-      help: 'times a job waited out a PostgreSQL or Redis outage instead of failing',
-      labelNames: ['queue'],
-      registers,
-    });
-    this.down = new Gauge({
-      name: 'worker_dependencies_down',
-      help: '1 while the worker finds PostgreSQL or Redis unreachable, else 0',
-      registers,
-    });
+    this.waitingJobs = metrics.gauge(
+      'worker_jobs_waiting_on_dependencies',
+      'jobs in flight that wait for PostgreSQL or Redis to answer again',
+      ['queue'],
+    );
+    this.waits = metrics.counter(
+      'worker_dependency_waits_total',
+      'times a job waited out a PostgreSQL or Redis outage instead of failing',
+      ['queue'],
+    );
+    this.down = metrics.gauge(
+      'worker_dependencies_down',
+      '1 while the worker finds PostgreSQL or Redis unreachable, else 0',
+    );
   }
 
   /** Whether shutdown began: waiting jobs give their work back instead of waiting on. */
@@ -131,7 +127,7 @@ export class OutageService {
   private async ping(): Promise<void> {
     const dataSource = this.resolveDataSource();
     await Promise.all([
-      dataSource ? withDeadline(dataSource.query('SELECT 1'), PING_TIMEOUT_MS) : undefined,
+      dataSource ? pingDatabase(dataSource, PING_TIMEOUT_MS) : undefined,
       this.redis?.ping(PING_TIMEOUT_MS),
     ]);
   }

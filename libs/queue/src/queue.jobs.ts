@@ -42,3 +42,12 @@ export interface JobPayloads {
 
 export type JobName<Q extends keyof JobPayloads> = keyof JobPayloads[Q] & string;
 export type JobData<Q extends keyof JobPayloads, N extends JobName<Q>> = JobPayloads[Q][N];
+
+/** The payload of an accepted `POST /telemetry` batch (api → worker). */
+export type IngestBatchJob = JobData<typeof QUEUES.TELEMETRY_INGEST, 'ingest-batch'>;
+/** A device whose new readings wait for rule evaluation (ingest → evaluation). */
+export type EvaluateDeviceJob = JobData<typeof QUEUES.RULE_EVALUATION, 'evaluate-device'>;
+/** An outbox event to fan out to webhooks (outbox relay → fan-out). */
+export type AlertEventJob = JobData<typeof QUEUES.ALERT_EVENTS, 'alert-event'>;
+/** One webhook delivery's next step (fan-out, sweeper, retry → sender). */
+export type DeliverEventJob = JobData<typeof QUEUES.WEBHOOK_DELIVERY, 'deliver-event'>;

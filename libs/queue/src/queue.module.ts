@@ -5,9 +5,13 @@ import { DiscoveryModule } from '@nestjs/core';
 import { ConfigService } from '@nestjs/config';
 import { defaultJobOptions } from './queue.defaults';
 import { QueueErrorLogger } from './queue-error-logger';
+import { QuietQueue } from './quiet-queue';
 import { redisOptionsFromUrl } from './redis-connection';
 
-/** BullMQ's shared connection and prefix; feature libs add `BullModule.registerQueue`. */
+// Every queue @nestjs/bullmq builds closes within a deadline (see QuietQueue).
+BullModule.queueClass = QuietQueue;
+
+/** BullMQ's shared connection and prefix; feature libs add producers (`ProducersModule`). */
 @Module({
   imports: [
     DiscoveryModule,

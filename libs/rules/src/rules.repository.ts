@@ -1,16 +1,23 @@
+import { ProjectId } from '@app/common';
 import { pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { EntityManager, Repository } from 'typeorm';
+import { Repository } from 'typeorm';
 import { RuleEntity } from './entities/rule.entity';
 
+/**
+ * A project's rules, their device assignments (`rule_devices`) and, to forget it, their
+ * per-device evaluation state: every method takes the project first, and a rule of
+ * another project is never touched. The evaluator's side, keyed by device, is
+ * {@link DeviceRulesRepository}.
+ */
 @Injectable()
 export class RulesRepository {
   constructor(@InjectRepository(RuleEntity) private readonly rules: Repository<RuleEntity>) {}
 
   /** Creates a rule; 422 past the project's rule quota. */
   create(
-    projectId: string,
+    projectId: ProjectId,
     values: Omit<RuleEntity, 'id' | 'projectId' | 'createdAt' | 'updatedAt'>,
     quota: number,
   ): Promise<RuleEntity> {
@@ -21,85 +28,59 @@ export class RulesRepository {
     );
   }
 
-  find(projectId: string, ruleId: string): Promise<RuleEntity | null> {
+  find(projectId: ProjectId, ruleId: string): Promise<RuleEntity | null> {
     return this.rules.findOneBy({ projectId, id: ruleId });
   }
 
-  list(projectId: string, limit: number, cursor?: string): Promise<RuleEntity[]> {
+  list(projectId: ProjectId, limit: number, cursor?: string): Promise<RuleEntity[]> {
     const qb = this.rules.createQueryBuilder('r').where('r.project_id = :projectId', { projectId });
     return pageByCreated(qb, limit, cursor);
   }
 
-  async update(projectId: string, ruleId: string, values: Partial<RuleEntity>): Promise<void> {
+  async update(projectId: ProjectId, ruleId: string, values: Partial<RuleEntity>): Promise<void> {
     await this.rules.update({ projectId, id: ruleId }, values);
   }
 
   /** Forgets every device's window for the rule (its metric changed: old values don't count). */
-  async resetState(ruleId: string): Promise<void> {
-    await this.rules.query(`DELETE FROM rule_device_state WHERE rule_id = $1`, [ruleId]);
+  async resetState(projectId: ProjectId, ruleId: string): Promise<void> {
+    await this.rules.query(
+      `DELETE FROM rule_device_state s USING rules r
+        WHERE r.id = s.rule_id AND r.project_id = $1 AND s.rule_id = $2`,
+      [projectId, ruleId],
+    );
   }
 
-  async delete(projectId: string, ruleId: string): Promise<boolean> {
+  async delete(projectId: ProjectId, ruleId: string): Promise<boolean> {
     const res = await this.rules.delete({ projectId, id: ruleId });
     return (res.affected ?? 0) > 0;
   }
 
   /** Idempotent; the caller has checked that every device is in the project. */
-  async assign(ruleId: string, deviceIds: string[]): Promise<void> {
+  async assign(projectId: ProjectId, ruleId: string, deviceIds: string[]): Promise<void> {
     await this.rules.query(
-      `INSERT INTO rule_devices (rule_id, device_id) SELECT $1, unnest($2::uuid[]) ON CONFLICT DO NOTHING`,
-      [ruleId, deviceIds],
+      `INSERT INTO rule_devices (rule_id, device_id)
+       SELECT r.id, d FROM rules r, unnest($3::uuid[]) AS d
+        WHERE r.id = $2 AND r.project_id = $1
+       ON CONFLICT DO NOTHING`,
+      [projectId, ruleId, deviceIds],
     );
   }
 
-  async assigned(ruleId: string): Promise<string[]> {
+  async assigned(projectId: ProjectId, ruleId: string): Promise<string[]> {
     const rows: Array<{ device_id: string }> = await this.rules.query(
-      `SELECT device_id FROM rule_devices WHERE rule_id = $1 ORDER BY device_id`,
-      [ruleId],
+      `SELECT rd.device_id FROM rule_devices rd JOIN rules r ON r.id = rd.rule_id
+        WHERE r.project_id = $1 AND rd.rule_id = $2 ORDER BY rd.device_id`,
+      [projectId, ruleId],
     );
     return rows.map((r) => r.device_id);
   }
 
-  async unassign(ruleId: string, deviceId: string): Promise<boolean> {
+  async unassign(projectId: ProjectId, ruleId: string, deviceId: string): Promise<boolean> {
     const [, affected] = (await this.rules.query(
-      `DELETE FROM rule_devices WHERE rule_id = $1 AND device_id = $2`,
-      [ruleId, deviceId],
+      `DELETE FROM rule_devices rd USING rules r
+        WHERE r.id = rd.rule_id AND r.project_id = $1 AND rd.rule_id = $2 AND rd.device_id = $3`,
+      [projectId, ruleId, deviceId],
     )) as [unknown, number];
     return affected > 0;
-  }
-
-  /**
-   * The enabled rules covering a device, read inside the evaluation transaction: ALL rules
-   * of its project, TAG rules whose tag the device carries now, EXPLICIT rules it is
-   * assigned to.
-   */
-  async forDevice(em: EntityManager, deviceId: string): Promise<RuleEntity[]> {
-    const rows: Array<Record<string, unknown>> = await em.query(
-      `SELECT r.* FROM rules r JOIN devices d ON d.project_id = r.project_id
-        WHERE d.id = $1 AND r.enabled
-          AND (r.scope = 'ALL'
-               OR (r.scope = 'TAG' AND r.tag = ANY (d.tags))
-               OR (r.scope = 'EXPLICIT' AND EXISTS (SELECT 1 FROM rule_devices rd WHERE rd.rule_id = r.id AND rd.device_id = d.id)))
-        ORDER BY r.created_at, r.id`,
-      [deviceId],
-    );
-    return rows.map((r) =>
-      this.rules.create({
-        id: r.id as string,
-        projectId: r.project_id as string,
-        name: r.name as string,
-        metric: r.metric as string,
-        operator: r.operator as RuleEntity['operator'],
-        threshold: Number(r.threshold),
-        windowN: Number(r.window_n),
-        requiredK: Number(r.required_k),
-        cooldownSeconds: Number(r.cooldown_seconds),
-        scope: r.scope as RuleEntity['scope'],
-        tag: r.tag as string | null,
-        enabled: r.enabled as boolean,
-        createdAt: r.created_at as Date,
-        updatedAt: r.updated_at as Date,
-      }),
-    );
   }
 }

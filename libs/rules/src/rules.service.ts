@@ -1,4 +1,4 @@
-import { AppError, createdCursor, NotFoundError, Page, toPage } from '@app/common';
+import { AppError, createdCursor, NotFoundError, Page, ProjectId, toPage } from '@app/common';
 import { DevicesRepository } from '@app/tenancy';
 import { AppConfig } from '@app/config';
 import { Injectable } from '@nestjs/common';
@@ -20,7 +20,7 @@ export class RulesService {
 
   private readonly quotas: AppConfig['quotas'];
 
-  async create(projectId: string, dto: CreateRuleDto): Promise<RuleResponse> {
+  async create(projectId: ProjectId, dto: CreateRuleDto): Promise<RuleResponse> {
     const values = {
       name: dto.name,
       metric: dto.metric,
@@ -37,7 +37,7 @@ export class RulesService {
     return toRuleResponse(await this.rules.create(projectId, values, this.quotas.rulesPerProject));
   }
 
-  async list(projectId: string, limit = 100, cursor?: string): Promise<Page<RuleResponse>> {
+  async list(projectId: ProjectId, limit = 100, cursor?: string): Promise<Page<RuleResponse>> {
     return toPage(
       await this.rules.list(projectId, limit, cursor),
       limit,
@@ -46,13 +46,13 @@ export class RulesService {
     );
   }
 
-  async get(projectId: string, ruleId: string): Promise<RuleResponse> {
+  async get(projectId: ProjectId, ruleId: string): Promise<RuleResponse> {
     return toRuleResponse(await this.require(projectId, ruleId));
   }
 
   /** Returns the rule before and after, so the caller can react to it being disabled. */
   async update(
-    projectId: string,
+    projectId: ProjectId,
     ruleId: string,
     dto: UpdateRuleDto,
   ): Promise<{ before: RuleResponse; after: RuleResponse }> {
@@ -75,19 +75,19 @@ export class RulesService {
     if (Object.keys(changes).length > 0) await this.rules.update(projectId, ruleId, changes);
     // The window holds values of the old metric; the contract's window is of the new one.
     if (changes.metric !== undefined && changes.metric !== current.metric)
-      await this.rules.resetState(ruleId);
+      await this.rules.resetState(projectId, ruleId);
     return {
       before: toRuleResponse(current),
       after: toRuleResponse(await this.require(projectId, ruleId)),
     };
   }
 
-  async delete(projectId: string, ruleId: string): Promise<void> {
+  async delete(projectId: ProjectId, ruleId: string): Promise<void> {
     if (!(await this.rules.delete(projectId, ruleId))) throw new NotFoundError('rule');
   }
 
   async assign(
-    projectId: string,
+    projectId: ProjectId,
     ruleId: string,
     deviceIds: string[],
   ): Promise<{ device_ids: string[] }> {
@@ -97,22 +97,22 @@ export class RulesService {
     const missing = unique.filter((_, i) => !found[i]);
     if (missing.length > 0)
       throw new AppError('not_found', `device not found: ${missing.join(', ')}`);
-    await this.rules.assign(ruleId, unique);
-    return { device_ids: await this.rules.assigned(ruleId) };
+    await this.rules.assign(projectId, ruleId, unique);
+    return { device_ids: await this.rules.assigned(projectId, ruleId) };
   }
 
-  async assigned(projectId: string, ruleId: string): Promise<{ device_ids: string[] }> {
+  async assigned(projectId: ProjectId, ruleId: string): Promise<{ device_ids: string[] }> {
     await this.require(projectId, ruleId);
-    return { device_ids: await this.rules.assigned(ruleId) };
+    return { device_ids: await this.rules.assigned(projectId, ruleId) };
   }
 
-  async unassign(projectId: string, ruleId: string, deviceId: string): Promise<void> {
+  async unassign(projectId: ProjectId, ruleId: string, deviceId: string): Promise<void> {
     await this.require(projectId, ruleId);
-    if (!(await this.rules.unassign(ruleId, deviceId)))
+    if (!(await this.rules.unassign(projectId, ruleId, deviceId)))
       throw new NotFoundError('device assignment');
   }
 
-  private async require(projectId: string, ruleId: string): Promise<RuleEntity> {
+  private async require(projectId: ProjectId, ruleId: string): Promise<RuleEntity> {
     const rule = await this.rules.find(projectId, ruleId);
     if (!rule) throw new NotFoundError('rule');
     return rule;

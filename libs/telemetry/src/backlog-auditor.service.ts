@@ -1,13 +1,12 @@
-import { PeriodicTask, QUEUES } from '@app/queue';
+import { PeriodicTask } from '@app/common';
+import { InjectProducer, Producer, QUEUES } from '@app/queue';
 import { RedisService } from '@app/redis';
-import { InjectQueue } from '@nestjs/bullmq';
 import {
   BeforeApplicationShutdown,
   Injectable,
   Logger,
   OnApplicationBootstrap,
 } from '@nestjs/common';
-import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { IngestBacklog } from './ingest-backlog';
 
@@ -34,7 +33,8 @@ export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplication
   constructor(
     private readonly backlog: IngestBacklog,
     private readonly redis: RedisService,
-    @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly queue: Queue,
+    @InjectProducer(QUEUES.TELEMETRY_INGEST)
+    private readonly queue: Producer<typeof QUEUES.TELEMETRY_INGEST>,
   ) {}
 
   onApplicationBootstrap(): void {

@@ -3,7 +3,7 @@ import { RedisService } from '@app/redis';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type Redis from 'ioredis';
-import type { Queue } from 'bullmq';
+import type { Job } from 'bullmq';
 import { ingestJobId, ingestJobIdPrefix } from './telemetry.keys';
 
 /** An idle device's batch counter is forgotten after this; it is re-seeded from PostgreSQL. */
@@ -220,9 +220,12 @@ export class IngestBacklog {
   /**
    * Releases entries whose batch is no longer queued: its job is gone, or finished without
    * releasing (a worker that died between the two, or one of a version that doesn't).
-   * Returns how many were released.
+   * Returns how many were released. `queue`: the ingest queue (or its producer).
    */
-  async audit(queue: Queue, now = Date.now()): Promise<number> {
+  async audit(
+    queue: { getJob(id: string): Promise<Job | undefined> },
+    now = Date.now(),
+  ): Promise<number> {
     let released = 0;
     let cursor = '0';
     do {

@@ -1,11 +1,6 @@
+import { isValidTimestamp, toUtcTimestamp } from '@app/common';
 import fc from 'fast-check';
-import {
-  isValidTimestamp,
-  needsNormalising,
-  pgAcceptsOffset,
-  toUtcTimestamp,
-  validateIngestBody,
-} from './ingest-validator';
+import { needsNormalising, pgAcceptsOffset, validateIngestBody } from './ingest-validator';
 
 const ok = {
   device_external_id: 'sensor-01',

@@ -1,5 +1,5 @@
 import Ajv, { ErrorObject } from 'ajv';
-import type { ErrorDetail } from '@app/common';
+import { ErrorDetail, isStorableText, isValidTimestamp, toUtcTimestamp } from '@app/common';
 import {
   MAX_EVENTS_PER_BATCH,
   MAX_METRIC_NAME_LENGTH,
@@ -26,38 +26,8 @@ export interface IngestBody {
   events: IngestEvent[];
 }
 
-/** ISO 8601 with a zone: 2025-01-01T12:00:00Z, …T12:00:00.123+02:00. */
-const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-const MIN_TS = Date.UTC(1970, 0, 1);
-const MAX_TS = Date.UTC(2200, 0, 1);
-
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-function daysInMonth(year: number, month: number): number {
-  const leap = month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  return DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0);
-}
-
-/**
- * Runs once per event (5,000 per request), so it reads digits with charCodeAt instead of
- * splitting strings: it was the api's largest CPU cost in `bench:ingest` profiles.
- */
-export function isValidTimestamp(value: string): boolean {
-  if (!TS_RE.test(value)) return false;
-  const two = (i: number) => (value.charCodeAt(i) - 48) * 10 + value.charCodeAt(i + 1) - 48;
-  const year = two(0) * 100 + two(2);
-  const month = two(5);
-  const day = two(8);
-  if (month < 1 || month > 12 || day < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59)
-    return false;
-  if (day > daysInMonth(year, month)) return false;
-  const ms = Date.parse(value);
-  return ms >= MIN_TS && ms < MAX_TS;
-}
-
 const CH_PLUS = 43;
 const CH_MINUS = 45;
-const CH_Z = 90;
 
 /**
  * RFC 3339 allows offsets up to ±23:59, and so does `isValidTimestamp`, but PostgreSQL
@@ -73,64 +43,11 @@ export function pgAcceptsOffset(value: string): boolean {
   return hour < 16;
 }
 
-const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
-
-/**
- * The same instant as `value` (which must pass `isValidTimestamp`) with a `Z` offset, for
- * offsets PostgreSQL cannot read. Field arithmetic rather than Date: Date keeps
- * milliseconds only, and the client's fraction (up to nanoseconds) is kept as written.
- */
-export function toUtcTimestamp(value: string): string {
-  if (!TS_RE.test(value)) throw new RangeError(`not an ISO 8601 timestamp: ${value}`);
-  const end = value.length - 6;
-  if (value.charCodeAt(value.length - 1) === CH_Z) return value;
-  const two = (i: number) => (value.charCodeAt(i) - 48) * 10 + value.charCodeAt(i + 1) - 48;
-  const offset = (value.charCodeAt(end) === CH_MINUS ? -1 : 1) * (two(end + 1) * 60 + two(end + 4));
-  let year = two(0) * 100 + two(2);
-  let month = two(5);
-  let day = two(8);
-  // An offset is under a day, so the date moves by one day at most.
-  let minutes = two(11) * 60 + two(14) - offset;
-  if (minutes < 0) {
-    minutes += 1440;
-    if (--day === 0) {
-      if (--month === 0) {
-        month = 12;
-        year--;
-      }
-      day = daysInMonth(year, month);
-    }
-  } else if (minutes >= 1440) {
-    minutes -= 1440;
-    if (++day > daysInMonth(year, month)) {
-      day = 1;
-      if (++month === 13) {
-        month = 1;
-        year++;
-      }
-    }
-  }
-  const date = `${String(year).padStart(4, '0')}-${pad2(month)}-${pad2(day)}`;
-  const hhmm = `${pad2(Math.floor(minutes / 60))}:${pad2(minutes % 60)}`;
-  // From index 16: ":ss" and the fraction, as written.
-  return `${date}T${hhmm}${value.slice(16, end)}Z`;
-}
-
 // unicodeRegExp: the external id pattern uses \p{Cc}.
 const ajv = new Ajv({ allErrors: true, strict: true, unicodeRegExp: true });
 ajv.addFormat('iso-ts', { type: 'string', validate: isValidTimestamp });
-/**
- * Strings PostgreSQL's jsonb cannot hold, though JSON.parse accepts them: NUL, and UTF-16
- * surrogates that don't pair up. Refused here (422) rather than failing in the worker.
- */
-const UNSTORABLE_TEXT =
-  // eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
-  /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-
-export function isStorableText(value: string): boolean {
-  return !UNSTORABLE_TEXT.test(value);
-}
-
+// Text PostgreSQL's jsonb cannot hold, though JSON.parse accepts it (NUL, unpaired UTF-16
+// surrogates), is refused here (422) rather than failing in the worker.
 ajv.addKeyword({
   // One check per metric value instead of a four-branch anyOf (the hottest path of a
   // 5,000-event body). Finite: JSON.parse turns 1e999 into Infinity; rules must never see one.

@@ -1,14 +1,17 @@
-import { QUEUES } from '@app/queue';
-import { BullModule } from '@nestjs/bullmq';
+import { ProducersModule, QUEUES } from '@app/queue';
+import { TenancyModule } from '@app/tenancy';
 import { Module } from '@nestjs/common';
 import { BacklogAuditor } from './backlog-auditor.service';
-import { IngestProcessor } from './processors/ingest.processor';
-import { TelemetryIngestService } from './telemetry-ingest.service';
+import { BatchStoreService } from './batch-store.service';
+import { IngestHandler } from './handlers/ingest.handler';
 import { TelemetryModule } from './telemetry.module';
 
-/** Stores accepted batches (worker only). */
+/** Stores accepted batches: the consumer of `telemetry-ingest` (worker only). */
 @Module({
-  imports: [TelemetryModule, BullModule.registerQueue({ name: QUEUES.RULE_EVALUATION })],
-  providers: [TelemetryIngestService, IngestProcessor, BacklogAuditor],
+  imports: [TelemetryModule, TenancyModule, ProducersModule.forQueues(QUEUES.RULE_EVALUATION)],
+  providers: [BatchStoreService, IngestHandler, BacklogAuditor],
+  exports: [IngestHandler],
 })
-export class TelemetryWorkerModule {}
+export class TelemetryWorkerModule {
+  static readonly handlers = [IngestHandler] as const;
+}

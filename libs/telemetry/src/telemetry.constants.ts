@@ -1,4 +1,4 @@
-/** Event limits of the contract (API-CONTRACT.md, Resources → Event). */
+/** Event limits of `POST /telemetry` (docs/api.md, Telemetry). */
 export const MAX_EVENTS_PER_BATCH = 5000;
 export const MAX_METRICS_PER_EVENT = 64;
 export const MAX_METRIC_NAME_LENGTH = 64;

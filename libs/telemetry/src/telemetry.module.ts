@@ -1,32 +1,31 @@
-import { AppConfig } from '@app/config';
-import { QUEUES, redisOptionsFromUrl } from '@app/queue';
+import { ProducersModule, QUEUES } from '@app/queue';
 import { TenancyModule } from '@app/tenancy';
-import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { IngestBacklog } from './ingest-backlog';
+import { TelemetryIntakeService } from './telemetry-intake.service';
+import { TelemetryReadsService } from './telemetry-reads.service';
 import { TelemetryRepository } from './telemetry.repository';
-import { TelemetryService } from './telemetry.service';
 
 /**
- * Ingestion (api side) and telemetry reads. The producer connection has no offline
- * queue: with Redis away, `add` fails at once instead of buffering in memory.
+ * The `telemetry-ingest` producer. No offline queue: with Redis away, `add` fails at once
+ * (a 503) instead of buffering in memory. Exported for the worker side, which looks up a
+ * batch's predecessor and audits the backlog through it.
  */
+const ingestProducer = ProducersModule.forQueues({
+  name: QUEUES.TELEMETRY_INGEST,
+  failFast: true,
+});
+
+/** Ingestion (api side: {@link TelemetryIntakeService}) and telemetry reads. */
 @Module({
-  imports: [
-    TenancyModule,
-    BullModule.registerQueueAsync({
-      name: QUEUES.TELEMETRY_INGEST,
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<AppConfig, true>) => ({
-        connection: {
-          ...redisOptionsFromUrl(config.get('redis', { infer: true }).url),
-          enableOfflineQueue: false,
-        },
-      }),
-    }),
+  imports: [TenancyModule, ingestProducer],
+  providers: [TelemetryRepository, TelemetryIntakeService, TelemetryReadsService, IngestBacklog],
+  exports: [
+    TelemetryRepository,
+    TelemetryIntakeService,
+    TelemetryReadsService,
+    IngestBacklog,
+    ingestProducer,
   ],
-  providers: [TelemetryRepository, TelemetryService, IngestBacklog],
-  exports: [TelemetryRepository, TelemetryService, IngestBacklog, BullModule],
 })
 export class TelemetryModule {}

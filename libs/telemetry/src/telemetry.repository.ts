@@ -3,6 +3,8 @@ import {
   classifyFailure,
   decodeTimeCursor,
   decodeTimeIdCursor,
+  ProjectDeviceId,
+  ProjectId,
   sqlState,
 } from '@app/common';
 import { Injectable } from '@nestjs/common';
@@ -53,10 +55,21 @@ export interface RejectionRow {
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string; sqlstate: string | null };
 
+/** A reading as rule evaluation reads it: epoch ms, and the rules' metrics as doubles. */
+export interface EvaluationReading {
+  ts: number;
+  /** Metric name → its value when a finite JSON number, else null. */
+  data: Record<string, number | null>;
+}
+
 /**
- * Telemetry rows, written and read as SQL: these statements are the hot path and their
- * shape matters (see docs/telemetry-schema.md and `npm run bench:ingest`). Every method
- * takes the device, whose project the caller has already checked.
+ * The `telemetry` and `telemetry_rejections` tables (this lib owns both), written and read
+ * as SQL: these statements are the hot path and their shape matters (see
+ * docs/telemetry-schema.md and `npm run bench:ingest`). The table has no project column:
+ * the api's reads take a `ProjectDeviceId` (a device found in the request's project), the
+ * one tenant-scoped read, {@link listRejections}, the `ProjectId`; the worker's writes and
+ * evaluation reads take the device id of a job queued under its project.
+ * The transaction manager comes first where there is one.
  */
 @Injectable()
 export class TelemetryRepository {
@@ -69,11 +82,14 @@ export class TelemetryRepository {
    * with duplicated keys it keeps the last, as the api's JSON.parse did when validating.
    * DISTINCT ON keeps the first event of each ts within the batch, and ON CONFLICT makes
    * replays no-ops. Sorting by ts also makes the primary-key inserts sequential.
+   * `evaluatedUntil` is the device's evaluation cursor, read under the device row's lock in
+   * this same transaction (so it cannot move meanwhile); null when nothing was evaluated.
    */
   async insertBatch(
     em: EntityManager,
     deviceId: string,
     payload: string,
+    evaluatedUntil: Date | null,
   ): Promise<{ inserted: number; late: number }> {
     // `late`: new rows at or before what rule evaluation already passed; they are stored
     // but never evaluated (the contract's "late" readings).
@@ -87,9 +103,9 @@ export class TelemetryRepository {
          ON CONFLICT (device_id, ts) DO NOTHING
          RETURNING ts)
        SELECT count(*)::int AS inserted,
-              count(*) FILTER (WHERE ts <= (SELECT evaluated_until FROM devices WHERE id = $1))::int AS late
+              count(*) FILTER (WHERE ts <= $3::timestamptz)::int AS late
          FROM ins`,
-      [deviceId, payload],
+      [deviceId, payload, evaluatedUntil],
     )) as Array<{ inserted: number; late: number }>;
     return row;
   }
@@ -106,6 +122,7 @@ export class TelemetryRepository {
     em: EntityManager,
     deviceId: string,
     payload: string,
+    evaluatedUntil: Date | null,
   ): Promise<{ inserted: number; late: number; rejected: Rejection[] }> {
     const result = { inserted: 0, late: 0, rejected: [] as Rejection[] };
     let events: unknown[];
@@ -126,7 +143,9 @@ export class TelemetryRepository {
     while (ranges.length > 0) {
       const [lo, hi] = ranges.pop()!;
       const slice = JSON.stringify({ events: events.slice(lo, hi) });
-      const tried = await this.inSavepoint(em, () => this.insertBatch(em, deviceId, slice));
+      const tried = await this.inSavepoint(em, () =>
+        this.insertBatch(em, deviceId, slice, evaluatedUntil),
+      );
       if (tried.ok) {
         result.inserted += tried.value.inserted;
         result.late += tried.value.late;
@@ -189,17 +208,9 @@ export class TelemetryRepository {
     );
   }
 
-  /** The number of the last batch applied for the device (0 when none or no device). */
-  async appliedSeq(deviceId: string): Promise<number> {
-    const [row] = (await this.dataSource.query(`SELECT ingest_seq FROM devices WHERE id = $1`, [
-      deviceId,
-    ])) as Array<{ ingest_seq: string }>;
-    return Number(row?.ingest_seq ?? 0);
-  }
-
   /** A project's rejections, newest first by (created_at, id). */
   listRejections(
-    projectId: string,
+    projectId: ProjectId,
     filter: { deviceId?: string; batchId?: string },
     limit: number,
     cursor?: string,
@@ -228,7 +239,7 @@ export class TelemetryRepository {
    * leave the database (a page of 1,000 readings of 70 KB would be 70 MB).
    */
   listNewest(
-    deviceId: string,
+    deviceId: ProjectDeviceId,
     opts: { limit: number; maxBytes: number; cursor?: string; from?: Date; to?: Date },
   ): Promise<{ rows: ReadingRow[]; more: boolean }> {
     const params: unknown[] = [deviceId];
@@ -246,7 +257,7 @@ export class TelemetryRepository {
 
   /** Oldest first after `since` (exclusive); `cursor` continues after a previous page. */
   listSince(
-    deviceId: string,
+    deviceId: ProjectDeviceId,
     since: Date,
     opts: { limit: number; maxBytes: number; cursor?: string },
   ): Promise<{ rows: ReadingRow[]; more: boolean }> {
@@ -290,7 +301,7 @@ export class TelemetryRepository {
     return { rows: page, more };
   }
 
-  async latest(deviceId: string): Promise<ReadingRow | null> {
+  async latest(deviceId: ProjectDeviceId): Promise<ReadingRow | null> {
     const rows: ReadingRow[] = await this.dataSource.query(
       `SELECT ts, data FROM telemetry WHERE device_id = $1 ORDER BY ts DESC LIMIT 1`,
       [deviceId],
@@ -298,9 +309,51 @@ export class TelemetryRepository {
     return rows[0] ?? null;
   }
 
+  /**
+   * Up to `limit` readings of the device after `after` (null: from the first), oldest
+   * first, for rule evaluation: only `metrics`, each a finite double or null.
+   */
+  async readingsAfter(
+    em: EntityManager,
+    deviceId: string,
+    after: Date | null,
+    metrics: string[],
+    limit: number,
+  ): Promise<EvaluationReading[]> {
+    // Only the metrics the rules look at, as the number's text or NULL when not a JSON
+    // number: the database does the jsonb work, and no whole `data` object crosses the
+    // wire per row. Text, not ::float8: jsonb keeps numbers exactly, and a cast of one no
+    // double can hold (1e-400, written by an older api) raises 22003 on every later
+    // chunk, stalling the device for good. Number() reads it as the api's JSON.parse did.
+    const columns = metrics.map(
+      (_, i) =>
+        `CASE WHEN jsonb_typeof(data -> $${i + 4}) = 'number' THEN data ->> $${i + 4} END AS m${i}`,
+    );
+    // ts as epoch milliseconds: parsing 5,000 timestamptz strings into Dates was a
+    // measurable share of the worker's CPU in a bench:rules profile.
+    const rows: Array<Record<string, unknown> & { ts_ms: number }> = await em.query(
+      `SELECT ${['(extract(epoch FROM ts) * 1000)::float8 AS ts_ms', ...columns].join(', ')} FROM telemetry
+        WHERE device_id = $1 AND ts > COALESCE($2::timestamptz, '-infinity')
+        ORDER BY ts LIMIT $3`,
+      [deviceId, after, limit, ...metrics],
+    );
+    return rows.map((r) => ({
+      ts: r.ts_ms,
+      data: Object.fromEntries(metrics.map((m, i) => [m, toNumber(r[`m${i}`])])),
+    }));
+  }
+
+  /** The ts of the device's newest reading; null when it has none. */
+  async newestTs(em: EntityManager, deviceId: string): Promise<Date | null> {
+    const [row] = (await em.query(`SELECT max(ts) AS newest FROM telemetry WHERE device_id = $1`, [
+      deviceId,
+    ])) as Array<{ newest: Date | null }>;
+    return row?.newest ?? null;
+  }
+
   /** The aggregate's buckets ({@link aggregateQuery}); 422 past `maxRows` or on overflow. */
   async aggregate(
-    deviceId: string,
+    deviceId: ProjectDeviceId,
     q: AggregateQuery,
   ): Promise<Array<{ bucket_start: Date; value: number; count: number }>> {
     const run = (value: string) => this.aggregateQuery(deviceId, q, value);
@@ -399,10 +452,18 @@ const AS_FLOAT8_GUARDED = `CASE
     WHEN abs(v::numeric) < 2.2250738585072014e-308 THEN 0::float8
     ELSE (v #>> '{}')::float8 END`;
 
+/** A jsonb number's text as a finite double, else null (not a number the rules can use). */
+function toNumber(text: unknown): number | null {
+  if (typeof text !== 'string') return null;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : null;
+}
+
 /**
  * PostgreSQL text cannot hold NUL, and a refused value may carry one (that may be why it
  * was refused): it is written as a visible escape. (Lone surrogates become U+FFFD on the
- * way to UTF-8.)
+ * way to UTF-8.) Unlike ingest's `isStorableText`, which refuses such text with a 422,
+ * this must keep it: a rejection is the record of what was refused.
  */
 function storable(text: string | null): string | null {
   return text === null ? null : text.replaceAll('\u0000', '\\u0000');

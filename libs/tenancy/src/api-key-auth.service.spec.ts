@@ -1,7 +1,6 @@
 import { AppConfig } from '@app/config';
 import { ConfigService } from '@nestjs/config';
 import bcrypt from 'bcryptjs';
-import { DataSource } from 'typeorm';
 import { ApiKeyAuthService } from './api-key-auth.service';
 import { generateApiKey } from './api-key.format';
 import { ApiKeysRepository } from './repositories';
@@ -15,7 +14,7 @@ describe('ApiKeyAuthService.cachedPrincipal', () => {
     secretHash: bcrypt.hashSync(secret, 4),
     revokedAt: null,
   };
-  let keys: { findCredentialByPrefix: jest.Mock; touchMany: jest.Mock };
+  let keys: { findCredentialByPrefix: jest.Mock; touchMany: jest.Mock; revokedSince: jest.Mock };
   let service: ApiKeyAuthService;
   let compare: jest.SpyInstance;
 
@@ -23,14 +22,13 @@ describe('ApiKeyAuthService.cachedPrincipal', () => {
     keys = {
       findCredentialByPrefix: jest.fn(async (p: string) => (p === prefix ? row : null)),
       touchMany: jest.fn(async () => undefined),
+      revokedSince: jest.fn(async () => ({ ids: [], polledAt: new Date() })),
     };
-    const dataSource = { query: jest.fn(async () => [{ id: null, polled_at: new Date() }]) };
     const config = {
       get: () => ({ keyCacheMaxEntries: 100, keyCacheTtlMs: 60000, lastUsedFlushMs: 60000 }),
     };
     service = new ApiKeyAuthService(
       keys as unknown as ApiKeysRepository,
-      dataSource as unknown as DataSource,
       config as unknown as ConfigService<AppConfig, true>,
     );
     compare = jest.spyOn(bcrypt, 'compare');

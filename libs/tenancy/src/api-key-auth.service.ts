@@ -5,10 +5,10 @@ import {
   OnApplicationShutdown,
   BeforeApplicationShutdown,
 } from '@nestjs/common';
+import { PeriodicTask } from '@app/common';
 import { ConfigService } from '@nestjs/config';
-import { InjectDataSource } from '@nestjs/typeorm';
 import bcrypt from 'bcryptjs';
-import { DataSource } from 'typeorm';
+import { LRUCache } from 'lru-cache';
 import { ApiKeyCache, ApiKeyPrincipal } from './api-key-cache';
 import { keyFingerprint, parseApiKey } from './api-key.format';
 import { ApiKeysRepository } from './repositories';
@@ -36,24 +36,39 @@ const NEGATIVE_TTL_MS = 30000;
 export class ApiKeyAuthService implements BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(ApiKeyAuthService.name);
   private readonly cache: ApiKeyCache;
-  private readonly negative = new Map<string, number>();
+  /** Keys refused lately (fingerprint → until when), so a wrong key costs one bcrypt. */
+  private readonly negative = new LRUCache<string, number>({ max: 10000 });
   private readonly inflight = new Map<string, Promise<ApiKeyPrincipal | null>>();
   private readonly lastUsed = new Map<string, Date>();
-  private readonly flushMs: number;
-  private pollTimer?: NodeJS.Timeout;
-  private flushTimer?: NodeJS.Timeout;
+  private readonly poll: PeriodicTask;
+  private readonly flush: PeriodicTask;
+  private started = false;
   private lastPollOkAt = 0;
   private pollSince: Date | null = null;
   private polling?: Promise<void>;
 
   constructor(
     private readonly keys: ApiKeysRepository,
-    @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
     const auth = config.get('auth', { infer: true });
     this.cache = new ApiKeyCache(auth.keyCacheMaxEntries, auth.keyCacheTtlMs);
-    this.flushMs = auth.lastUsedFlushMs;
+    // Both log their own failures.
+    const quiet = { quiet: true };
+    this.poll = new PeriodicTask(
+      REVOCATION_POLL_MS,
+      () => this.pollRevocations(),
+      this.logger,
+      '',
+      quiet,
+    );
+    this.flush = new PeriodicTask(
+      auth.lastUsedFlushMs,
+      () => this.flushLastUsed(),
+      this.logger,
+      '',
+      quiet,
+    );
   }
 
   /** Resolves the key's principal, or null for anything that is not a live key. */
@@ -143,7 +158,6 @@ export class ApiKeyAuthService implements BeforeApplicationShutdown, OnApplicati
   }
 
   private refuse(fingerprint: string): void {
-    if (this.negative.size >= 10000) this.negative.clear();
     this.negative.set(fingerprint, Date.now() + NEGATIVE_TTL_MS);
   }
 
@@ -151,10 +165,12 @@ export class ApiKeyAuthService implements BeforeApplicationShutdown, OnApplicati
     this.lastUsed.set(keyId, new Date());
   }
 
+  /** On first use, so a process that never authenticates (the worker) never polls. */
   private startTimers(): void {
-    if (this.pollTimer) return;
-    this.pollTimer = setInterval(() => void this.pollRevocations(), REVOCATION_POLL_MS).unref();
-    this.flushTimer = setInterval(() => void this.flushLastUsed(), this.flushMs).unref();
+    if (this.started) return;
+    this.started = true;
+    this.poll.start();
+    this.flush.start();
     void this.pollRevocations();
   }
 
@@ -173,14 +189,9 @@ export class ApiKeyAuthService implements BeforeApplicationShutdown, OnApplicati
     try {
       // The database's clock decides what "since" means, so replica clock skew can't hide
       // a revocation; the overlap re-reads recent ones to catch late commits.
-      const rows: Array<{ id: string; polled_at: Date }> = await this.dataSource.query(
-        `SELECT k.id, now() AS polled_at
-           FROM (SELECT 1) one
-           LEFT JOIN api_keys k ON k.revoked_at >= COALESCE($1::timestamptz, now() - interval '1 hour')`,
-        [this.pollSince?.toISOString() ?? null],
-      );
-      for (const row of rows) if (row.id) this.cache.deleteKey(row.id);
-      this.pollSince = new Date(rows[0].polled_at.getTime() - REVOCATION_POLL_OVERLAP_MS);
+      const { ids, polledAt } = await this.keys.revokedSince(this.pollSince);
+      for (const id of ids) this.cache.deleteKey(id);
+      this.pollSince = new Date(polledAt.getTime() - REVOCATION_POLL_OVERLAP_MS);
       this.lastPollOkAt = startedAt;
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'api key revocation poll failed');
@@ -201,8 +212,7 @@ export class ApiKeyAuthService implements BeforeApplicationShutdown, OnApplicati
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    clearInterval(this.pollTimer);
-    clearInterval(this.flushTimer);
+    await Promise.all([this.poll.stop(), this.flush.stop()]);
     await this.polling;
     await this.flushLastUsed();
   }

@@ -1,6 +1,11 @@
+import { asProjectId } from '@app/common';
 import { ApiKeyCache } from './api-key-cache';
 
-const principal = (keyId: string) => ({ keyId, projectId: 'p', scopes: ['read' as const] });
+const principal = (keyId: string) => ({
+  keyId,
+  projectId: asProjectId('p'),
+  scopes: ['read' as const],
+});
 
 describe('ApiKeyCache', () => {
   it('returns entries younger than the ttl and forgets older ones', () => {

@@ -1,8 +1,10 @@
+import type { ProjectId } from '@app/common';
+import { LRUCache } from 'lru-cache';
 import type { ApiKeyScope } from './api-key.format';
 
 export interface ApiKeyPrincipal {
   keyId: string;
-  projectId: string;
+  projectId: ProjectId;
   scopes: ApiKeyScope[];
 }
 
@@ -16,30 +18,31 @@ interface Entry {
 
 /**
  * Bounded, age-limited map of successful verifications, keyed by a fingerprint of the
- * presented key (never the key). Pure: time comes in as arguments. Insertion order is
- * recency order (a hit re-inserts), so eviction drops the least recently used entry.
+ * presented key (never the key): lru-cache bounds it and drops the least recently used
+ * entry; the age is ours (time comes in as arguments, and a re-check that confirms a key
+ * renews `checkedAt` in place), so the cache stays pure.
  */
 export class ApiKeyCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries?: LRUCache<string, Entry>;
 
   constructor(
-    private readonly maxEntries: number,
+    maxEntries: number,
     private readonly ttlMs: number,
-  ) {}
+  ) {
+    if (maxEntries > 0 && ttlMs > 0) this.entries = new LRUCache({ max: maxEntries });
+  }
 
   get size(): number {
-    return this.entries.size;
+    return this.entries?.size ?? 0;
   }
 
   get(fingerprint: string, now: number): Entry | undefined {
-    const entry = this.entries.get(fingerprint);
+    const entry = this.entries?.get(fingerprint);
     if (!entry) return undefined;
     if (now - entry.checkedAt >= this.ttlMs) {
-      this.entries.delete(fingerprint);
+      this.entries!.delete(fingerprint);
       return undefined;
     }
-    this.entries.delete(fingerprint);
-    this.entries.set(fingerprint, entry);
     return entry;
   }
 
@@ -49,32 +52,22 @@ export class ApiKeyCache {
     secretHash: string,
     checkedAt: number,
   ): void {
-    if (this.maxEntries <= 0 || this.ttlMs <= 0) return;
-    this.entries.delete(fingerprint);
-    this.entries.set(fingerprint, { principal, secretHash, checkedAt });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value as string;
-      this.entries.delete(oldest);
-    }
+    this.entries?.set(fingerprint, { principal, secretHash, checkedAt });
   }
 
   delete(fingerprint: string): void {
-    this.entries.delete(fingerprint);
+    this.entries?.delete(fingerprint);
   }
 
   /** Drops every entry of a key (revocation). */
   deleteKey(keyId: string): number {
-    let removed = 0;
-    for (const [fp, entry] of this.entries) {
-      if (entry.principal.keyId === keyId) {
-        this.entries.delete(fp);
-        removed++;
-      }
-    }
-    return removed;
+    if (!this.entries) return 0;
+    const gone = [...this.entries.entries()].filter(([, e]) => e.principal.keyId === keyId);
+    for (const [fp] of gone) this.entries.delete(fp);
+    return gone.length;
   }
 
   clear(): void {
-    this.entries.clear();
+    this.entries?.clear();
   }
 }

@@ -4,6 +4,7 @@ import { ApiKeyAuthService } from './api-key-auth.service';
 import { ApiKeyEntity, DeviceEntity, OrgEntity, ProjectEntity } from './entities';
 import {
   ApiKeysRepository,
+  DeviceProgressRepository,
   DevicesRepository,
   OrgsRepository,
   ProjectsRepository,
@@ -17,9 +18,16 @@ import { TenancyService } from './tenancy.service';
     ProjectsRepository,
     ApiKeysRepository,
     DevicesRepository,
+    DeviceProgressRepository,
     TenancyService,
     ApiKeyAuthService,
   ],
-  exports: [TenancyService, ApiKeyAuthService, DevicesRepository, ProjectsRepository],
+  exports: [
+    TenancyService,
+    ApiKeyAuthService,
+    DevicesRepository,
+    DeviceProgressRepository,
+    ProjectsRepository,
+  ],
 })
 export class TenancyModule {}

@@ -1,4 +1,4 @@
-import { createdCursor, NotFoundError, Page, toPage } from '@app/common';
+import { createdCursor, NotFoundError, Page, toPage, ProjectId } from '@app/common';
 import { AppConfig } from '@app/config';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -88,13 +88,13 @@ export class TenancyService {
     );
   }
 
-  async getProject(projectId: string): Promise<ProjectResponse> {
+  async getProject(projectId: ProjectId): Promise<ProjectResponse> {
     const project = await this.projects.findById(projectId);
     if (!project) throw new NotFoundError('project');
     return toProjectResponse(project);
   }
 
-  async updateProject(projectId: string, dto: UpdateProjectDto): Promise<ProjectResponse> {
+  async updateProject(projectId: ProjectId, dto: UpdateProjectDto): Promise<ProjectResponse> {
     await this.getProject(projectId);
     await this.projects.update(projectId, {
       ...(dto.name !== undefined && { name: dto.name }),
@@ -107,7 +107,7 @@ export class TenancyService {
 
   // ---- API keys (admin) ----
 
-  async createApiKey(projectId: string, dto: CreateApiKeyDto): Promise<CreatedApiKeyResponse> {
+  async createApiKey(projectId: ProjectId, dto: CreateApiKeyDto): Promise<CreatedApiKeyResponse> {
     await this.getProject(projectId);
     const generated = generateApiKey();
     const key = await this.keys.create(projectId, {
@@ -120,7 +120,7 @@ export class TenancyService {
   }
 
   async listApiKeys(
-    projectId: string,
+    projectId: ProjectId,
     limit = DEFAULT_PAGE_SIZE,
     cursor?: string,
   ): Promise<Page<ApiKeyResponse>> {
@@ -133,14 +133,14 @@ export class TenancyService {
     );
   }
 
-  async revokeApiKey(projectId: string, keyId: string): Promise<void> {
+  async revokeApiKey(projectId: ProjectId, keyId: string): Promise<void> {
     if (!(await this.keys.revoke(projectId, keyId))) throw new NotFoundError('api key');
     this.auth.forget(keyId);
   }
 
   // ---- devices (project API keys) ----
 
-  async createDevice(projectId: string, dto: CreateDeviceDto): Promise<DeviceResponse> {
+  async createDevice(projectId: ProjectId, dto: CreateDeviceDto): Promise<DeviceResponse> {
     const device = await this.devices.create(
       projectId,
       {
@@ -154,7 +154,7 @@ export class TenancyService {
   }
 
   async listDevices(
-    projectId: string,
+    projectId: ProjectId,
     opts: { limit?: number; cursor?: string; tag?: string },
   ): Promise<Page<DeviceResponse>> {
     const limit = opts.limit ?? DEFAULT_PAGE_SIZE;
@@ -162,14 +162,14 @@ export class TenancyService {
     return toPage(rows, limit, toDeviceResponse, createdCursor);
   }
 
-  async getDevice(projectId: string, deviceId: string): Promise<DeviceResponse> {
+  async getDevice(projectId: ProjectId, deviceId: string): Promise<DeviceResponse> {
     const device = await this.devices.findById(projectId, deviceId);
     if (!device) throw new NotFoundError('device');
     return toDeviceResponse(device);
   }
 
   async updateDevice(
-    projectId: string,
+    projectId: ProjectId,
     deviceId: string,
     dto: UpdateDeviceDto,
   ): Promise<DeviceResponse> {

@@ -1,5 +1,5 @@
 import { AppConfig, EnvSource, loadConfig } from '@app/config';
-import { DynamicModule, INestApplication } from '@nestjs/common';
+import { DynamicModule, INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { NestExpressApplication } from '@nestjs/platform-express';
 import { testConfigOverrides } from './test-env';
@@ -29,16 +29,25 @@ export async function bootTestApi(
   return { app, config, close: () => app.close() };
 }
 
-/** Boots a worker-style application context (no HTTP adapter). */
+export interface TestWorker {
+  app: INestApplicationContext;
+  config: AppConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * Boots a worker-style application context (no HTTP adapter) against this run's database
+ * and Redis namespace: every processor of the module it is given runs in this process.
+ */
 export async function bootTestWorker(
   moduleFor: (config: AppConfig) => DynamicModule,
   overrides: EnvSource = {},
-): Promise<{
-  app: INestApplication | Awaited<ReturnType<typeof NestFactory.createApplicationContext>>;
-  config: AppConfig;
-}> {
+): Promise<TestWorker> {
   const config = loadConfig(testConfigOverrides(overrides));
-  const app = await NestFactory.createApplicationContext(moduleFor(config), { logger: false });
+  const app = await NestFactory.createApplicationContext(moduleFor(config), {
+    logger: false,
+    abortOnError: false,
+  });
   await app.init();
-  return { app, config };
+  return { app, config, close: () => app.close() };
 }

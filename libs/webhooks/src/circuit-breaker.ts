@@ -1,6 +1,7 @@
 /**
  * The circuit breaker's state machine, pure (no Redis, no clock): the Redis-backed
- * breaker shared by all workers (issue 5) will run exactly these transitions atomically.
+ * breaker shared by all workers (`CircuitBreakerService`) runs exactly these transitions
+ * atomically, in Lua scripts; an integration test compares the two.
  *
  * closed ──(failureThreshold consecutive failures)──▶ open
  * open ──(recoveryMs elapsed; one caller gets the probe)──▶ half_open

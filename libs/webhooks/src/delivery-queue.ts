@@ -1,9 +1,7 @@
-import { JobPayloads, QUEUES } from '@app/queue';
-import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable, Logger } from '@nestjs/common';
-import { JobsOptions, Queue } from 'bullmq';
-
-type DeliverJob = JobPayloads[typeof QUEUES.WEBHOOK_DELIVERY]['deliver-event'];
+import { InjectProducer, Producer, QUEUES } from '@app/queue';
+import { Injectable } from '@nestjs/common';
+import { JobsOptions } from 'bullmq';
+import type { DeliveryRef } from './delivery-ledger.repository';
 
 /**
  * A delivery's job is its id (`jobId = deliveryId`), so there is at most one live job per
@@ -22,20 +20,17 @@ export const DELIVERY_JOB_OPTIONS: JobsOptions = {
 
 @Injectable()
 export class DeliveryQueue {
-  private readonly logger = new Logger(DeliveryQueue.name);
-
-  constructor(@InjectQueue(QUEUES.WEBHOOK_DELIVERY) readonly queue: Queue<DeliverJob>) {
-    queue.on('error', (err) =>
-      this.logger.warn({ err: err.message }, 'webhook-delivery queue connection error'),
-    );
-  }
+  constructor(
+    @InjectProducer(QUEUES.WEBHOOK_DELIVERY)
+    private readonly producer: Producer<typeof QUEUES.WEBHOOK_DELIVERY>,
+  ) {}
 
   /** Enqueues deliveries that have no job yet (existing jobs keep their schedule). */
-  async enqueue(deliveries: Array<{ projectId: string; deliveryId: string }>): Promise<void> {
+  async enqueue(deliveries: DeliveryRef[]): Promise<void> {
     if (deliveries.length === 0) return;
-    await this.queue.addBulk(
+    await this.producer.addBulk(
       deliveries.map((d) => ({
-        name: 'deliver-event',
+        name: 'deliver-event' as const,
         data: { projectId: d.projectId, deliveryId: d.deliveryId, correlationId: d.deliveryId },
         opts: { ...DELIVERY_JOB_OPTIONS, jobId: d.deliveryId },
       })),
@@ -44,7 +39,7 @@ export class DeliveryQueue {
 
   /** Makes a delivery's job run now: a waiting one is promoted, a missing one created. */
   async runNow(projectId: string, deliveryId: string): Promise<void> {
-    const job = await this.queue.getJob(deliveryId);
+    const job = await this.producer.getJob(deliveryId);
     if (job) {
       const state = await job.getState();
       if (state === 'delayed') {

@@ -30,6 +30,12 @@ type SlotsRedis = Redis & {
  * slot is a member of a Redis sorted set scored by its lease end: a worker that dies
  * holding one frees it when the lease ends.
  */
+/**
+ * How long a sender holds a delivery (its claim on the row, its project slot): longer
+ * than an attempt can take, so a live sender never loses either.
+ */
+export const attemptLeaseMs = (timeoutMs: number): number => timeoutMs + 30000;
+
 @Injectable()
 export class DeliverySlots {
   private readonly redis: SlotsRedis;
@@ -42,8 +48,7 @@ export class DeliverySlots {
   ) {
     const webhooks = config.get('webhooks', { infer: true });
     this.limit = webhooks.projectConcurrency;
-    // Longer than an attempt can take, so a live sender never loses its slot.
-    this.leaseMs = webhooks.timeoutMs + 30000;
+    this.leaseMs = attemptLeaseMs(webhooks.timeoutMs);
     const client = redisService.client;
     if (!('deliverySlotTake' in client))
       client.defineCommand('deliverySlotTake', { numberOfKeys: 1, lua: TAKE });

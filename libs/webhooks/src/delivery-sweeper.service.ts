@@ -4,24 +4,30 @@ import {
   OnApplicationBootstrap,
   BeforeApplicationShutdown,
 } from '@nestjs/common';
-import { PeriodicTask } from '@app/queue';
-import { DeliveryService } from './delivery.service';
+import { PeriodicTask } from '@app/common';
+import { DeliveryLedgerRepository } from './delivery-ledger.repository';
+import { DeliveryQueue } from './delivery-queue';
 
 const SWEEP_MS = 30000;
+const SWEEP_LIMIT = 500;
 
 /**
- * Re-enqueues pending deliveries that have no job (a crash between the fan-out's commit
- * and its enqueue, or a Redis that lost data). Harmless when they do have one: a
+ * Every 30 s, makes pending deliveries more than a minute overdue run now: their job went
+ * missing (a crash between commit and enqueue, Redis losing data) or sits delayed past a
+ * retry that was asked for while Redis was away. Harmless when they do have a job: a
  * delivery's job id is its own id.
  */
 @Injectable()
 export class DeliverySweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly task: PeriodicTask;
 
-  constructor(deliveries: DeliveryService) {
+  constructor(
+    private readonly ledger: DeliveryLedgerRepository,
+    private readonly deliveryQueue: DeliveryQueue,
+  ) {
     this.task = new PeriodicTask(
       SWEEP_MS,
-      () => deliveries.sweep(),
+      () => this.sweep(),
       new Logger(DeliverySweeper.name),
       'delivery sweep failed',
     );
@@ -33,5 +39,12 @@ export class DeliverySweeper implements OnApplicationBootstrap, BeforeApplicatio
 
   beforeApplicationShutdown(): Promise<void> {
     return this.task.stop();
+  }
+
+  /** One sweep: up to `limit` overdue deliveries made to run now; returns how many. */
+  async sweep(limit = SWEEP_LIMIT): Promise<number> {
+    const overdue = await this.ledger.overdue(limit);
+    for (const d of overdue) await this.deliveryQueue.runNow(d.projectId, d.deliveryId);
+    return overdue.length;
   }
 }

@@ -1,6 +1,5 @@
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
-import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
+import { DeliveryLedgerRepository } from './delivery-ledger.repository';
 import { resealWebhookSecrets, WebhookSecretCodec } from './webhook-secrets';
 
 /**
@@ -16,7 +15,7 @@ export class SecretResealer implements OnApplicationBootstrap {
   done?: Promise<void>;
 
   constructor(
-    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly ledger: DeliveryLedgerRepository,
     private readonly codec: WebhookSecretCodec,
   ) {}
 
@@ -26,7 +25,7 @@ export class SecretResealer implements OnApplicationBootstrap {
 
   private async run(): Promise<void> {
     try {
-      const { resealed, unreadable } = await resealWebhookSecrets(this.dataSource, this.codec);
+      const { resealed, unreadable } = await resealWebhookSecrets(this.ledger, this.codec);
       if (resealed > 0)
         this.logger.log({ resealed, keyId: this.codec.ring.current.id }, 'webhook secrets sealed');
       if (unreadable > 0)

@@ -68,6 +68,22 @@ describe('Standard Webhooks signatures', () => {
     expect(verifySignature(secret, 'a', 1, 'body ', base)).toBe(false);
   });
 
+  it('verifies a signature of any age, which the package refuses past 5 minutes', () => {
+    const secret = generateSecret();
+    const ts = Math.floor(Date.now() / 1000) - 3600;
+    const header = signatureHeader([secret], 'evt', ts, 'body');
+    expect(verifySignature(secret, 'evt', ts, 'body', header)).toBe(true);
+    expect(verifySignature(secret, 'evt', ts, 'body', `v2,x ${header}`)).toBe(true);
+    expect(verifySignature(secret, 'evt', ts + 1, 'body', header)).toBe(false);
+    expect(() =>
+      new Webhook(secret).verify('body', {
+        'webhook-id': 'evt',
+        'webhook-timestamp': String(ts),
+        'webhook-signature': header,
+      }),
+    ).toThrow(/too old/);
+  });
+
   it('refuses a secret without the whsec_ prefix', () => {
     expect(() => sign('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', 'a', 1, 'b')).toThrow(/whsec_/);
   });

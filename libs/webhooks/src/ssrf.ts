@@ -2,9 +2,9 @@ import { BlockList, isIP } from 'node:net';
 
 /**
  * Where a webhook may connect, pure (no DNS, no I/O): the connect-time check (a custom
- * `lookup` on the HTTP agent, so DNS rebinding and redirects can't slip past a check made
- * only when the webhook was created) will call {@link checkAddress} on every resolved
- * address. Hostnames are normalised by the WHATWG URL parser first, which turns the
+ * `lookup` on the HTTP agent in `webhook-http.ts`, so DNS rebinding and redirects can't
+ * slip past a check made only when the webhook was created) calls {@link checkAddress} on
+ * every resolved address. Hostnames are normalised by the WHATWG URL parser first, which turns the
  * numeric spellings of IPv4 (`127.1`, `2130706433`, `0x7f.1`, `0177.0.0.1`) into dotted
  * quads.
  */

@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import type { DeliveryLedgerRepository } from './delivery-ledger.repository';
 import { isSealed, KeyRing, open, seal, sealedWithOtherKey, SecretBoxError } from './secret-box';
 
 /**
@@ -17,6 +17,14 @@ export class WebhookSecretCodec {
   /** The plain secret of a stored value; throws SecretBoxError naming the missing key. */
   open(webhookId: string, stored: string): string {
     return isSealed(stored) ? open(this.ring, stored, webhookId) : stored;
+  }
+
+  /**
+   * The stored value sealed with the current key: the value itself when it already is.
+   * Throws SecretBoxError when it can't be opened.
+   */
+  reseal(webhookId: string, stored: string): string {
+    return this.needsReseal(stored) ? this.seal(webhookId, this.open(webhookId, stored)) : stored;
   }
 
   /** A stored value that is plain, or sealed under a key other than the current one. */
@@ -38,45 +46,30 @@ const BATCH = 500;
  * could not be opened (a key missing from the ring; they are left as they are).
  */
 export async function resealWebhookSecrets(
-  dataSource: DataSource,
+  ledger: DeliveryLedgerRepository,
   codec: WebhookSecretCodec,
 ): Promise<{ resealed: number; unreadable: number }> {
   let resealed = 0;
   let unreadable = 0;
   let after = '00000000-0000-0000-0000-000000000000';
   for (;;) {
-    const rows: Array<{ id: string; secret: string; previous_secret: string | null }> =
-      await dataSource.query(
-        `SELECT id, secret, previous_secret FROM webhooks
-          WHERE id > $1 AND (secret NOT LIKE 'v1:%' OR split_part(secret, ':', 2) <> $2
-                OR previous_secret NOT LIKE 'v1:%' OR split_part(previous_secret, ':', 2) <> $2)
-          ORDER BY id LIMIT $3`,
-        [after, codec.ring.current.id, BATCH],
-      );
+    const rows = await ledger.secretsToReseal(after, codec.ring.current.id, BATCH);
     if (rows.length === 0) return { resealed, unreadable };
     for (const row of rows) {
-      after = row.id;
-      let secret: string;
-      let previous: string | null;
+      after = row.webhookId;
+      let next: { secret: string; previousSecret: string | null };
       try {
-        secret = codec.needsReseal(row.secret)
-          ? codec.seal(row.id, codec.open(row.id, row.secret))
-          : row.secret;
-        previous =
-          row.previous_secret !== null && codec.needsReseal(row.previous_secret)
-            ? codec.seal(row.id, codec.open(row.id, row.previous_secret))
-            : row.previous_secret;
+        next = {
+          secret: codec.reseal(row.webhookId, row.secret),
+          previousSecret:
+            row.previousSecret === null ? null : codec.reseal(row.webhookId, row.previousSecret),
+        };
       } catch (err) {
         if (!(err instanceof SecretBoxError)) throw err;
         unreadable++;
         continue;
       }
-      const [, count] = (await dataSource.query(
-        `UPDATE webhooks SET secret = $2, previous_secret = $3
-          WHERE id = $1 AND secret = $4 AND previous_secret IS NOT DISTINCT FROM $5`,
-        [row.id, secret, previous, row.secret, row.previous_secret],
-      )) as [unknown, number];
-      resealed += count;
+      if (await ledger.replaceSecrets(row, next)) resealed++;
     }
   }
 }

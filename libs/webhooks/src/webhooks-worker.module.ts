@@ -1,23 +1,35 @@
+import { AlertsModule } from '@app/alerts';
+import { QueueHandlerClass } from '@app/queue';
 import { Module } from '@nestjs/common';
+import { DeliveryLedgerRepository } from './delivery-ledger.repository';
 import { DeliveryService } from './delivery.service';
 import { DeliverySlots } from './delivery-slots';
-import { SecretResealer } from './secret-resealer.service';
 import { DeliverySweeper } from './delivery-sweeper.service';
-import { AlertEventsProcessor } from './processors/alert-events.processor';
-import { DeliveryProcessor } from './processors/delivery.processor';
+import { FanOutService } from './fan-out.service';
+import { AlertEventsHandler } from './handlers/alert-events.handler';
+import { DeliveryHandler } from './handlers/delivery.handler';
+import { SecretResealer } from './secret-resealer.service';
 import { WebhooksModule } from './webhooks.module';
 
-/** Fan-out of alert events and the signed delivery of each (worker only). */
+/**
+ * Fan-out of alert events and the signed delivery of each (worker only). The worker app
+ * consumes the alert-events and webhook-delivery queues with {@link handlers}.
+ */
 @Module({
-  imports: [WebhooksModule],
+  imports: [WebhooksModule, AlertsModule],
   providers: [
+    DeliveryLedgerRepository,
     DeliveryService,
+    FanOutService,
     DeliverySlots,
     DeliverySweeper,
     SecretResealer,
-    AlertEventsProcessor,
-    DeliveryProcessor,
+    AlertEventsHandler,
+    DeliveryHandler,
   ],
-  exports: [DeliveryService],
+  exports: [AlertEventsHandler, DeliveryHandler],
 })
-export class WebhooksWorkerModule {}
+export class WebhooksWorkerModule {
+  /** This module's queue handlers, one per queue it consumes. */
+  static readonly handlers: readonly QueueHandlerClass[] = [AlertEventsHandler, DeliveryHandler];
+}

@@ -1,5 +1,4 @@
-import { QUEUES } from '@app/queue';
-import { BullModule } from '@nestjs/bullmq';
+import { ProducersModule, QUEUES } from '@app/queue';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { CircuitBreakerService } from './circuit-breaker.service';
@@ -16,7 +15,7 @@ import { webhookSecretCodecProvider } from './webhook-secrets.provider';
 @Module({
   imports: [
     TypeOrmModule.forFeature([WebhookEntity, WebhookDeliveryEntity, WebhookAttemptEntity]),
-    BullModule.registerQueue({ name: QUEUES.WEBHOOK_DELIVERY }),
+    ProducersModule.forQueues(QUEUES.WEBHOOK_DELIVERY),
   ],
   providers: [
     WebhooksRepository,

@@ -1,5 +1,5 @@
-import { decodeCursor, decodeTimeIdCursor, validationFailed } from '@app/common';
-import { pageByCreated, saveUnderQuota } from '@app/database';
+import { decodeCursor, ProjectId, validationFailed } from '@app/common';
+import { keysetPage, pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -13,7 +13,10 @@ export interface DeliveryFilter {
   eventId?: string;
 }
 
-/** Subscriptions, deliveries and attempts; every method takes the tenant (project) first. */
+/**
+ * Subscriptions, deliveries and attempts as the api sees them; every method takes the
+ * tenant (project) first. The worker's side is DeliveryLedgerRepository.
+ */
 @Injectable()
 export class WebhooksRepository {
   constructor(
@@ -25,7 +28,11 @@ export class WebhooksRepository {
   ) {}
 
   /** Creates a subscription; 422 past the project's webhook quota. */
-  create(projectId: string, values: Partial<WebhookEntity>, quota: number): Promise<WebhookEntity> {
+  create(
+    projectId: ProjectId,
+    values: Partial<WebhookEntity>,
+    quota: number,
+  ): Promise<WebhookEntity> {
     return saveUnderQuota(
       this.webhooks,
       { table: 'webhooks', projectId, limit: quota },
@@ -33,11 +40,11 @@ export class WebhooksRepository {
     );
   }
 
-  find(projectId: string, webhookId: string): Promise<WebhookEntity | null> {
+  find(projectId: ProjectId, webhookId: string): Promise<WebhookEntity | null> {
     return this.webhooks.findOneBy({ projectId, id: webhookId });
   }
 
-  list(projectId: string, limit: number, cursor?: string): Promise<WebhookEntity[]> {
+  list(projectId: ProjectId, limit: number, cursor?: string): Promise<WebhookEntity[]> {
     return pageByCreated(
       this.webhooks.createQueryBuilder('w').where('w.project_id = :projectId', { projectId }),
       limit,
@@ -47,7 +54,7 @@ export class WebhooksRepository {
 
   /** Changes the columns given and bumps `updated_at`; null when the webhook is not the project's. */
   async update(
-    projectId: string,
+    projectId: ProjectId,
     webhookId: string,
     values: Partial<WebhookEntity>,
   ): Promise<WebhookEntity | null> {
@@ -59,18 +66,18 @@ export class WebhooksRepository {
     return this.find(projectId, webhookId);
   }
 
-  async delete(projectId: string, webhookId: string): Promise<boolean> {
+  async delete(projectId: ProjectId, webhookId: string): Promise<boolean> {
     const result = await this.webhooks.delete({ projectId, id: webhookId });
     return (result.affected ?? 0) > 0;
   }
 
-  findDelivery(projectId: string, deliveryId: string): Promise<WebhookDeliveryEntity | null> {
+  findDelivery(projectId: ProjectId, deliveryId: string): Promise<WebhookDeliveryEntity | null> {
     return this.deliveries.findOneBy({ projectId, id: deliveryId });
   }
 
   /** Newest first by (created_at, id). */
   listDeliveries(
-    projectId: string,
+    projectId: ProjectId,
     filter: DeliveryFilter,
     limit: number,
     cursor?: string,
@@ -81,20 +88,12 @@ export class WebhooksRepository {
     if (filter.webhookId) qb.andWhere('d.webhook_id = :webhookId', { webhookId: filter.webhookId });
     if (filter.status) qb.andWhere('d.status = :status', { status: filter.status });
     if (filter.eventId) qb.andWhere('d.event_id = :eventId', { eventId: filter.eventId });
-    if (cursor) {
-      const [createdAt, id] = decodeTimeIdCursor(cursor);
-      qb.andWhere('(d.created_at, d.id) < (:createdAt, :id)', { createdAt, id });
-    }
-    return qb
-      .orderBy('d.created_at', 'DESC')
-      .addOrderBy('d.id', 'DESC')
-      .limit(limit + 1)
-      .getMany();
+    return keysetPage(qb, { column: 'created_at', order: 'DESC' }, limit, cursor);
   }
 
   /** Oldest first by attempt number; the cursor is the last attempt number. */
   async listAttempts(
-    projectId: string,
+    projectId: ProjectId,
     deliveryId: string,
     limit: number,
     cursor?: string,
@@ -124,7 +123,7 @@ export class WebhooksRepository {
    * A manual retry: the delivery is due now and its backoff schedule starts over. Returns
    * false when the delivery is not the project's.
    */
-  async scheduleRetry(projectId: string, deliveryId: string): Promise<boolean> {
+  async scheduleRetry(projectId: ProjectId, deliveryId: string): Promise<boolean> {
     const [, count] = (await this.deliveries.query(
       `UPDATE webhook_deliveries
           SET status = 'pending', next_attempt_at = now(), schedule_offset = attempts,

@@ -5,6 +5,7 @@ import {
   isoOrNull,
   NotFoundError,
   Page,
+  ProjectId,
   toPage,
   validationFailed,
 } from '@app/common';
@@ -50,7 +51,7 @@ export class WebhooksService {
     this.webhookQuota = config.get('quotas', { infer: true }).webhooksPerProject;
   }
 
-  async create(projectId: string, dto: CreateWebhookDto): Promise<WebhookCreatedResponse> {
+  async create(projectId: ProjectId, dto: CreateWebhookDto): Promise<WebhookCreatedResponse> {
     const url = this.checkUrl(dto.url);
     const secret = generateSecret();
     // The id is chosen here: it is the sealed secret's associated data.
@@ -74,7 +75,7 @@ export class WebhooksService {
     return { ...toWebhookResponse(webhook), secret };
   }
 
-  async list(projectId: string, limit = 100, cursor?: string): Promise<Page<WebhookResponse>> {
+  async list(projectId: ProjectId, limit = 100, cursor?: string): Promise<Page<WebhookResponse>> {
     return toPage(
       await this.repo.list(projectId, limit, cursor),
       limit,
@@ -83,12 +84,12 @@ export class WebhooksService {
     );
   }
 
-  async get(projectId: string, webhookId: string): Promise<WebhookResponse> {
+  async get(projectId: ProjectId, webhookId: string): Promise<WebhookResponse> {
     return toWebhookResponse(await this.find(projectId, webhookId));
   }
 
   async update(
-    projectId: string,
+    projectId: ProjectId,
     webhookId: string,
     dto: UpdateWebhookDto,
   ): Promise<WebhookResponse> {
@@ -103,7 +104,7 @@ export class WebhooksService {
     return this.change(projectId, webhookId, values);
   }
 
-  setEnabled(projectId: string, webhookId: string, enabled: boolean): Promise<WebhookResponse> {
+  setEnabled(projectId: ProjectId, webhookId: string, enabled: boolean): Promise<WebhookResponse> {
     return this.change(projectId, webhookId, {
       enabled,
       disabledReason: enabled ? null : 'disabled by a user',
@@ -111,7 +112,7 @@ export class WebhooksService {
   }
 
   /** Deliveries go with it (ON DELETE CASCADE); a job still queued finds nothing and ends. */
-  async delete(projectId: string, webhookId: string): Promise<void> {
+  async delete(projectId: ProjectId, webhookId: string): Promise<void> {
     if (!(await this.repo.delete(projectId, webhookId))) throw new NotFoundError('webhook');
   }
 
@@ -120,20 +121,16 @@ export class WebhooksService {
    * `webhook-signature`) for `ttlSeconds`, so subscribers can switch without dropping any.
    */
   async rotateSecret(
-    projectId: string,
+    projectId: ProjectId,
     webhookId: string,
     ttlSeconds = DEFAULT_PREVIOUS_SECRET_TTL_SECONDS,
   ): Promise<SecretRotatedResponse> {
     const current = await this.find(projectId, webhookId);
     const secret = generateSecret();
     const expires = ttlSeconds > 0 ? new Date(Date.now() + ttlSeconds * 1000) : null;
-    const previous =
-      expires && this.secrets.needsReseal(current.secret)
-        ? this.secrets.seal(webhookId, this.secrets.open(webhookId, current.secret))
-        : current.secret;
     await this.repo.update(projectId, webhookId, {
       secret: this.secrets.seal(webhookId, secret),
-      previousSecret: expires ? previous : null,
+      previousSecret: expires ? this.secrets.reseal(webhookId, current.secret) : null,
       previousSecretExpiresAt: expires,
     });
     return {
@@ -143,7 +140,7 @@ export class WebhooksService {
     };
   }
 
-  async circuitStatus(projectId: string, webhookId: string): Promise<CircuitStatusResponse> {
+  async circuitStatus(projectId: ProjectId, webhookId: string): Promise<CircuitStatusResponse> {
     const webhook = await this.find(projectId, webhookId);
     try {
       return await this.breaker.status({ projectId, url: webhook.url });
@@ -160,7 +157,7 @@ export class WebhooksService {
   }
 
   async listDeliveries(
-    projectId: string,
+    projectId: ProjectId,
     filter: DeliveryFilter,
     limit = 100,
     cursor?: string,
@@ -173,14 +170,14 @@ export class WebhooksService {
     );
   }
 
-  async getDelivery(projectId: string, deliveryId: string): Promise<DeliveryResponse> {
+  async getDelivery(projectId: ProjectId, deliveryId: string): Promise<DeliveryResponse> {
     const delivery = await this.repo.findDelivery(projectId, deliveryId);
     if (!delivery) throw new NotFoundError('delivery');
     return toDeliveryResponse(delivery);
   }
 
   async listAttempts(
-    projectId: string,
+    projectId: ProjectId,
     deliveryId: string,
     limit = 100,
     cursor?: string,
@@ -199,7 +196,7 @@ export class WebhooksService {
    * `webhook-id`, so a subscriber that already has it can tell). 409 while its webhook is
    * disabled: it would only fail again.
    */
-  async retryDelivery(projectId: string, deliveryId: string): Promise<DeliveryResponse> {
+  async retryDelivery(projectId: ProjectId, deliveryId: string): Promise<DeliveryResponse> {
     const delivery = await this.repo.findDelivery(projectId, deliveryId);
     if (!delivery) throw new NotFoundError('delivery');
     const webhook = await this.find(projectId, delivery.webhookId);
@@ -216,14 +213,14 @@ export class WebhooksService {
     return this.getDelivery(projectId, deliveryId);
   }
 
-  private async find(projectId: string, webhookId: string): Promise<WebhookEntity> {
+  private async find(projectId: ProjectId, webhookId: string): Promise<WebhookEntity> {
     const webhook = await this.repo.find(projectId, webhookId);
     if (!webhook) throw new NotFoundError('webhook');
     return webhook;
   }
 
   private async change(
-    projectId: string,
+    projectId: ProjectId,
     webhookId: string,
     values: Partial<WebhookEntity>,
   ): Promise<WebhookResponse> {

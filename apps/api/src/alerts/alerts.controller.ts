@@ -4,19 +4,12 @@ import {
   ListAlertsQueryDto,
   ListProjectAlertsQueryDto,
 } from '@app/alerts';
-import { PageOf } from '@app/common';
+import { PageOf, ProjectId } from '@app/common';
 import { TenancyService } from '@app/tenancy';
 import { Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import {
-  ApiConflictResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-  ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 import { UuidParam } from '../http/uuid-param.pipe';
 
 const AlertPage = PageOf(AlertResponse, 'AlertPage');
@@ -35,11 +28,10 @@ export class AlertsController {
     summary: "The project's alerts, newest first (every status unless status is given)",
   })
   @ApiOkResponse({ type: AlertPage })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   listProject(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Query() q: ListProjectAlertsQueryDto,
   ) {
     return this.alerts.list(
@@ -54,10 +46,9 @@ export class AlertsController {
   @RequireScope('read')
   @ApiOperation({ summary: "A device's alerts, newest first" })
   @ApiOkResponse({ type: AlertPage })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   async listDevice(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('device_id', new UuidParam('device')) deviceId: string,
     @Query() q: ListAlertsQueryDto,
   ) {
@@ -74,9 +65,9 @@ export class AlertsController {
   @RequireScope('read')
   @ApiOperation({ summary: 'Get an alert' })
   @ApiOkResponse({ type: AlertResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   get(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('alert_id', new UuidParam('alert')) alertId: string,
   ): Promise<AlertResponse> {
     return this.alerts.get(projectId, alertId);
@@ -87,10 +78,9 @@ export class AlertsController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Acknowledge an open alert (again: no-op)' })
   @ApiOkResponse({ type: AlertResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiConflictResponse({ type: ErrorResponse, description: 'the alert is resolved' })
+  @ApiErrors(404, { 409: 'the alert is resolved' })
   ack(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('alert_id', new UuidParam('alert')) alertId: string,
   ): Promise<AlertResponse> {
     return this.alerts.acknowledge(projectId, alertId);
@@ -101,9 +91,9 @@ export class AlertsController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Resolve an open or acknowledged alert now (again: no-op)' })
   @ApiOkResponse({ type: AlertResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   resolve(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('alert_id', new UuidParam('alert')) alertId: string,
   ): Promise<AlertResponse> {
     return this.alerts.resolve(projectId, alertId);

@@ -1,3 +1,4 @@
+import { ProjectId } from '@app/common';
 import { ApiKeyScope } from '@app/tenancy';
 import {
   applyDecorators,
@@ -5,18 +6,9 @@ import {
   ExecutionContext,
   SetMetadata,
 } from '@nestjs/common';
-import {
-  ApiBearerAuth,
-  ApiForbiddenResponse,
-  ApiSecurity,
-  ApiUnauthorizedResponse,
-} from '@nestjs/swagger';
-import { ErrorResponse } from '../http/error-response.dto';
-import type { AuthenticatedRequest } from './auth.guard';
-
-export const AUTH_METADATA = 'telemetry:auth';
-export type AuthRequirement =
-  { kind: 'public' } | { kind: 'admin' } | { kind: 'api_key'; scope: ApiKeyScope };
+import { ApiBearerAuth, ApiSecurity } from '@nestjs/swagger';
+import { ApiErrors } from '../http/api-errors.decorator';
+import { AUTH_METADATA, AuthenticatedRequest, AuthRequirement } from './auth.types';
 
 /** No credential needed (health, metrics, docs). */
 export const Public = (): MethodDecorator & ClassDecorator =>
@@ -27,7 +19,7 @@ export const AdminOnly = (): MethodDecorator & ClassDecorator =>
   applyDecorators(
     SetMetadata(AUTH_METADATA, { kind: 'admin' } satisfies AuthRequirement),
     ApiBearerAuth('admin'),
-    ApiUnauthorizedResponse({ type: ErrorResponse, description: 'missing or invalid admin token' }),
+    ApiErrors({ 401: 'missing or invalid admin token' }),
   );
 
 /**
@@ -38,19 +30,15 @@ export const RequireScope = (scope: ApiKeyScope): MethodDecorator & ClassDecorat
   applyDecorators(
     SetMetadata(AUTH_METADATA, { kind: 'api_key', scope } satisfies AuthRequirement),
     ApiSecurity('api-key'),
-    ApiUnauthorizedResponse({
-      type: ErrorResponse,
-      description: 'missing, invalid or revoked API key',
-    }),
-    ApiForbiddenResponse({
-      type: ErrorResponse,
-      description: `the API key lacks the "${scope}" scope`,
+    ApiErrors({
+      401: 'missing, invalid or revoked API key',
+      403: `the API key lacks the "${scope}" scope`,
     }),
   );
 
-/** The project the presented API key belongs to. */
+/** The project the presented API key belongs to, as `AuthGuard` checked it. */
 export const CurrentProject = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): string => {
+  (_data: unknown, ctx: ExecutionContext): ProjectId => {
     const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
     if (req.principal?.kind !== 'api_key')
       throw new Error('CurrentProject used on a route without API key auth');

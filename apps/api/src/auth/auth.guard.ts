@@ -1,13 +1,9 @@
 import { AppError } from '@app/common';
-import { ApiKeyAuthService, ApiKeyPrincipal } from '@app/tenancy';
+import { ApiKeyAuthService } from '@app/tenancy';
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
 import { AdminToken } from './admin-token';
-import { AUTH_METADATA, AuthRequirement } from './auth.decorators';
-
-export type Principal = { kind: 'admin' } | ({ kind: 'api_key' } & ApiKeyPrincipal);
-export type AuthenticatedRequest = Request & { principal?: Principal };
+import { AUTH_METADATA, AuthenticatedRequest, AuthRequirement } from './auth.types';
 
 /**
  * The one global guard. A route must declare `@Public()`, `@AdminOnly()` or

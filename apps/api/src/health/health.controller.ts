@@ -1,16 +1,10 @@
 import { MetricsService, ReadinessService } from '@app/observability';
 import { Controller, Get, Header, Res } from '@nestjs/common';
-import {
-  ApiOkResponse,
-  ApiOperation,
-  ApiProduces,
-  ApiServiceUnavailableResponse,
-  ApiTags,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { HealthCheck } from '@nestjs/terminus';
 import type { Response } from 'express';
 import { Public } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 
 @ApiTags('operations')
 @Public()
@@ -36,10 +30,7 @@ export class HealthController {
       example: { status: 'ok', info: { database: { status: 'up' }, redis: { status: 'up' } } },
     },
   })
-  @ApiServiceUnavailableResponse({
-    type: ErrorResponse,
-    description: 'PostgreSQL or Redis unreachable',
-  })
+  @ApiErrors({ 503: 'PostgreSQL or Redis unreachable' })
   ready() {
     return this.readiness.check();
   }

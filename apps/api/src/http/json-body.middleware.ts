@@ -53,7 +53,7 @@ export type JsonBodyReader = (req: Request, res: Response) => Promise<void>;
  */
 export function jsonBodyReader(limit: BodyLimit): JsonBodyReader {
   // The raw bytes are kept for POST /telemetry, which queues the body as received rather
-  // than serialising 5,000 parsed events again (see TelemetryService.accept).
+  // than serialising 5,000 parsed events again (see TelemetryIntakeService.accept).
   const parse = json({
     limit: limit.bytes,
     verify: (req, _res, buf) => {

@@ -9,7 +9,7 @@ import { Reflector } from '@nestjs/core';
 import { InjectThrottlerStorage, ThrottlerStorage } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { AdminToken } from '../auth/admin-token';
-import { AUTH_METADATA, AuthRequirement } from '../auth/auth.decorators';
+import { AUTH_METADATA, AuthRequirement } from '../auth/auth.types';
 
 const WINDOW_MS = 60000;
 

@@ -1,5 +1,5 @@
 import { AlertsService } from '@app/alerts';
-import { PageOf } from '@app/common';
+import { ListQueryDto, PageOf, ProjectId } from '@app/common';
 import {
   CreateRuleDto,
   RuleDevicesDto,
@@ -8,19 +8,16 @@ import {
   RulesService,
   UpdateRuleDto,
 } from '@app/rules';
-import { ListQueryDto } from '@app/tenancy';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
   ApiCreatedResponse,
   ApiNoContentResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
-  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 import { UuidParam } from '../http/uuid-param.pipe';
 
 @ApiTags('rules')
@@ -36,11 +33,10 @@ export class RulesController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Create a k-of-n threshold rule' })
   @ApiCreatedResponse({ type: RuleResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   create(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Body() dto: CreateRuleDto,
   ): Promise<RuleResponse> {
     return this.rules.create(projectId, dto);
@@ -50,10 +46,10 @@ export class RulesController {
   @RequireScope('read')
   @ApiOperation({ summary: "List the project's rules, oldest first" })
   @ApiOkResponse({ type: PageOf(RuleResponse, 'RulePage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   list(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Query() q: ListQueryDto,
   ) {
     return this.rules.list(projectId, q.limit, q.cursor);
@@ -63,9 +59,9 @@ export class RulesController {
   @RequireScope('read')
   @ApiOperation({ summary: 'Get a rule' })
   @ApiOkResponse({ type: RuleResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   get(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('rule_id', new UuidParam('rule')) ruleId: string,
   ): Promise<RuleResponse> {
     return this.rules.get(projectId, ruleId);
@@ -78,15 +74,15 @@ export class RulesController {
       'Change a rule; it applies from the next reading. Disabling it resolves its open alerts.',
   })
   @ApiOkResponse({ type: RuleResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   async update(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('rule_id', new UuidParam('rule')) ruleId: string,
     @Body() dto: UpdateRuleDto,
   ): Promise<RuleResponse> {
     const { before, after } = await this.rules.update(projectId, ruleId, dto);
-    if (before.enabled && !after.enabled) await this.alerts.closeRule(ruleId, 'rule_disabled');
+    if (before.enabled && !after.enabled)
+      await this.alerts.closeRule(projectId, ruleId, 'rule_disabled');
     return after;
   }
 
@@ -95,13 +91,13 @@ export class RulesController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Delete a rule; its open alerts are resolved, its alert history stays' })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   async delete(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('rule_id', new UuidParam('rule')) ruleId: string,
   ): Promise<void> {
     await this.rules.get(projectId, ruleId);
-    await this.alerts.closeRule(ruleId, 'rule_deleted');
+    await this.alerts.closeRule(projectId, ruleId, 'rule_deleted');
     await this.rules.delete(projectId, ruleId);
   }
 
@@ -110,13 +106,9 @@ export class RulesController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Assign devices to an EXPLICIT rule (idempotent)' })
   @ApiOkResponse({ type: RuleDevicesResponse })
-  @ApiNotFoundResponse({
-    type: ErrorResponse,
-    description: 'unknown rule, or a device not in the project',
-  })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(422, { 404: 'unknown rule, or a device not in the project' })
   assign(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('rule_id', new UuidParam('rule')) ruleId: string,
     @Body() dto: RuleDevicesDto,
   ): Promise<RuleDevicesResponse> {
@@ -127,9 +119,9 @@ export class RulesController {
   @RequireScope('read')
   @ApiOperation({ summary: 'Devices assigned to a rule' })
   @ApiOkResponse({ type: RuleDevicesResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   assigned(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('rule_id', new UuidParam('rule')) ruleId: string,
   ): Promise<RuleDevicesResponse> {
     return this.rules.assigned(projectId, ruleId);
@@ -140,9 +132,9 @@ export class RulesController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Unassign a device from a rule' })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   async unassign(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('rule_id', new UuidParam('rule')) ruleId: string,
     @Param('device_id', new UuidParam('device')) deviceId: string,
   ): Promise<void> {

@@ -1,21 +1,15 @@
-import { PageOf } from '@app/common';
-import { ListRejectionsQueryDto, RejectionResponse, TelemetryService } from '@app/telemetry';
+import { PageOf, ProjectId } from '@app/common';
+import { ListRejectionsQueryDto, RejectionResponse, TelemetryReadsService } from '@app/telemetry';
 import { Controller, Get, Param, Query } from '@nestjs/common';
-import {
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-  ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 import { UuidParam } from '../http/uuid-param.pipe';
 
 @ApiTags('telemetry')
 @Controller()
 export class RejectionsController {
-  constructor(private readonly telemetry: TelemetryService) {}
+  constructor(private readonly reads: TelemetryReadsService) {}
 
   @Get('projects/:project_id/rejected-readings')
   @RequireScope('read')
@@ -27,14 +21,13 @@ export class RejectionsController {
       "device's later batches. Filter by device_id or by the batch_id a 202 returned.",
   })
   @ApiOkResponse({ type: PageOf(RejectionResponse, 'RejectionPage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   list(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Query() q: ListRejectionsQueryDto,
   ) {
-    return this.telemetry.listRejections(
+    return this.reads.listRejections(
       projectId,
       { deviceId: q.device_id, batchId: q.batch_id },
       { limit: q.limit ?? 100, cursor: q.cursor },

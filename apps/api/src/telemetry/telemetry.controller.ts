@@ -1,4 +1,4 @@
-import { AppError, PageOf } from '@app/common';
+import { AppError, PageOf, ProjectId } from '@app/common';
 import {
   AggregateResponse,
   IngestAcceptedResponse,
@@ -8,7 +8,8 @@ import {
   ReadingResponse,
   TelemetryAggregateQueryDto,
   TelemetryListQueryDto,
-  TelemetryService,
+  TelemetryIntakeService,
+  TelemetryReadsService,
   TelemetrySinceQueryDto,
 } from '@app/telemetry';
 import {
@@ -24,19 +25,13 @@ import {
 } from '@nestjs/common';
 import {
   ApiAcceptedResponse,
-  ApiBadRequestResponse,
   ApiBody,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
-  ApiPayloadTooLargeResponse,
-  ApiServiceUnavailableResponse,
   ApiTags,
-  ApiTooManyRequestsResponse,
-  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 import { JsonBodyInterceptor } from '../http/json-body.interceptor';
 import { INGEST_BODY_LIMIT, type RawBodyRequest } from '../http/json-body.middleware';
 import { UuidParam } from '../http/uuid-param.pipe';
@@ -44,7 +39,10 @@ import { UuidParam } from '../http/uuid-param.pipe';
 @ApiTags('telemetry')
 @Controller('telemetry')
 export class TelemetryController {
-  constructor(private readonly telemetry: TelemetryService) {}
+  constructor(
+    private readonly intake: TelemetryIntakeService,
+    private readonly reads: TelemetryReadsService,
+  ) {}
 
   @Post()
   @HttpCode(202)
@@ -61,30 +59,19 @@ export class TelemetryController {
   })
   @ApiBody({ type: IngestRequestDto })
   @ApiAcceptedResponse({ type: IngestAcceptedResponse })
-  @ApiBadRequestResponse({ type: ErrorResponse, description: 'malformed JSON' })
-  @ApiNotFoundResponse({
-    type: ErrorResponse,
-    description: 'unknown device and auto-registration is off',
-  })
-  @ApiPayloadTooLargeResponse({
-    type: ErrorResponse,
-    description: 'over 8 MiB or over 5,000 events',
-  })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
-  @ApiTooManyRequestsResponse({
-    type: ErrorResponse,
-    description: 'rate limited, or the ingest backlog is full',
-  })
-  @ApiServiceUnavailableResponse({
-    type: ErrorResponse,
-    description: 'the queue (Redis) is unavailable',
+  @ApiErrors(422, {
+    400: 'malformed JSON',
+    404: 'unknown device and auto-registration is off',
+    413: 'over 8 MiB or over 5,000 events',
+    429: 'rate limited, or the ingest backlog is full',
+    503: 'the queue (Redis) is unavailable',
   })
   ingest(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Body() body: unknown,
     @Req() req: RawBodyRequest & { id?: string },
   ): Promise<IngestAcceptedResponse> {
-    return this.telemetry.accept(
+    return this.intake.accept(
       projectId,
       body,
       // The raw text is only used when it is UTF-8 (body-parser also accepts UTF-16/32).
@@ -99,15 +86,14 @@ export class TelemetryController {
   @RequireScope('read')
   @ApiOperation({ summary: "A device's readings, newest first" })
   @ApiOkResponse({ type: PageOf(ReadingResponse, 'ReadingPage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   list(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('device_id', new UuidParam('device')) deviceId: string,
     @Query() q: TelemetryListQueryDto,
   ) {
     const range = timeRange(q.from, q.to);
-    return this.telemetry.list(projectId, deviceId, {
+    return this.reads.list(projectId, deviceId, {
       limit: q.limit ?? 100,
       cursor: q.cursor,
       ...range,
@@ -118,26 +104,25 @@ export class TelemetryController {
   @RequireScope('read')
   @ApiOperation({ summary: "A device's newest reading" })
   @ApiOkResponse({ type: ReadingResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse, description: 'unknown device, or no readings yet' })
+  @ApiErrors({ 404: 'unknown device, or no readings yet' })
   latest(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('device_id', new UuidParam('device')) deviceId: string,
   ): Promise<Reading> {
-    return this.telemetry.latest(projectId, deviceId);
+    return this.reads.latest(projectId, deviceId);
   }
 
   @Get('devices/:device_id/telemetry/since')
   @RequireScope('read')
   @ApiOperation({ summary: 'Readings newer than since_ts, oldest first' })
   @ApiOkResponse({ type: PageOf(ReadingResponse, 'ReadingSincePage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   since(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('device_id', new UuidParam('device')) deviceId: string,
     @Query() q: TelemetrySinceQueryDto,
   ) {
-    return this.telemetry.since(projectId, deviceId, new Date(q.since_ts * 1000), {
+    return this.reads.since(projectId, deviceId, new Date(q.since_ts * 1000), {
       limit: q.limit ?? 100,
       cursor: q.cursor,
     });
@@ -149,10 +134,9 @@ export class TelemetryController {
     summary: 'avg/min/max/sum/count of a metric per epoch-aligned bucket over [from, to)',
   })
   @ApiOkResponse({ type: AggregateResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   aggregate(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('device_id', new UuidParam('device')) deviceId: string,
     @Query() q: TelemetryAggregateQueryDto,
   ) {
@@ -169,7 +153,7 @@ export class TelemetryController {
         ],
       );
     }
-    return this.telemetry.aggregate(projectId, deviceId, {
+    return this.reads.aggregate(projectId, deviceId, {
       metric: q.metric,
       from,
       to,

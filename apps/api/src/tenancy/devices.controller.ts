@@ -1,4 +1,4 @@
-import { PageOf } from '@app/common';
+import { PageOf, ProjectId } from '@app/common';
 import {
   CreateDeviceDto,
   DeviceResponse,
@@ -7,17 +7,9 @@ import {
   UpdateDeviceDto,
 } from '@app/tenancy';
 import { Body, Controller, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
-import {
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-  ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 import { UuidParam } from '../http/uuid-param.pipe';
 
 @ApiTags('devices')
@@ -30,12 +22,10 @@ export class DevicesController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Register a device' })
   @ApiCreatedResponse({ type: DeviceResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse, description: 'not the API key’s project' })
-  @ApiConflictResponse({ type: ErrorResponse, description: 'external_id already registered' })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(422, { 404: 'not the API key’s project', 409: 'external_id already registered' })
   create(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Body() dto: CreateDeviceDto,
   ): Promise<DeviceResponse> {
     return this.tenancy.createDevice(projectId, dto);
@@ -45,10 +35,10 @@ export class DevicesController {
   @RequireScope('read')
   @ApiOperation({ summary: "List the project's devices, oldest first, optionally by tag" })
   @ApiOkResponse({ type: PageOf(DeviceResponse, 'DevicePage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   list(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Query() query: ListDevicesQueryDto,
   ) {
     return this.tenancy.listDevices(projectId, query);
@@ -58,9 +48,9 @@ export class DevicesController {
   @RequireScope('read')
   @ApiOperation({ summary: 'Get a device' })
   @ApiOkResponse({ type: DeviceResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   get(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('device_id', new UuidParam('device')) deviceId: string,
   ): Promise<DeviceResponse> {
     return this.tenancy.getDevice(projectId, deviceId);
@@ -70,10 +60,9 @@ export class DevicesController {
   @RequireScope('manage')
   @ApiOperation({ summary: "Change a device's name or tags" })
   @ApiOkResponse({ type: DeviceResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   update(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('device_id', new UuidParam('device')) deviceId: string,
     @Body() dto: UpdateDeviceDto,
   ): Promise<DeviceResponse> {

@@ -1,24 +1,15 @@
-import { PageOf } from '@app/common';
+import { ListQueryDto, PageOf } from '@app/common';
 import {
   CreateOrgDto,
   CreateProjectDto,
-  ListQueryDto,
   OrgResponse,
   ProjectResponse,
   TenancyService,
 } from '@app/tenancy';
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import {
-  ApiConflictResponse,
-  ApiCreatedResponse,
-  ApiNotFoundResponse,
-  ApiOkResponse,
-  ApiOperation,
-  ApiTags,
-  ApiUnprocessableEntityResponse,
-} from '@nestjs/swagger';
+import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminOnly } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 import { UuidParam } from '../http/uuid-param.pipe';
 
 @ApiTags('orgs')
@@ -31,8 +22,7 @@ export class OrgsController {
   @HttpCode(201)
   @ApiOperation({ summary: 'Create an org' })
   @ApiCreatedResponse({ type: OrgResponse })
-  @ApiConflictResponse({ type: ErrorResponse, description: 'an org with this name exists' })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(422, { 409: 'an org with this name exists' })
   create(@Body() dto: CreateOrgDto): Promise<OrgResponse> {
     return this.tenancy.createOrg(dto.name);
   }
@@ -47,7 +37,7 @@ export class OrgsController {
   @Get(':org_id')
   @ApiOperation({ summary: 'Get an org' })
   @ApiOkResponse({ type: OrgResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   get(@Param('org_id', new UuidParam('org')) orgId: string): Promise<OrgResponse> {
     return this.tenancy.getOrg(orgId);
   }
@@ -56,12 +46,7 @@ export class OrgsController {
   @HttpCode(201)
   @ApiOperation({ summary: 'Create a project in an org' })
   @ApiCreatedResponse({ type: ProjectResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiConflictResponse({
-    type: ErrorResponse,
-    description: 'a project with this name exists in the org',
-  })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422, { 409: 'a project with this name exists in the org' })
   createProject(
     @Param('org_id', new UuidParam('org')) orgId: string,
     @Body() dto: CreateProjectDto,
@@ -72,7 +57,7 @@ export class OrgsController {
   @Get(':org_id/projects')
   @ApiOperation({ summary: "List an org's projects, oldest first" })
   @ApiOkResponse({ type: PageOf(ProjectResponse, 'ProjectPage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   listProjects(@Param('org_id', new UuidParam('org')) orgId: string, @Query() query: ListQueryDto) {
     return this.tenancy.listProjects(orgId, query.limit, query.cursor);
   }

@@ -1,11 +1,7 @@
-import { PageOf } from '@app/common';
-import { ListQueryDto } from '@app/tenancy';
+import { ListQueryDto, PageOf, ProjectId } from '@app/common';
 import {
-  AttemptResponse,
   CircuitStatusResponse,
   CreateWebhookDto,
-  DeliveryResponse,
-  ListDeliveriesQueryDto,
   RotateSecretDto,
   SecretRotatedResponse,
   UpdateWebhookDto,
@@ -15,20 +11,17 @@ import {
 } from '@app/webhooks';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
-  ApiAcceptedResponse,
-  ApiConflictResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
-  ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
   ApiTags,
-  ApiUnprocessableEntityResponse,
 } from '@nestjs/swagger';
 import { CurrentProject, RequireScope } from '../auth/auth.decorators';
-import { ErrorResponse } from '../http/error-response.dto';
+import { ApiErrors } from '../http/api-errors.decorator';
 import { UuidParam } from '../http/uuid-param.pipe';
 
+/** A project's webhook subscriptions: their endpoints, signing secrets and circuit breakers. */
 @ApiTags('webhooks')
 @Controller()
 export class WebhooksController {
@@ -42,11 +35,10 @@ export class WebhooksController {
       'Subscribe an endpoint to alert events; the signing secret (whsec_…) is shown only in this response',
   })
   @ApiCreatedResponse({ type: WebhookCreatedResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   create(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Body() dto: CreateWebhookDto,
   ): Promise<WebhookCreatedResponse> {
     return this.webhooks.create(projectId, dto);
@@ -56,10 +48,10 @@ export class WebhooksController {
   @RequireScope('read')
   @ApiOperation({ summary: "List the project's webhooks, oldest first (no secrets)" })
   @ApiOkResponse({ type: PageOf(WebhookResponse, 'WebhookPage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   list(
     @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Query() q: ListQueryDto,
   ) {
     return this.webhooks.list(projectId, q.limit, q.cursor);
@@ -69,9 +61,9 @@ export class WebhooksController {
   @RequireScope('read')
   @ApiOperation({ summary: 'Get a webhook (no secret)' })
   @ApiOkResponse({ type: WebhookResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   get(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
   ): Promise<WebhookResponse> {
     return this.webhooks.get(projectId, webhookId);
@@ -81,10 +73,9 @@ export class WebhooksController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Change a webhook; applies to deliveries from their next attempt' })
   @ApiOkResponse({ type: WebhookResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   update(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
     @Body() dto: UpdateWebhookDto,
   ): Promise<WebhookResponse> {
@@ -96,9 +87,9 @@ export class WebhooksController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Delete a webhook and its delivery history' })
   @ApiNoContentResponse()
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   async delete(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
   ): Promise<void> {
     await this.webhooks.delete(projectId, webhookId);
@@ -112,9 +103,9 @@ export class WebhooksController {
       'Stop delivering to a webhook: no new deliveries; pending ones fail when due unless it is enabled again first',
   })
   @ApiOkResponse({ type: WebhookResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   disable(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
   ): Promise<WebhookResponse> {
     return this.webhooks.setEnabled(projectId, webhookId, false);
@@ -125,9 +116,9 @@ export class WebhooksController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Deliver to a webhook again (also after a 410 disabled it)' })
   @ApiOkResponse({ type: WebhookResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   enable(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
   ): Promise<WebhookResponse> {
     return this.webhooks.setEnabled(projectId, webhookId, true);
@@ -141,10 +132,9 @@ export class WebhooksController {
       'New signing secret (shown only here); the old one keeps signing beside it until previous_secret_expires_at',
   })
   @ApiOkResponse({ type: SecretRotatedResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
+  @ApiErrors(404, 422)
   rotateSecret(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
     @Body() dto: RotateSecretDto,
   ): Promise<SecretRotatedResponse> {
@@ -157,73 +147,11 @@ export class WebhooksController {
     summary: "The circuit breaker of the webhook's endpoint URL (shared by every worker)",
   })
   @ApiOkResponse({ type: CircuitStatusResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
+  @ApiErrors(404)
   circuitStatus(
-    @CurrentProject() projectId: string,
+    @CurrentProject() projectId: ProjectId,
     @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
   ): Promise<CircuitStatusResponse> {
     return this.webhooks.circuitStatus(projectId, webhookId);
-  }
-
-  @Get('projects/:project_id/webhook-deliveries')
-  @RequireScope('read')
-  @ApiOperation({ summary: "The project's webhook deliveries, newest first" })
-  @ApiOkResponse({ type: PageOf(DeliveryResponse, 'DeliveryPage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiUnprocessableEntityResponse({ type: ErrorResponse })
-  listDeliveries(
-    @Param('project_id', new UuidParam('project')) _projectId: string,
-    @CurrentProject() projectId: string,
-    @Query() q: ListDeliveriesQueryDto,
-  ) {
-    return this.webhooks.listDeliveries(
-      projectId,
-      { webhookId: q.webhook_id, status: q.status, eventId: q.event_id },
-      q.limit,
-      q.cursor,
-    );
-  }
-
-  @Get('webhook-deliveries/:delivery_id')
-  @RequireScope('read')
-  @ApiOperation({ summary: 'Get a delivery' })
-  @ApiOkResponse({ type: DeliveryResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  getDelivery(
-    @CurrentProject() projectId: string,
-    @Param('delivery_id', new UuidParam('delivery')) deliveryId: string,
-  ): Promise<DeliveryResponse> {
-    return this.webhooks.getDelivery(projectId, deliveryId);
-  }
-
-  @Get('webhook-deliveries/:delivery_id/attempts')
-  @RequireScope('read')
-  @ApiOperation({
-    summary: "A delivery's attempts, oldest first: status code, duration, error, response excerpt",
-  })
-  @ApiOkResponse({ type: PageOf(AttemptResponse, 'AttemptPage') })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  listAttempts(
-    @CurrentProject() projectId: string,
-    @Param('delivery_id', new UuidParam('delivery')) deliveryId: string,
-    @Query() q: ListQueryDto,
-  ) {
-    return this.webhooks.listAttempts(projectId, deliveryId, q.limit, q.cursor);
-  }
-
-  @Post('webhook-deliveries/:delivery_id/retry')
-  @HttpCode(202)
-  @RequireScope('manage')
-  @ApiOperation({
-    summary: 'Send a delivery again now (any status), same webhook-id, with a fresh retry schedule',
-  })
-  @ApiAcceptedResponse({ type: DeliveryResponse })
-  @ApiNotFoundResponse({ type: ErrorResponse })
-  @ApiConflictResponse({ type: ErrorResponse, description: 'the webhook is disabled' })
-  retry(
-    @CurrentProject() projectId: string,
-    @Param('delivery_id', new UuidParam('delivery')) deliveryId: string,
-  ): Promise<DeliveryResponse> {
-    return this.webhooks.retryDelivery(projectId, deliveryId);
   }
 }

@@ -1,5 +1,4 @@
-import { ListQueryDto } from '@app/tenancy';
-import { IsTimestamp } from '@app/telemetry';
+import { IsTimestamp, ListQueryDto } from '@app/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsUUID } from 'class-validator';
 import { ALERT_STATUSES, AlertStatus } from '../entities/alert.entity';

@@ -21,7 +21,7 @@ export class Telemetry1764260000000 implements MigrationInterface {
         PRIMARY KEY (device_id, ts)
       )`);
     // The sequence number of the last batch applied for the device: batches are applied
-    // in the order the api accepted them (see TelemetryIngestService).
+    // in the order the api accepted them (see BatchStoreService).
     await q.query(`ALTER TABLE devices ADD COLUMN ingest_seq bigint NOT NULL DEFAULT 0`);
   }
 

@@ -1,8 +1,8 @@
-import { IsOptionalNonNull } from '@app/common';
-import { IsMetricName, isStorableText } from '@app/telemetry';
+import { IsDisplayName, IsOptionalNonNull, IsStorableText } from '@app/common';
+import { IsMetricName } from '@app/telemetry';
+import { TAG_PATTERN } from '@app/tenancy';
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -12,42 +12,19 @@ import {
   IsInt,
   IsNumber,
   IsOptional,
-  IsString,
   IsUUID,
-  Length,
   Matches,
   Max,
   Min,
-  ValidateBy,
 } from 'class-validator';
 import { OPERATORS, Operator } from '../evaluator';
 import { RULE_SCOPES, RuleScope } from '../entities/rule.entity';
 
-const trim = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' ? value.trim() : value;
-const TAG = /^[A-Za-z0-9._:/-]{1,64}$/;
-const PRINTABLE = /^[^\p{Cc}]*$/u;
-
 /**
- * Trimmed display text of 1-200 characters, like the names of orgs and devices. PostgreSQL
- * refuses NUL in text (22021), and an unpaired surrogate would be stored as U+FFFD, so
- * neither gets past here.
+ * A display name like those of orgs and devices. PostgreSQL refuses NUL in text (22021), and
+ * an unpaired surrogate would be stored as U+FFFD, so neither gets past here.
  */
-function IsRuleName(): PropertyDecorator {
-  return applyDecorators(
-    Transform(trim),
-    IsString(),
-    Length(1, 200),
-    Matches(PRINTABLE, { message: '$property must not contain control characters' }),
-    ValidateBy({
-      name: 'isStorableText',
-      validator: {
-        validate: (value: unknown) => typeof value === 'string' && isStorableText(value),
-        defaultMessage: (args) => `${args?.property} must not contain unpaired UTF-16 surrogates`,
-      },
-    }),
-  );
-}
+const IsRuleName = (): PropertyDecorator => applyDecorators(IsDisplayName(1), IsStorableText());
 
 export class CreateRuleDto {
   @ApiProperty({ example: 'High temperature', maxLength: 200 })
@@ -103,7 +80,7 @@ export class CreateRuleDto {
     description: 'required when scope is TAG, refused otherwise',
   })
   @IsOptionalNonNull()
-  @Matches(TAG, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
+  @Matches(TAG_PATTERN, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
   tag?: string;
 
   @ApiPropertyOptional({ default: true })
@@ -164,7 +141,7 @@ export class UpdateRuleDto {
 
   @ApiPropertyOptional({ example: 'greenhouse', nullable: true, type: String })
   @IsOptional()
-  @Matches(TAG, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
+  @Matches(TAG_PATTERN, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
   tag?: string | null;
 
   @ApiPropertyOptional()

@@ -1,7 +1,6 @@
-import { ListQueryDto } from '@app/tenancy';
-import { applyDecorators } from '@nestjs/common';
+import { isStorableText, IsTimestamp, ListQueryDto } from '@app/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
+import { Type } from 'class-transformer';
 import {
   IsIn,
   IsInt,
@@ -13,33 +12,7 @@ import {
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
-import { isStorableText, isValidTimestamp, toUtcTimestamp } from '../ingest-validator';
 import { MAX_EVENTS_PER_BATCH, MAX_METRIC_NAME_LENGTH } from '../telemetry.constants';
-
-/**
- * ISO 8601 with a zone, as everywhere in the contract. An accepted value reaches the
- * handler in UTC (`Z`, its fraction kept): RFC 3339 allows offsets up to ±23:59, but
- * PostgreSQL refuses ±16:00 and beyond (22009) when it reads the value. A
- * value that is not a timestamp is left as sent, for the validator to name it.
- */
-export function IsTimestamp(options?: ValidationOptions): PropertyDecorator {
-  return applyDecorators(
-    Transform(({ value }: { value: unknown }) =>
-      typeof value === 'string' && isValidTimestamp(value) ? toUtcTimestamp(value) : value,
-    ),
-    ValidateBy(
-      {
-        name: 'isTimestamp',
-        validator: {
-          validate: (value: unknown) => typeof value === 'string' && isValidTimestamp(value),
-          defaultMessage: (args) =>
-            `${args?.property} must be an ISO 8601 timestamp with a zone, e.g. 2025-01-01T00:00:00Z`,
-        },
-      },
-      options,
-    ),
-  );
-}
 
 // eslint-disable-next-line no-control-regex -- control characters are what this looks for
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;

@@ -1,37 +1,18 @@
-import { IsOptionalNonNull } from '@app/common';
-import { applyDecorators } from '@nestjs/common';
+import { IsDisplayName, IsOptionalNonNull, ListQueryDto } from '@app/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform, Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayUnique,
   IsArray,
   IsBoolean,
   IsIn,
-  IsInt,
   IsOptional,
   IsString,
-  Length,
   Matches,
-  Max,
-  Min,
   ValidateIf,
 } from 'class-validator';
 import { API_KEY_SCOPES, ApiKeyScope } from '../api-key.format';
 
-const trim = ({ value }: { value: unknown }): unknown =>
-  typeof value === 'string' ? value.trim() : value;
-/** Printable text without control characters. */
-const PRINTABLE = /^[^\p{Cc}]*$/u;
-/** Trimmed printable text of `min`–200 characters (names of orgs, projects, keys, devices). */
-function IsDisplayName(min: number): PropertyDecorator {
-  return applyDecorators(
-    Transform(trim),
-    IsString(),
-    Length(min, 200),
-    Matches(PRINTABLE, { message: '$property must not contain control characters' }),
-  );
-}
 export const TAG_PATTERN = /^[A-Za-z0-9._:/-]{1,64}$/;
 export const EXTERNAL_ID_PATTERN = /^[^\p{Cc}\s]{1,128}$/u;
 
@@ -125,22 +106,6 @@ export class UpdateDeviceDto {
   @ArrayMaxSize(32)
   @Matches(TAG_PATTERN, { each: true, message: 'each tag must be 1-64 of [A-Za-z0-9._:/-]' })
   tags?: string[];
-}
-
-export class ListQueryDto {
-  @ApiPropertyOptional({ minimum: 1, maximum: 1000, default: 100 })
-  @IsOptional()
-  @Type(() => Number)
-  @IsInt({ message: 'limit must be an integer from 1 to 1000' })
-  @Min(1, { message: 'limit must be an integer from 1 to 1000' })
-  @Max(1000, { message: 'limit must be an integer from 1 to 1000' })
-  limit?: number;
-
-  @ApiPropertyOptional({ description: 'next_cursor from the previous page' })
-  @IsOptional()
-  @IsString()
-  @Length(1, 512)
-  cursor?: string;
 }
 
 export class ListDevicesQueryDto extends ListQueryDto {

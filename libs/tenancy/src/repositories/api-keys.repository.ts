@@ -1,3 +1,4 @@
+import { ProjectId } from '@app/common';
 import { pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -7,7 +8,7 @@ import { ApiKeyEntity } from '../entities';
 
 export interface ApiKeyCredential {
   id: string;
-  projectId: string;
+  projectId: ProjectId;
   scopes: ApiKeyScope[];
   secretHash: string;
   revokedAt: Date | null;
@@ -18,23 +19,23 @@ export class ApiKeysRepository {
   constructor(@InjectRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>) {}
 
   create(
-    projectId: string,
+    projectId: ProjectId,
     values: { name: string; prefix: string; secretHash: string; scopes: ApiKeyScope[] },
   ): Promise<ApiKeyEntity> {
     return this.keys.save(this.keys.create({ projectId, ...values }));
   }
 
-  list(projectId: string, limit: number, cursor?: string): Promise<ApiKeyEntity[]> {
+  list(projectId: ProjectId, limit: number, cursor?: string): Promise<ApiKeyEntity[]> {
     const qb = this.keys.createQueryBuilder('k').where('k.project_id = :projectId', { projectId });
     return pageByCreated(qb, limit, cursor);
   }
 
-  findInProject(projectId: string, keyId: string): Promise<ApiKeyEntity | null> {
+  findInProject(projectId: ProjectId, keyId: string): Promise<ApiKeyEntity | null> {
     return this.keys.findOneBy({ projectId, id: keyId });
   }
 
   /** Marks the key revoked; returns false when it does not exist in the project. */
-  async revoke(projectId: string, keyId: string): Promise<boolean> {
+  async revoke(projectId: ProjectId, keyId: string): Promise<boolean> {
     const key = await this.findInProject(projectId, keyId);
     if (!key) return false;
     await this.keys.update(
@@ -55,6 +56,23 @@ export class ApiKeysRepository {
       [prefix],
     );
     return rows[0] ?? null;
+  }
+
+  /**
+   * Keys revoked since `since` (by the database's clock, so replica clock skew can't hide
+   * a revocation; the first poll looks back an hour), and the database's time of the read.
+   */
+  async revokedSince(since: Date | null): Promise<{ ids: string[]; polledAt: Date }> {
+    const rows: Array<{ id: string | null; polled_at: Date }> = await this.keys.query(
+      `SELECT k.id, now() AS polled_at
+         FROM (SELECT 1) one
+         LEFT JOIN api_keys k ON k.revoked_at >= COALESCE($1::timestamptz, now() - interval '1 hour')`,
+      [since?.toISOString() ?? null],
+    );
+    return {
+      ids: rows.flatMap((r) => (r.id ? [r.id] : [])),
+      polledAt: rows[0].polled_at,
+    };
   }
 
   /**

@@ -1,4 +1,4 @@
-import { ConflictError } from '@app/common';
+import { ConflictError, ProjectId } from '@app/common';
 import { assertUnderQuota, isUniqueViolation, pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
@@ -11,7 +11,7 @@ export class DevicesRepository {
 
   /** Creates a device; 409 when its external id is taken, 422 past the project's device quota. */
   async create(
-    projectId: string,
+    projectId: ProjectId,
     values: { externalId: string; name: string | null; tags: string[] },
     quota: number,
   ): Promise<DeviceEntity> {
@@ -34,7 +34,7 @@ export class DevicesRepository {
    * harmlessly. 422 past the project's device quota (a device registered meanwhile by the
    * race counts as found, not as one more).
    */
-  async register(projectId: string, externalId: string, quota: number): Promise<DeviceEntity> {
+  async register(projectId: ProjectId, externalId: string, quota: number): Promise<DeviceEntity> {
     await this.devices.manager.transaction(async (em) => {
       const repo = em.getRepository(DeviceEntity);
       if (await repo.existsBy({ projectId, externalId })) return;
@@ -58,16 +58,16 @@ export class DevicesRepository {
     return device;
   }
 
-  findById(projectId: string, deviceId: string): Promise<DeviceEntity | null> {
+  findById(projectId: ProjectId, deviceId: string): Promise<DeviceEntity | null> {
     return this.devices.findOneBy({ projectId, id: deviceId });
   }
 
-  findByExternalId(projectId: string, externalId: string): Promise<DeviceEntity | null> {
+  findByExternalId(projectId: ProjectId, externalId: string): Promise<DeviceEntity | null> {
     return this.devices.findOneBy({ projectId, externalId });
   }
 
   async update(
-    projectId: string,
+    projectId: ProjectId,
     deviceId: string,
     values: { name?: string | null; tags?: string[] },
   ): Promise<DeviceEntity | null> {
@@ -79,7 +79,7 @@ export class DevicesRepository {
 
   /** Oldest first, keyset-paginated on (created_at, id); `tag` uses the GIN index. */
   list(
-    projectId: string,
+    projectId: ProjectId,
     limit: number,
     opts: { tag?: string; cursor?: string },
   ): Promise<DeviceEntity[]> {

@@ -1,5 +1,4 @@
-import { IsOptionalNonNull } from '@app/common';
-import { ListQueryDto } from '@app/tenancy';
+import { IsOptionalNonNull, ListQueryDto } from '@app/common';
 import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {

@@ -1,16 +1,15 @@
 import { classifyFailure } from '@app/common';
 import { MetricsService } from '@app/observability';
-import { QUEUES } from '@app/queue';
-import { InjectQueue } from '@nestjs/bullmq';
+import { IngestBatchJob, InjectProducer, Producer, QUEUES } from '@app/queue';
+import { DeviceProgressRepository } from '@app/tenancy';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { Job, Queue, UnrecoverableError } from 'bullmq';
+import { Job, UnrecoverableError } from 'bullmq';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource } from 'typeorm';
 import { IngestBacklog } from './ingest-backlog';
 import { ingestJobId } from './telemetry.keys';
 import { Rejection, TelemetryRepository } from './telemetry.repository';
-import type { IngestJob } from './telemetry.service';
 
 /**
  * A predecessor batch that is neither queued nor stored this long after our batch was
@@ -24,15 +23,16 @@ export type ApplyResult =
   | { kind: 'wait'; missing: number };
 
 /**
- * The worker side of ingestion. Batches of one device are applied strictly in the order
+ * The worker side of ingestion (the api side is {@link TelemetryIntakeService}): stores
+ * the batches the api queued. Batches of one device are applied strictly in the order
  * the api numbered them, however many workers run: the transaction locks the device row,
  * reads the last applied number, and applies a batch only when it is the next one. A
  * batch that arrives early waits (moved to delayed without costing an attempt) until its
  * predecessor is stored, dead-lettered, or provably never queued.
  */
 @Injectable()
-export class TelemetryIngestService {
-  private readonly logger = new Logger(TelemetryIngestService.name);
+export class BatchStoreService {
+  private readonly logger = new Logger(BatchStoreService.name);
   private readonly batches: Counter<'result'>;
   private readonly events: Counter;
   private readonly gaps: Counter;
@@ -43,56 +43,46 @@ export class TelemetryIngestService {
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
-    @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly ingestQueue: Queue,
-    @InjectQueue(QUEUES.RULE_EVALUATION) private readonly evaluationQueue: Queue,
+    @InjectProducer(QUEUES.TELEMETRY_INGEST)
+    private readonly ingestQueue: Producer<typeof QUEUES.TELEMETRY_INGEST>,
+    @InjectProducer(QUEUES.RULE_EVALUATION)
+    private readonly evaluationQueue: Producer<typeof QUEUES.RULE_EVALUATION>,
     private readonly telemetry: TelemetryRepository,
+    private readonly progress: DeviceProgressRepository,
     private readonly backlog: IngestBacklog,
     metrics: MetricsService,
   ) {
-    for (const queue of [ingestQueue, evaluationQueue]) {
-      queue.on('error', (err) =>
-        this.logger.warn({ err: err.message, queue: queue.name }, 'queue connection error'),
-      );
-    }
-    const registers = [metrics.registry];
-    this.batches = new Counter({
-      name: 'telemetry_ingest_batches_total',
-      help: 'batches by outcome (stored, replay, wait, failed)',
-      labelNames: ['result'],
-      registers,
-    });
-    this.events = new Counter({
-      name: 'telemetry_ingest_events_stored_total',
-      help: 'rows inserted (duplicates excluded)',
-      registers,
-    });
-    this.gaps = new Counter({
-      name: 'telemetry_ingest_sequence_gaps_total',
-      help: 'batch numbers skipped because their batch never reached the queue or was dead-lettered',
-      registers,
-    });
-    this.late = new Counter({
-      name: 'telemetry_late_readings_total',
-      help: 'readings stored with a ts at or before what was already evaluated for the device (not evaluated)',
-      registers,
-    });
-    this.rejected = new Counter({
-      name: 'telemetry_rejected_readings_total',
-      help: 'accepted readings storage refused, set aside in telemetry_rejections (a whole batch counts once)',
-      labelNames: ['sqlstate'],
-      registers,
-    });
-    this.counterResets = new Counter({
-      name: 'telemetry_ingest_counter_behind_total',
-      help: 'batches numbered below what PostgreSQL had applied (a Redis that lost its counter); the counter is raised',
-      registers,
-    });
-    this.duration = new Histogram({
-      name: 'telemetry_ingest_batch_duration_seconds',
-      help: 'time to store one batch',
-      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    });
+    this.batches = metrics.counter(
+      'telemetry_ingest_batches_total',
+      'batches by outcome (stored, replay, wait, failed)',
+      ['result'],
+    );
+    this.events = metrics.counter(
+      'telemetry_ingest_events_stored_total',
+      'rows inserted (duplicates excluded)',
+    );
+    this.gaps = metrics.counter(
+      'telemetry_ingest_sequence_gaps_total',
+      'batch numbers skipped because their batch never reached the queue or was dead-lettered',
+    );
+    this.late = metrics.counter(
+      'telemetry_late_readings_total',
+      'readings stored with a ts at or before what was already evaluated for the device (not evaluated)',
+    );
+    this.rejected = metrics.counter(
+      'telemetry_rejected_readings_total',
+      'accepted readings storage refused, set aside in telemetry_rejections (a whole batch counts once)',
+      ['sqlstate'],
+    );
+    this.counterResets = metrics.counter(
+      'telemetry_ingest_counter_behind_total',
+      'batches numbered below what PostgreSQL had applied (a Redis that lost its counter); the counter is raised',
+    );
+    this.duration = metrics.histogram(
+      'telemetry_ingest_batch_duration_seconds',
+      'time to store one batch',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    );
   }
 
   /**
@@ -101,7 +91,7 @@ export class TelemetryIngestService {
    * salvaging: every event that can be stored is, the rest are set aside as rejections,
    * and the batch counts as applied, so the device's later batches never wait on it.
    */
-  async apply(job: Job<IngestJob>): Promise<ApplyResult> {
+  async apply(job: Job<IngestBatchJob>): Promise<ApplyResult> {
     const end = this.duration.startTimer();
     let result: ApplyResult;
     try {
@@ -136,17 +126,14 @@ export class TelemetryIngestService {
     return result;
   }
 
-  private applyInOrder(job: Job<IngestJob>, salvage: boolean): Promise<ApplyResult> {
+  private applyInOrder(job: Job<IngestBatchJob>, salvage: boolean): Promise<ApplyResult> {
     const { projectId, deviceId, batchId, seq, payload, acceptedAt } = job.data;
     return this.dataSource.transaction(async (em): Promise<ApplyResult> => {
       // The row lock serialises batches of this device across workers (a second worker
       // blocks here until the first commits); different devices never wait for each other.
-      const rows: Array<{ ingest_seq: string }> = await em.query(
-        `SELECT ingest_seq FROM devices WHERE id = $1 FOR UPDATE`,
-        [deviceId],
-      );
-      if (rows.length === 0) throw new UnrecoverableError(`device ${deviceId} does not exist`);
-      let applied = Number(rows[0].ingest_seq);
+      const progress = await this.progress.lockForIngest(em, deviceId);
+      if (!progress) throw new UnrecoverableError(`device ${deviceId} does not exist`);
+      let applied = progress.appliedSeq;
       let skipped = 0;
       while (seq > applied + 1) {
         if (!(await this.predecessorIsGone(deviceId, applied + 1, acceptedAt))) {
@@ -158,20 +145,19 @@ export class TelemetryIngestService {
       let rejections: Rejection[] = [];
       let stored: { inserted: number; late: number };
       if (salvage) {
-        const salvaged = await this.telemetry.insertSalvaging(em, deviceId, payload);
+        const salvaged = await this.telemetry.insertSalvaging(
+          em,
+          deviceId,
+          payload,
+          progress.evaluatedUntil,
+        );
         rejections = salvaged.rejected;
         stored = salvaged;
         await this.telemetry.recordRejections(em, { projectId, deviceId, batchId }, rejections);
       } else {
-        stored = await this.telemetry.insertBatch(em, deviceId, payload);
+        stored = await this.telemetry.insertBatch(em, deviceId, payload, progress.evaluatedUntil);
       }
-      await em.query(
-        `UPDATE devices
-            SET ingest_seq = GREATEST(ingest_seq, $2),
-                last_seen_at = GREATEST(COALESCE(last_seen_at, '-infinity'), to_timestamp($3 / 1000.0))
-          WHERE id = $1`,
-        [deviceId, seq, acceptedAt],
-      );
+      await this.progress.markApplied(em, deviceId, seq, acceptedAt);
       if (rejections.length > 0) this.reportRejections(job, rejections);
       const counts = { inserted: stored.inserted, late: stored.late, rejected: rejections.length };
       return seq <= applied
@@ -187,7 +173,7 @@ export class TelemetryIngestService {
    * raised so the device's next batches are numbered after what PostgreSQL has.
    */
   private async counterBehind(
-    job: Job<IngestJob>,
+    job: Job<IngestBatchJob>,
     result: { inserted: number; applied: number },
   ): Promise<void> {
     const { deviceId, seq } = job.data;
@@ -199,7 +185,7 @@ export class TelemetryIngestService {
     );
   }
 
-  private reportRejections(job: Job<IngestJob>, rejections: Rejection[]): void {
+  private reportRejections(job: Job<IngestBatchJob>, rejections: Rejection[]): void {
     for (const r of rejections) this.rejected.inc({ sqlstate: r.sqlstate ?? 'none' });
     this.logger.warn(
       {
@@ -213,7 +199,7 @@ export class TelemetryIngestService {
   }
 
   /** Gives the batch's place in the backlog back (stored or set aside); once per batch. */
-  async release(job: Job<IngestJob>): Promise<void> {
+  async release(job: Job<IngestBatchJob>): Promise<void> {
     await this.backlog.release(job.data.projectId, job.data.deviceId, job.data.seq);
   }
 
@@ -222,7 +208,7 @@ export class TelemetryIngestService {
    * counted, logged, and its payload moved to `telemetry_rejections` so the project can
    * see it and the failed job in Redis keeps only ids. Later batches of the device skip it.
    */
-  async deadLettered(job: Job<IngestJob>, err: Error): Promise<void> {
+  async deadLettered(job: Job<IngestBatchJob>, err: Error): Promise<void> {
     this.batches.inc({ result: 'failed' });
     this.logger.error(
       {

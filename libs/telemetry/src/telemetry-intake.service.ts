@@ -1,99 +1,57 @@
-import {
-  AppError,
-  encodeCursor,
-  NotFoundError,
-  Page,
-  toPage,
-  validationFailed,
-  withDeadline,
-} from '@app/common';
-import { ProjectGate } from './project-gate';
+import { AppError, ProjectId, validationFailed, withDeadline } from '@app/common';
 import { AppConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
-import { closeQuietlyOnShutdown, JobPayloads, QUEUES } from '@app/queue';
+import { IngestBatchJob, InjectProducer, Producer, QUEUES } from '@app/queue';
 import { RedisService } from '@app/redis';
-import { DevicesRepository, ProjectsRepository } from '@app/tenancy';
-import { InjectQueue } from '@nestjs/bullmq';
+import { DeviceProgressRepository, DevicesRepository, ProjectsRepository } from '@app/tenancy';
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { Queue } from 'bullmq';
+import { LRUCache } from 'lru-cache';
 import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
+import { IngestBacklog } from './ingest-backlog';
 import { needsNormalising, validateIngestBody } from './ingest-validator';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
-import {
-  AggregateQuery,
-  ReadingRow,
-  RejectionRow,
-  TelemetryRepository,
-} from './telemetry.repository';
-import type { RejectionResponse } from './dto/telemetry.dto';
-import { IngestBacklog } from './ingest-backlog';
 import { ingestJobId } from './telemetry.keys';
 
-export type IngestJob = JobPayloads[typeof QUEUES.TELEMETRY_INGEST]['ingest-batch'];
-
-export interface Reading {
-  ts: string;
-  data: Record<string, unknown>;
-}
-
+/** Device ids kept per api replica, least recently used dropped first. */
 const DEVICE_CACHE_MAX = 50000;
 /** How many numbers in use an admission skips before it takes an id of its own. */
 const TAKEN_NUMBER_TRIES = 20;
 const BACKLOG_CHECK_MS = 500;
 
 /**
- * The api side of ingestion: validate, resolve the device, number the batch, queue it.
- * A 202 is only sent after BullMQ has stored the job in Redis.
+ * The api side of ingestion (`POST /telemetry`): validate, resolve the device, number the
+ * batch, queue it. A 202 is only sent after BullMQ has stored the job in Redis. The
+ * worker side, which stores the queued batches, is {@link BatchStoreService}.
  */
 @Injectable()
-export class TelemetryService {
-  private readonly logger = new Logger(TelemetryService.name);
+export class TelemetryIntakeService {
+  private readonly logger = new Logger(TelemetryIntakeService.name);
   /** (project, external id) → device id. Devices are never deleted, so entries never go stale. */
-  private readonly deviceIds = new Map<string, string>();
+  private readonly deviceIds = new LRUCache<string, string>({ max: DEVICE_CACHE_MAX });
   private sampled?: { checkedAt: number; full: boolean; retryAfter: number };
   private backlogCheck?: Promise<void>;
   private readonly accepted: Counter<'result'>;
   private readonly limits: AppConfig['ingest'];
   private readonly quotas: AppConfig['quotas'];
-  private readonly readLimits: AppConfig['telemetryReads'];
-  private readonly reads: ProjectGate;
 
   constructor(
-    @InjectQueue(QUEUES.TELEMETRY_INGEST) private readonly queue: Queue,
+    @InjectProducer(QUEUES.TELEMETRY_INGEST)
+    private readonly producer: Producer<typeof QUEUES.TELEMETRY_INGEST>,
     private readonly redis: RedisService,
     private readonly devices: DevicesRepository,
     private readonly projects: ProjectsRepository,
-    private readonly telemetry: TelemetryRepository,
+    private readonly progress: DeviceProgressRepository,
     private readonly backlog: IngestBacklog,
     config: ConfigService<AppConfig, true>,
     metrics: MetricsService,
   ) {
     this.limits = config.get('ingest', { infer: true });
     this.quotas = config.get('quotas', { infer: true });
-    this.readLimits = config.get('telemetryReads', { infer: true });
-    this.reads = new ProjectGate(
-      this.readLimits.perProject,
-      (limit) =>
-        new AppError(
-          'rate_limited',
-          `this project already runs ${limit} telemetry reads at once (TELEMETRY_READS_PER_PROJECT); retry shortly`,
-          undefined,
-          1,
-        ),
-    );
-    // Connection errors surface as 503s on the requests that need Redis; log, don't crash.
-    queue.on('error', (err) =>
-      this.logger.warn({ err: err.message }, 'ingest queue connection error'),
-    );
-    closeQuietlyOnShutdown(queue, this.logger);
-    this.accepted = new Counter({
-      name: 'telemetry_ingest_requests_total',
-      help: 'POST /telemetry outcomes',
-      labelNames: ['result'],
-      registers: [metrics.registry],
-    });
+    this.accepted = metrics.counter('telemetry_ingest_requests_total', 'POST /telemetry outcomes', [
+      'result',
+    ]);
   }
 
   /**
@@ -107,7 +65,7 @@ export class TelemetryService {
    * is re-serialised instead. A leading BOM is dropped (jsonb refuses it).
    */
   async accept(
-    projectId: string,
+    projectId: ProjectId,
     body: unknown,
     rawBody: string | undefined,
     correlationId: string,
@@ -149,7 +107,7 @@ export class TelemetryService {
    * month, or a Redis that lost it) is numbered after the last batch PostgreSQL applied.
    */
   private async enqueue(
-    projectId: string,
+    projectId: ProjectId,
     deviceId: string,
     batchId: string,
     events: number,
@@ -165,7 +123,7 @@ export class TelemetryService {
           const batch = { projectId, deviceId, bytes, acceptedAt, jobKey: this.jobKey };
           let admission = await this.backlog.admit(batch);
           if (admission.kind === 'unseeded') {
-            const floor = await this.telemetry.appliedSeq(deviceId);
+            const floor = await this.progress.appliedSeq(deviceId);
             admission = await this.backlog.admit({ ...batch, floor });
           }
           // A number whose job is still in Redis: the counter went back (a failover to a
@@ -184,7 +142,7 @@ export class TelemetryService {
           if (admission.kind !== 'admitted') throw new Error('could not number the batch');
           const seq = admission.seq;
           admittedSeq = seq;
-          const data: IngestJob = {
+          const data: IngestBatchJob = {
             projectId,
             deviceId,
             batchId,
@@ -198,7 +156,7 @@ export class TelemetryService {
           let jobId = ingestJobId(deviceId, seq);
           // Still in use after the tries: a distinct id keeps the batch (stored, out of order).
           if (admission.jobIdTaken) jobId = `${jobId}-${batchId}`;
-          await this.queue.add('ingest-batch', data, { jobId });
+          await this.producer.add('ingest-batch', data, { jobId });
         })(),
         ENQUEUE_DEADLINE_MS,
         'no answer from Redis',
@@ -223,7 +181,7 @@ export class TelemetryService {
     }
   }
 
-  private readonly jobKey = (jobId: string): string => this.queue.toKey(jobId);
+  private readonly jobKey = (jobId: string): string => this.producer.queue.toKey(jobId);
 
   private shareFull(full: { jobs: number; bytes: number }): AppError {
     this.accepted.inc({ result: 'project_backlog_full' });
@@ -258,7 +216,7 @@ export class TelemetryService {
   private async checkBacklog(): Promise<void> {
     try {
       const [counts, bytes] = await Promise.all([
-        this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+        this.producer.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
         this.redis.client.get(this.backlog.totalBytesKey),
       ]);
       const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
@@ -280,7 +238,7 @@ export class TelemetryService {
     }
   }
 
-  private async resolveDevice(projectId: string, externalId: string): Promise<string> {
+  private async resolveDevice(projectId: ProjectId, externalId: string): Promise<string> {
     const cacheKey = `${projectId}\u0000${externalId}`;
     const cached = this.deviceIds.get(cacheKey);
     if (cached) return cached;
@@ -295,131 +253,7 @@ export class TelemetryService {
       }
       device = await this.devices.register(projectId, externalId, this.quotas.devicesPerProject);
     }
-    if (this.deviceIds.size >= DEVICE_CACHE_MAX) this.deviceIds.clear();
     this.deviceIds.set(cacheKey, device.id);
     return device.id;
-  }
-
-  // ---- reads ----
-
-  async list(
-    projectId: string,
-    deviceId: string,
-    q: { limit: number; cursor?: string; from?: Date; to?: Date },
-  ): Promise<Page<Reading>> {
-    return this.reads.run(projectId, async () => {
-      await this.requireDevice(projectId, deviceId);
-      return readingPage(
-        await this.telemetry.listNewest(deviceId, { ...q, maxBytes: this.readLimits.pageMaxBytes }),
-      );
-    });
-  }
-
-  async since(
-    projectId: string,
-    deviceId: string,
-    since: Date,
-    q: { limit: number; cursor?: string },
-  ): Promise<Page<Reading>> {
-    return this.reads.run(projectId, async () => {
-      await this.requireDevice(projectId, deviceId);
-      return readingPage(
-        await this.telemetry.listSince(deviceId, since, {
-          ...q,
-          maxBytes: this.readLimits.pageMaxBytes,
-        }),
-      );
-    });
-  }
-
-  async latest(projectId: string, deviceId: string): Promise<Reading> {
-    await this.requireDevice(projectId, deviceId);
-    const row = await this.telemetry.latest(deviceId);
-    if (!row) throw new AppError('not_found', 'the device has no telemetry yet');
-    return toReading(row);
-  }
-
-  async aggregate(
-    projectId: string,
-    deviceId: string,
-    q: Omit<AggregateQuery, 'maxRows'>,
-  ): Promise<{ items: Array<{ bucket_start: string; value: number; count: number }> }> {
-    const days = (q.to.getTime() - q.from.getTime()) / 86400000;
-    if (days > this.readLimits.aggregateMaxDays) {
-      const max = this.readLimits.aggregateMaxDays;
-      throw new AppError(
-        'validation_failed',
-        `an aggregate spans at most ${max} days (TELEMETRY_AGGREGATE_MAX_DAYS); narrow from-to`,
-        [
-          {
-            field: 'to',
-            message: `to - from must be at most ${max} days (TELEMETRY_AGGREGATE_MAX_DAYS)`,
-          },
-        ],
-      );
-    }
-    return this.reads.run(projectId, async () => {
-      await this.requireDevice(projectId, deviceId);
-      const rows = await this.telemetry.aggregate(deviceId, {
-        ...q,
-        maxRows: this.readLimits.aggregateMaxRows,
-      });
-      return { items: rows.map((r) => ({ ...r, bucket_start: r.bucket_start.toISOString() })) };
-    });
-  }
-
-  /** Readings and batches storage refused, newest first. */
-  async listRejections(
-    projectId: string,
-    filter: { deviceId?: string; batchId?: string },
-    q: { limit: number; cursor?: string },
-  ): Promise<Page<RejectionResponse>> {
-    return toPage(
-      await this.telemetry.listRejections(projectId, filter, q.limit, q.cursor),
-      q.limit,
-      toRejectionResponse,
-      (r) => [r.created_at.toISOString(), r.id],
-    );
-  }
-
-  private async requireDevice(projectId: string, deviceId: string): Promise<void> {
-    if (!(await this.devices.findById(projectId, deviceId))) throw new NotFoundError('device');
-  }
-}
-
-const toReading = (r: ReadingRow): Reading => ({ ts: r.ts.toISOString(), data: r.data });
-
-/** A page cut by rows or by bytes; `next_cursor` is the ts of its last reading. */
-function readingPage(page: { rows: ReadingRow[]; more: boolean }): Page<Reading> {
-  const last = page.rows[page.rows.length - 1];
-  return {
-    items: page.rows.map(toReading),
-    next_cursor: page.more && last ? encodeCursor([last.ts.toISOString()]) : null,
-  };
-}
-
-const toRejectionResponse = (r: RejectionRow): RejectionResponse => ({
-  id: r.id,
-  device_id: r.device_id,
-  batch_id: r.batch_id,
-  scope: r.event_index < 0 ? 'batch' : 'reading',
-  index: r.event_index < 0 ? null : r.event_index,
-  ts: r.ts,
-  reading: parseReading(r.reading),
-  payload_excerpt: r.payload_excerpt,
-  reason: r.reason,
-  code: r.sqlstate,
-  created_at: r.created_at.toISOString(),
-});
-
-function parseReading(text: string | null): Record<string, unknown> | null {
-  if (text === null) return null;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : { value };
-  } catch {
-    return { text };
   }
 }

@@ -1,0 +1,46 @@
+import type { EntityManager } from 'typeorm';
+import { AlertEventsRepository } from './alert-events.repository';
+import { AlertEntity, AlertStatus } from './entities/alert.entity';
+
+export interface AlertChange {
+  from: AlertStatus[];
+  to: 'acknowledged' | 'resolved';
+  at: Date;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Moves an alert between states once, and writes its outbox event when it moved: the
+ * WHERE makes a repeated or racing change a no-op (null). `projectId` scopes it when
+ * given (the api's changes); the evaluator's changes are keyed by the alert alone.
+ */
+export async function transitionAlert(
+  em: EntityManager,
+  events: AlertEventsRepository,
+  alertId: string,
+  change: AlertChange,
+  projectId?: string,
+): Promise<AlertEntity | null> {
+  const column = change.to === 'acknowledged' ? 'acknowledged_at' : 'resolved_at';
+  const [rows] = (await em.query(
+    `UPDATE alerts SET status = $3, ${column} = $4, details = details || $5::jsonb
+      WHERE id = $1 AND status = ANY ($2::text[]) AND ($6::uuid IS NULL OR project_id = $6)
+      RETURNING id`,
+    [
+      alertId,
+      change.from,
+      change.to,
+      change.at.toISOString(),
+      JSON.stringify(change.details ?? {}),
+      projectId ?? null,
+    ],
+  )) as [Array<{ id: string }>, number];
+  if (rows.length === 0) return null;
+  const alert = await em.getRepository(AlertEntity).findOneByOrFail({ id: alertId });
+  await events.record(
+    em,
+    alert,
+    change.to === 'acknowledged' ? 'alert.acknowledged' : 'alert.resolved',
+  );
+  return alert;
+}

@@ -1,0 +1,89 @@
+import { AppConfig } from '@app/config';
+import { BullModule, getQueueToken } from '@nestjs/bullmq';
+import { DynamicModule, Inject, Module, Provider } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Job, JobsOptions, Queue } from 'bullmq';
+import { QueueName } from './queue.constants';
+import { JobData, JobName } from './queue.jobs';
+import { redisOptionsFromUrl } from './redis-connection';
+
+/** One job of queue `Q`: its name picks its payload's type. */
+export type JobOf<Q extends QueueName, N extends JobName<Q> = JobName<Q>> = {
+  [K in N]: Job<JobData<Q, K>, unknown, K>;
+}[N];
+
+export type JobRequest<Q extends QueueName> = {
+  [N in JobName<Q>]: { name: N; data: JobData<Q, N>; opts?: JobsOptions };
+}[JobName<Q>];
+
+/**
+ * The one way to put a job on a queue: `add(name, data)` is checked against the job union
+ * (`queue.jobs.ts`), so a producer cannot send a payload its consumer does not expect.
+ */
+export class Producer<Q extends QueueName> {
+  constructor(readonly queue: Queue) {}
+
+  get name(): Q {
+    return this.queue.name as Q;
+  }
+
+  add<N extends JobName<Q>>(name: N, data: JobData<Q, N>, opts?: JobsOptions): Promise<Job> {
+    return this.queue.add(name, data, opts);
+  }
+
+  addBulk(jobs: Array<JobRequest<Q>>): Promise<Job[]> {
+    return this.queue.addBulk(jobs);
+  }
+
+  /** A job by id, typed as one of this queue's (undefined when Redis no longer has it). */
+  async getJob(id: string): Promise<JobOf<Q> | undefined> {
+    return (await this.queue.getJob(id)) as JobOf<Q> | undefined;
+  }
+}
+
+export const producerToken = (queue: QueueName): string => `producer:${queue}`;
+
+/** Injects the {@link Producer} of `queue` (registered with {@link ProducersModule.forQueues}). */
+export const InjectProducer = (queue: QueueName): ParameterDecorator =>
+  Inject(producerToken(queue));
+
+export interface ProducerSpec {
+  name: QueueName;
+  /**
+   * Fail at once while Redis is away instead of buffering in memory (no offline queue):
+   * for producers that answer a request, which must not hang or grow.
+   */
+  failFast?: boolean;
+}
+
+/** Registers queues for producing and a typed {@link Producer} for each. */
+@Module({})
+export class ProducersModule {
+  static forQueues(...specs: Array<QueueName | ProducerSpec>): DynamicModule {
+    const all = specs.map((s) => (typeof s === 'string' ? { name: s } : s));
+    const producers: Provider[] = all.map(({ name }) => ({
+      provide: producerToken(name),
+      useFactory: (queue: Queue) => new Producer(queue),
+      inject: [getQueueToken(name)],
+    }));
+    return {
+      module: ProducersModule,
+      imports: all.map(({ name, failFast }) =>
+        failFast
+          ? BullModule.registerQueueAsync({
+              name,
+              inject: [ConfigService],
+              useFactory: (config: ConfigService<AppConfig, true>) => ({
+                connection: {
+                  ...redisOptionsFromUrl(config.get('redis', { infer: true }).url),
+                  enableOfflineQueue: false,
+                },
+              }),
+            })
+          : BullModule.registerQueue({ name }),
+      ),
+      providers: producers,
+      exports: producers.map((p) => (p as { provide: string }).provide),
+    };
+  }
+}

@@ -1,0 +1,79 @@
+import { asProjectId } from '@app/common';
+import { MetricsService } from '@app/observability';
+import { TelemetryIntakeService } from './telemetry-intake.service';
+
+/** The intake over fakes: Redis, the queue and the tenancy repositories always answer. */
+function intake() {
+  const findByExternalId = jest.fn(async (projectId: string, externalId: string) => ({
+    id: `${projectId}/${externalId}`,
+  }));
+  const add = jest.fn(async () => ({}));
+  const config = {
+    ingest: {
+      backlogMaxJobs: 1000,
+      backlogMaxBytes: 1e9,
+      projectMaxJobs: 100,
+      projectMaxBytes: 1e8,
+    },
+    quotas: { devicesPerProject: 10 },
+  };
+  const service = new TelemetryIntakeService(
+    {
+      add,
+      queue: {
+        toKey: (id: string) => `q:${id}`,
+        getJobCounts: async () => ({ waiting: 0, active: 0, delayed: 0, prioritized: 0 }),
+      },
+    } as any,
+    { client: { get: async () => '0', set: async () => 'OK' } } as any,
+    { findByExternalId, register: jest.fn() } as any,
+    { findById: jest.fn() } as any,
+    { appliedSeq: async () => 0 } as any,
+    {
+      admit: async () => ({ kind: 'admitted', seq: 1, jobIdTaken: false }),
+      release: async () => 0,
+      totalBytesKey: 'bytes',
+    } as any,
+    { get: (key: keyof typeof config) => config[key] } as any,
+    new MetricsService(),
+  );
+  return { service, findByExternalId, add };
+}
+
+const body = (device: string) => ({
+  device_external_id: device,
+  events: [{ ts: '2025-01-01T12:00:00Z', data: { t: 1 } }],
+});
+
+describe('TelemetryIntakeService device cache', () => {
+  const p1 = asProjectId('p1');
+  const p2 = asProjectId('p2');
+
+  it('looks a device up once, then answers from the cache', async () => {
+    const { service, findByExternalId, add } = intake();
+    await service.accept(p1, body('d1'), undefined, 'c1');
+    await service.accept(p1, body('d1'), undefined, 'c2');
+    expect(findByExternalId).toHaveBeenCalledTimes(1);
+    expect(add).toHaveBeenCalledTimes(2);
+    expect(add).toHaveBeenLastCalledWith(
+      'ingest-batch',
+      expect.objectContaining({ projectId: 'p1', deviceId: 'p1/d1', seq: 1 }),
+      { jobId: 'b-p1/d1-1' },
+    );
+  });
+
+  it('keys devices by project: the same external id elsewhere is another device', async () => {
+    const { service, findByExternalId, add } = intake();
+    await service.accept(p1, body('d1'), undefined, 'c1');
+    await service.accept(p2, body('d1'), undefined, 'c2');
+    expect(findByExternalId.mock.calls).toEqual([
+      ['p1', 'd1'],
+      ['p2', 'd1'],
+    ]);
+    expect(add).toHaveBeenLastCalledWith(
+      'ingest-batch',
+      expect.objectContaining({ deviceId: 'p2/d1' }),
+      expect.anything(),
+    );
+  });
+});

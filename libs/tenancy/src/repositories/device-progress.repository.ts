@@ -1,0 +1,100 @@
+import { asProjectId, ProjectId } from '@app/common';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource, EntityManager } from 'typeorm';
+
+/** Where ingestion of a device stands, read under the device row's lock. */
+export interface IngestProgress {
+  /** The number of the last batch applied. */
+  appliedSeq: number;
+  /** What rule evaluation has passed (readings at or before it are "late"). */
+  evaluatedUntil: Date | null;
+}
+
+/** What rule evaluation needs of a device. */
+export interface EvaluationCursor {
+  projectId: ProjectId;
+  tags: string[];
+  /** Readings after this are new to evaluation; null when none was evaluated. */
+  evaluatedUntil: Date | null;
+}
+
+/**
+ * The pipeline's side of the `devices` table: the progress columns ingestion and rule
+ * evaluation keep per device (`ingest_seq`, `last_seen_at`, `evaluated_until`). Keyed by
+ * the device id a job carries (or, for the api's intake, a device it has just resolved in
+ * the key's project): no project scope here, which is why this is a class of its own
+ * and never given to a controller. The transaction manager comes first where there is one.
+ */
+@Injectable()
+export class DeviceProgressRepository {
+  constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
+
+  /**
+   * Locks the device row for the transaction (batches of a device apply one at a time,
+   * across workers) and says where its ingestion stands; null when there is no device.
+   */
+  async lockForIngest(em: EntityManager, deviceId: string): Promise<IngestProgress | null> {
+    const [row] = (await em.query(
+      `SELECT ingest_seq, evaluated_until FROM devices WHERE id = $1 FOR UPDATE`,
+      [deviceId],
+    )) as Array<{ ingest_seq: string; evaluated_until: Date | null }>;
+    return row ? { appliedSeq: Number(row.ingest_seq), evaluatedUntil: row.evaluated_until } : null;
+  }
+
+  /** Batch `seq` is applied; the device was last heard from at `acceptedAt` (epoch ms). */
+  async markApplied(
+    em: EntityManager,
+    deviceId: string,
+    seq: number,
+    acceptedAt: number,
+  ): Promise<void> {
+    await em.query(
+      `UPDATE devices
+          SET ingest_seq = GREATEST(ingest_seq, $2),
+              last_seen_at = GREATEST(COALESCE(last_seen_at, '-infinity'), to_timestamp($3 / 1000.0))
+        WHERE id = $1`,
+      [deviceId, seq, acceptedAt],
+    );
+  }
+
+  /** The number of the last batch applied for the device (0 when none or no device). */
+  async appliedSeq(deviceId: string): Promise<number> {
+    const [row] = (await this.dataSource.query(`SELECT ingest_seq FROM devices WHERE id = $1`, [
+      deviceId,
+    ])) as Array<{ ingest_seq: string }>;
+    return Number(row?.ingest_seq ?? 0);
+  }
+
+  /** The device's project, tags and evaluation cursor; null when there is no device. */
+  async evaluationCursor(em: EntityManager, deviceId: string): Promise<EvaluationCursor | null> {
+    const [row] = (await em.query(
+      `SELECT project_id, tags, evaluated_until FROM devices WHERE id = $1`,
+      [deviceId],
+    )) as Array<{ project_id: string; tags: string[]; evaluated_until: Date | null }>;
+    return row
+      ? {
+          projectId: asProjectId(row.project_id),
+          tags: row.tags,
+          evaluatedUntil: row.evaluated_until,
+        }
+      : null;
+  }
+
+  /** Evaluation has passed `until` (never moves back). */
+  async advanceEvaluation(em: EntityManager, deviceId: string, until: Date): Promise<void> {
+    await em.query(
+      `UPDATE devices SET evaluated_until = GREATEST(COALESCE(evaluated_until, '-infinity'), $2)
+        WHERE id = $1`,
+      [deviceId, until.toISOString()],
+    );
+  }
+
+  /** The device's external id, for event payloads; null when there is no device. */
+  async externalId(em: EntityManager, deviceId: string): Promise<string | null> {
+    const [row] = (await em.query(`SELECT external_id FROM devices WHERE id = $1`, [
+      deviceId,
+    ])) as Array<{ external_id: string }>;
+    return row?.external_id ?? null;
+  }
+}

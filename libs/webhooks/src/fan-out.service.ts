@@ -1,0 +1,39 @@
+import { AlertEventsRepository } from '@app/alerts';
+import { Injectable } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
+import { DeliveryLedgerRepository } from './delivery-ledger.repository';
+import { DeliveryQueue } from './delivery-queue';
+
+/** Alert events to webhook deliveries (the alert-events queue's work). */
+@Injectable()
+export class FanOutService {
+  constructor(
+    @InjectDataSource() private readonly dataSource: DataSource,
+    private readonly events: AlertEventsRepository,
+    private readonly ledger: DeliveryLedgerRepository,
+    private readonly deliveryQueue: DeliveryQueue,
+  ) {}
+
+  /**
+   * Fan-out of one alert event: one delivery per enabled webhook of its project that takes
+   * its type and existed when it happened, and the event marked dispatched in the same
+   * transaction (the event row locked for it), so an event is dispatched exactly when its
+   * deliveries exist (the outbox relay hands undispatched events on again). Idempotent
+   * (unique (webhook_id, event_id)), so a repeated alert-events job adds nothing; every
+   * pending delivery of the event is (re-)enqueued after the commit, a no-op for one that
+   * already has a job. A lost enqueue is the delivery sweeper's to repair. Returns the
+   * number of the event's pending deliveries; 0 for an event that no longer exists.
+   */
+  async fanOut(eventId: string): Promise<number> {
+    const pending = await this.dataSource.transaction(async (em) => {
+      const event = await this.events.lockForFanOut(em, eventId);
+      if (!event) return [];
+      const deliveries = await this.ledger.createForEvent(em, event);
+      await this.events.markDispatched(em, eventId);
+      return deliveries;
+    });
+    await this.deliveryQueue.enqueue(pending);
+    return pending.length;
+  }
+}
