@@ -77,6 +77,9 @@ export class ProducersModule {
                 connection: {
                   ...redisOptionsFromUrl(config.get('redis', { infer: true }).url),
                   enableOfflineQueue: false,
+                  // An add the caller has given up on (and answered 503 for) is not sent
+                  // again when the connection comes back.
+                  autoResendUnfulfilledCommands: false,
                 },
               }),
             })
