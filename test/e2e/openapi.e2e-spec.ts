@@ -44,7 +44,7 @@ describe('OpenAPI document (e2e)', () => {
         if (!op.summary) problems.push(`${name}: no summary`);
         if (!Object.keys(op.responses).some((code) => /^2/.test(code)))
           problems.push(`${name}: no success response`);
-        const isPublic = /^\/(health|metrics)/.test(path);
+        const isPublic = /^\/(health|metrics|$)/.test(path);
         if (!isPublic && !op.security?.length) problems.push(`${name}: no auth scheme`);
         if (!isPublic && !op.responses['401']) problems.push(`${name}: no 401 response`);
       }

@@ -1,4 +1,6 @@
+import { keyId } from '@app/webhooks/signature';
 import type { DeliveryResponse } from '@receiver/delivery';
+import { NO_MATCH } from '@receiver/verify-delivery';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { until } from '../support/fixtures';
@@ -21,11 +23,14 @@ function alertBody(extra: Record<string, unknown> = {}): string {
   });
 }
 
-/** Standard Webhooks headers for `body`, signed by each of `secrets` (rotation: several). */
+/**
+ * Standard Webhooks headers for `body`, signed by each of `secrets` (rotation: several),
+ * with `webhook-key-ids` naming them as our sender does (unless `keyIds: false`).
+ */
 function signed(
   secrets: string[],
   body: string,
-  opts: { id?: string; at?: Date } = {},
+  opts: { id?: string; at?: Date; keyIds?: boolean } = {},
 ): Record<string, string> {
   const id = opts.id ?? `msg_${randomUUID()}`;
   const at = opts.at ?? new Date();
@@ -34,6 +39,7 @@ function signed(
     'webhook-id': id,
     'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
     'webhook-signature': secrets.map((s) => new Webhook(s).sign(id, at, body)).join(' '),
+    ...(opts.keyIds === false ? {} : { 'webhook-key-ids': secrets.map(keyId).join(' ') }),
   };
 }
 
@@ -113,11 +119,13 @@ describe('webhook receiver', () => {
     expect(delivery.verification).toEqual({ result: 'verified', secret_index: 0 });
   });
 
-  it('says invalid, and why: bad signature, stale timestamp, missing headers', async () => {
+  it('says invalid, and why: signature mismatch, unknown secret, stale timestamp, missing headers', async () => {
     const body = alertBody();
     const tampered = body.replace('alert.created', 'alert.resolved');
-    await post(receiver, '/', tampered, signed([A], body, { id: 'msg_tampered' }));
-    await post(receiver, '/', body, signed([newSecret()], body, { id: 'msg_unknown_secret' }));
+    await post(receiver, '/', tampered, signed([B], body, { id: 'msg_tampered' }));
+    const unknown = newSecret();
+    await post(receiver, '/', body, signed([unknown], body, { id: 'msg_unknown_secret' }));
+    await post(receiver, '/', body, signed([unknown], body, { id: 'msg_anon', keyIds: false }));
     const tenMinutesAgo = new Date(Date.now() - 600_000);
     await post(receiver, '/', body, signed([A], body, { id: 'msg_old', at: tenMinutesAgo }));
     await post(receiver, '/', body, { 'content-type': 'application/json' });
@@ -132,9 +140,17 @@ describe('webhook receiver', () => {
         },
       ],
       ['msg_old', { result: 'invalid', reason: 'timestamp too old' }],
-      ['msg_unknown_secret', { result: 'invalid', reason: 'bad signature' }],
-      ['msg_tampered', { result: 'invalid', reason: 'bad signature' }],
+      ['msg_anon', { result: 'invalid', reason: NO_MATCH }],
+      [
+        'msg_unknown_secret',
+        { result: 'invalid', reason: 'unknown secret', key_ids: [keyId(unknown)] },
+      ],
+      ['msg_tampered', { result: 'invalid', reason: 'signature mismatch', secret_index: 1 }],
     ]);
+    const page = (await (await fetch(`${receiver.url}/?refresh=off`)).text()).replace(/\s+/g, ' ');
+    expect(page).toContain(`signed with key ${keyId(unknown)}, which no secret here has`);
+    expect(page).toContain('<code>RECEIVER_SECRETS</code>');
+    expect(page).toContain('secret #1 signed it, but the body');
   });
 
   it('lists deliveries newest first', async () => {
@@ -287,7 +303,7 @@ describe('webhook receiver without a secret', () => {
     expect(
       (await deliveries(receiver)).map((d) => [d.headers['webhook-id'], d.verification]),
     ).toEqual([
-      ['msg_tampered', { result: 'invalid', reason: 'bad signature' }],
+      ['msg_tampered', { result: 'invalid', reason: 'signature mismatch', secret_index: 0 }],
       ['msg_good', { result: 'verified', secret_index: 0 }],
     ]);
 

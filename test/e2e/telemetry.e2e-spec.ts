@@ -41,6 +41,7 @@ describe('telemetry (e2e)', () => {
     expect(res.body).toEqual({
       accepted: 5000,
       batch_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      non_numeric_values: 5000, // every status: 'ok'
     });
     await drained(queue);
     const deviceId = await deviceOf(p.projectId, 'big');

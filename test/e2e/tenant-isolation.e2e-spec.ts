@@ -32,7 +32,7 @@ type Document = {
 };
 
 /** Routes that need no credential at all. */
-const PUBLIC = [/^\/health\//, /^\/metrics$/, /^\/docs/];
+const PUBLIC = [/^\/$/, /^\/health\//, /^\/metrics$/, /^\/docs/];
 /**
  * API-key routes whose path names no tenant resource: the key's own project is the only
  * one they can touch (e.g. POST /telemetry). They may succeed for the foreign key, but
@@ -122,6 +122,7 @@ describe('tenant isolation (e2e)', () => {
     project_id: victim.projectId,
     key_id: victim.keyId,
     device_id: victim.deviceId,
+    external_id: 'victim-device',
     rule_id: victim.ruleId,
     alert_id: victim.alertId,
     webhook_id: victim.webhookId,

@@ -4,6 +4,7 @@ import { testConfigOverrides, testRunEnv } from '@app/testing';
 import {
   BreakerState,
   CircuitBreakerService,
+  circuitChange,
   closedState,
   decide,
   onFailure,
@@ -125,6 +126,34 @@ describe('Redis circuit breaker (integration)', () => {
       opened_at: null,
       next_attempt_at: null,
     });
+  });
+
+  it('tells exactly one of many concurrent reports that it opened the circuit', async () => {
+    const breakers = [worker(3, 60), worker(3, 60), worker(3, 60)];
+    const target = circuit();
+    const t0 = Date.UTC(2026, 0, 2);
+    // 30 failures at once, over three connections: one of them crosses the threshold.
+    const reports = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => breakers[i % 3].report(target, false, t0)),
+    );
+    const opened = reports.filter((r) => circuitChange(r.previous, r.state) === 'opened');
+    expect(opened).toHaveLength(1);
+    expect(opened[0]).toMatchObject({ previous: 'closed', state: 'open', consecutiveFailures: 3 });
+    expect(reports.filter((r) => r.previous === 'open')).toHaveLength(27);
+
+    // The probe fails (reopened), the next one succeeds (closed): each told once.
+    expect((await breakers[0].decide(target, t0 + 60_000)).action).toBe('probe');
+    const failedProbe = await breakers[1].report(target, false, t0 + 60_500);
+    expect(circuitChange(failedProbe.previous, failedProbe.state)).toBe('reopened');
+    expect((await breakers[2].decide(target, t0 + 120_500)).action).toBe('probe');
+    const [good, late] = await Promise.all([
+      breakers[2].report(target, true, t0 + 121_000),
+      breakers[0].report(target, true, t0 + 121_000),
+    ]);
+    expect([good, late].map((r) => circuitChange(r.previous, r.state)).sort()).toEqual([
+      'closed',
+      null,
+    ]);
   });
 
   it("keeps one circuit per project and URL: another project's failures neither open nor show in it", async () => {

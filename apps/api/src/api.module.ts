@@ -16,8 +16,10 @@ import { AdminToken } from './auth/admin-token';
 import { RateLimitGuard } from './http/rate-limit.guard';
 import { AuthGuard } from './auth/auth.guard';
 import { HealthController } from './health/health.controller';
+import { RootController } from './root/root.controller';
 import { TelemetryController } from './telemetry/telemetry.controller';
 import { RejectionsController } from './telemetry/rejections.controller';
+import { DeviceMetricsController } from './telemetry/device-metrics.controller';
 import { RulesController } from './rules/rules.controller';
 import { AlertsController } from './alerts/alerts.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
@@ -54,12 +56,14 @@ export class ApiModule {
         }),
       ],
       controllers: [
+        RootController,
         HealthController,
         OrgsController,
         ProjectsController,
         DevicesController,
         TelemetryController,
         RejectionsController,
+        DeviceMetricsController,
         RulesController,
         AlertsController,
         WebhooksController,

@@ -9,6 +9,7 @@ import type { Request } from 'express';
 import type { Server } from 'node:http';
 import { ErrorFilter } from './http/error.filter';
 import { DEFAULT_BODY_LIMIT, jsonBodyMiddleware } from './http/json-body.middleware';
+import { JsonContentTypeInterceptor } from './http/json-content-type.interceptor';
 import { httpMetricsMiddleware } from './http/metrics.middleware';
 import { unreadBodyMiddleware } from './http/unread-body.middleware';
 import { createValidationPipe } from './http/validation';
@@ -61,6 +62,7 @@ export function configureApp(app: NestExpressApplication): void {
     }),
   );
   app.use(jsonBodyMiddleware(DEFAULT_BODY_LIMIT, readsOwnBody));
+  app.useGlobalInterceptors(new JsonContentTypeInterceptor(readsOwnBody));
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ErrorFilter());
   app.enableShutdownHooks();

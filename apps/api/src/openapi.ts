@@ -7,6 +7,8 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setDescription(
       'IoT telemetry ingestion and alerting. Admin routes take `Authorization: Bearer <ADMIN_TOKEN>`; ' +
         'project routes take `X-API-Key: <prefix>.<secret>` with the scope each route names. ' +
+        'Bodies are JSON sent with `Content-Type: application/json`. ' +
+        'Time parameters take ISO 8601 with a zone or unix seconds. ' +
         'Errors: `{statusCode, error, message, details?}`.',
     )
     .setVersion('1.0.0')
@@ -16,8 +18,31 @@ export function buildOpenApiDocument(app: INestApplication): OpenAPIObject {
       'api-key',
     )
     .build();
-  return SwaggerModule.createDocument(app, config, {
+  const document = SwaggerModule.createDocument(app, config, {
     operationIdFactory: (controllerKey, methodKey) =>
       `${controllerKey.replace(/Controller$/, '')}_${methodKey}`,
   });
+  documentNotJsonBodies(document);
+  return document;
+}
+
+/**
+ * Every route that takes a JSON body answers 415 to a body not sent as JSON
+ * (`JsonContentTypeInterceptor`, and `POST /telemetry` itself): said once here rather
+ * than on each route.
+ */
+function documentNotJsonBodies(document: OpenAPIObject): void {
+  for (const operations of Object.values(document.paths)) {
+    for (const method of ['post', 'put', 'patch', 'delete'] as const) {
+      const operation = operations[method];
+      if (!operation?.requestBody || operation.responses['415']) continue;
+      operation.responses['415'] = {
+        description:
+          'the body is not sent as JSON: send it with the header Content-Type: application/json',
+        content: {
+          'application/json': { schema: { $ref: '#/components/schemas/ErrorResponse' } },
+        },
+      };
+    }
+  }
 }

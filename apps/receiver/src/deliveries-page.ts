@@ -1,3 +1,4 @@
+import { keyId } from '@app/webhooks/signature';
 import { Delivery } from './delivery';
 import { StoredSecret } from './delivery-store.service';
 import { MAX_DELIVERIES } from './receiver.constants';
@@ -73,7 +74,7 @@ function renderSecrets({ secrets, refresh }: PageView): SafeHtml {
             ${secrets.map(
               (s) =>
                 html`<li>
-                  <code>${maskSecret(s.value)}</code>
+                  <code>${maskSecret(s.value)}</code> key <code>${keyId(s.value)}</code>
                   <span class="muted"
                     >(${s.source === 'env' ? 'RECEIVER_SECRETS' : 'added here'})</span
                   >
@@ -97,7 +98,8 @@ function renderDelivery(d: Delivery): SafeHtml {
       ? html`<span class="badge ok">✓ verified</span>
           <span class="muted">secret #${v.secret_index}</span>`
       : v.result === 'invalid'
-        ? html`<span class="badge bad">✗ invalid</span> <span class="why">${v.reason}</span>`
+        ? html`<span class="badge bad">✗ invalid</span>
+            <span class="why">${v.reason}</span> ${whyInvalid(v)}`
         : html`<span class="badge none">? no secret</span>`;
   const target = d.query ? `${d.path}?${d.query}` : d.path;
   const statusClass = d.status >= 400 ? 'bad' : d.status >= 300 || d.status < 200 ? 'warn' : 'ok';
@@ -126,6 +128,23 @@ function renderDelivery(d: Delivery): SafeHtml {
       <pre>${d.body.text || '(empty body)'}</pre>
     </details>
   </article>`;
+}
+
+/** What to do about a signature no secret verified, when the cause is known. */
+function whyInvalid(v: Delivery['verification']): SafeHtml | '' {
+  if ('key_ids' in v)
+    return html`<span class="muted"
+      >signed with key ${v.key_ids.join(' or ')}, which no secret here has: add that webhook's
+      <code>whsec_</code> secret (shown when it was created or rotated) to
+      <code>RECEIVER_SECRETS</code> (comma-separated, then restart the receiver) or with the form
+      above</span
+    >`;
+  if ('secret_index' in v)
+    return html`<span class="muted"
+      >secret #${v.secret_index} signed it, but the body, <code>webhook-id</code> or
+      <code>webhook-timestamp</code> changed after signing</span
+    >`;
+  return '';
 }
 
 /** Enough of a secret to tell two apart, not enough to use it. */

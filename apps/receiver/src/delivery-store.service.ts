@@ -66,7 +66,7 @@ export class DeliveryStoreService {
 
   /**
    * Adds secrets (a comma- or space-separated list, like RECEIVER_SECRETS) and verifies
-   * every stored delivery again, so earlier "no secret" or "bad signature" verdicts
+   * every stored delivery again, so earlier "no secret" or "unknown secret" verdicts
    * reflect the new list. Returns how many secrets were new.
    */
   addSecrets(input: string): number {

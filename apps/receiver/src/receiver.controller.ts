@@ -66,6 +66,7 @@ export class ReceiverController {
         'webhook-id': header(req, 'webhook-id'),
         'webhook-timestamp': header(req, 'webhook-timestamp'),
         'webhook-signature': header(req, 'webhook-signature'),
+        'webhook-key-ids': header(req, 'webhook-key-ids'),
         'content-type': header(req, 'content-type'),
       },
       rawBody: rawBodyOf(req),

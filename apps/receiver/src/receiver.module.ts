@@ -1,8 +1,7 @@
 import { ReceiverConfig } from '@app/config';
-import { loggerParams } from '@app/observability/logger';
+import { logFormatHere, loggerParams, requestLine } from '@app/observability/logger';
 import { DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
-import type { Options } from 'pino-http';
 import { DeliveryStoreService } from './delivery-store.service';
 import { ReceiverController } from './receiver.controller';
 import { RECEIVER_CONFIG } from './receiver.constants';
@@ -14,25 +13,21 @@ import { RECEIVER_CONFIG } from './receiver.constants';
 @Module({})
 export class ReceiverModule {
   static forRoot(config: ReceiverConfig): DynamicModule {
-    const params = loggerParams(config.logLevel);
+    const format = logFormatHere(config.logFormat, config.env);
+    const params = loggerParams(config.logLevel, format, {
+      // The page reloads itself every 5 s: log deliveries and changes, not reads.
+      autoLogging: { ignore: (req) => req.method === 'GET' },
+      // A 5xx here is what the sender asked for (/status/503), not a failure of
+      // ours: log it as a plain request, without pino-http's made-up error and
+      // stack. Nest logs a real exception itself.
+      customLogLevel: () => 'info',
+      customErrorMessage: (req, res) =>
+        format === 'pretty' ? requestLine(req, res) : 'request completed',
+      customErrorObject: (_req, _res, _err, { err: _synthetic, ...line }) => line,
+    });
     return {
       module: ReceiverModule,
-      imports: [
-        LoggerModule.forRoot({
-          ...params,
-          pinoHttp: {
-            ...(params.pinoHttp as Options),
-            // The page reloads itself every 5 s: log deliveries and changes, not reads.
-            autoLogging: { ignore: (req) => req.method === 'GET' },
-            // A 5xx here is what the sender asked for (/status/503), not a failure of
-            // ours: log it as a plain request, without pino-http's made-up error and
-            // stack. Nest logs a real exception itself.
-            customLogLevel: () => 'info',
-            customErrorMessage: () => 'request completed',
-            customErrorObject: (_req, _res, _err, { err: _synthetic, ...line }) => line,
-          },
-        }),
-      ],
+      imports: [LoggerModule.forRoot(params)],
       controllers: [ReceiverController],
       providers: [{ provide: RECEIVER_CONFIG, useValue: config }, DeliveryStoreService],
     };

@@ -1,17 +1,20 @@
-import { randomBytes } from 'node:crypto';
+import { keyId } from '@app/webhooks/signature';
+import { createHash, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
-import { verifyDelivery, WebhookHeaders } from './verify-delivery';
+import { NO_MATCH, verifyDelivery, WebhookHeaders } from './verify-delivery';
 
 const secret = (): string => `whsec_${randomBytes(24).toString('base64')}`;
 const A = secret();
 const B = secret();
 const BODY = Buffer.from('{"type":"alert.created","timestamp":"2026-01-01T00:00:00Z","data":{}}');
 
+/** Signed as our sender signs: with `webhook-key-ids` naming the secrets. */
 function signedBy(secrets: string[], at: Date, body = BODY, id = 'msg_1'): WebhookHeaders {
   return {
     'webhook-id': id,
     'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
     'webhook-signature': secrets.map((s) => new Webhook(s).sign(id, at, body)).join(' '),
+    'webhook-key-ids': secrets.map(keyId).join(' '),
   };
 }
 
@@ -37,14 +40,44 @@ describe('verifyDelivery', () => {
     expect(verifyDelivery([A], message)).toEqual({ result: 'verified', secret_index: 0 });
   });
 
-  it('refuses a changed body and an unknown secret as a bad signature', () => {
+  it('tells a changed message signed by a known secret (signature mismatch) from an unknown secret', () => {
     const tampered = Buffer.from(BODY.toString().replace('created', 'resolved'));
     expect(
-      verifyDelivery([A], { headers: signedBy([A], now), rawBody: tampered, receivedAt: now }),
-    ).toEqual({ result: 'invalid', reason: 'bad signature' });
+      verifyDelivery([B, A], { headers: signedBy([A], now), rawBody: tampered, receivedAt: now }),
+    ).toEqual({ result: 'invalid', reason: 'signature mismatch', secret_index: 1 });
     expect(
       verifyDelivery([B], { headers: signedBy([A], now), rawBody: BODY, receivedAt: now }),
-    ).toEqual({ result: 'invalid', reason: 'bad signature' });
+    ).toEqual({ result: 'invalid', reason: 'unknown secret', key_ids: [keyId(A)] });
+    // A rotation's two signatures, neither secret known here: both key ids named.
+    const C = secret();
+    expect(
+      verifyDelivery([B], { headers: signedBy([A, C], now), rawBody: BODY, receivedAt: now }),
+    ).toEqual({ result: 'invalid', reason: 'unknown secret', key_ids: [keyId(A), keyId(C)] });
+  });
+
+  it('names both causes when the sender does not say which key signed', () => {
+    const { 'webhook-key-ids': _omitted, ...headers } = signedBy([A], now);
+    expect(verifyDelivery([B], { headers, rawBody: BODY, receivedAt: now })).toEqual({
+      result: 'invalid',
+      reason: NO_MATCH,
+    });
+    const garbage = { ...headers, 'webhook-key-ids': 'not-a-key-id <b>' };
+    expect(verifyDelivery([B], { headers: garbage, rawBody: BODY, receivedAt: now })).toEqual({
+      result: 'invalid',
+      reason: NO_MATCH,
+    });
+  });
+
+  it('key ids are the first 8 hex digits of SHA-256 of the whsec_ secret, prefix or not', () => {
+    expect(keyId('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toBe(
+      createHash('sha256')
+        .update('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')
+        .digest('hex')
+        .slice(0, 8),
+    );
+    expect(keyId('MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw')).toBe(
+      keyId('whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'),
+    );
   });
 
   it('names missing headers and a malformed timestamp', () => {
@@ -82,8 +115,16 @@ describe('verifyDelivery', () => {
     const hourAgo = new Date(now.getTime() - 3600_000);
     const stored = { headers: signedBy([B], hourAgo), rawBody: BODY, receivedAt: hourAgo };
     expect(verifyDelivery([A, B], stored)).toEqual({ result: 'verified', secret_index: 1 });
-    expect(verifyDelivery([A], stored)).toEqual({ result: 'invalid', reason: 'bad signature' });
+    expect(verifyDelivery([A], stored)).toEqual({
+      result: 'invalid',
+      reason: 'unknown secret',
+      key_ids: [keyId(B)],
+    });
     const tampered = { ...stored, rawBody: Buffer.from(`${BODY.toString()} `) };
-    expect(verifyDelivery([B], tampered)).toEqual({ result: 'invalid', reason: 'bad signature' });
+    expect(verifyDelivery([B], tampered)).toEqual({
+      result: 'invalid',
+      reason: 'signature mismatch',
+      secret_index: 0,
+    });
   });
 });

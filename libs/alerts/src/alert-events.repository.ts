@@ -1,3 +1,4 @@
+import { ProjectId } from '@app/common';
 import { DeviceProgressRepository } from '@app/tenancy';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
@@ -9,11 +10,25 @@ const COLUMNS = 'id, project_id, type, payload, created_at';
 
 export type AlertEventType = 'alert.created' | 'alert.acknowledged' | 'alert.resolved';
 
+/**
+ * The event `POST /webhooks/{id}/test` sends: no alert behind it, one delivery (to the
+ * webhook asked for), never fanned out.
+ */
+export const TEST_EVENT_TYPE = 'webhook.test';
+
+/** The `data` of a `webhook.test` event. */
+export interface TestEventPayload {
+  webhook_id: string;
+  project_id: string;
+  message: string;
+  sent_at: string;
+}
+
 /** An outbox event as the webhook fan-out and sender see it. */
 export interface AlertEventRecord {
   id: string;
   projectId: string;
-  type: AlertEventType;
+  type: AlertEventType | typeof TEST_EVENT_TYPE;
   /** The webhook event's `data`. */
   payload: Record<string, unknown>;
   createdAt: Date;
@@ -38,6 +53,32 @@ export class AlertEventsRepository {
       `INSERT INTO alert_events (project_id, alert_id, type, payload) VALUES ($1, $2, $3, $4)`,
       [alert.projectId, alert.id, type, JSON.stringify(await this.payload(em, alert))],
     );
+  }
+
+  /**
+   * A `webhook.test` event of the project, in the caller's transaction. Written dispatched:
+   * its one delivery is created by the caller in the same transaction, so the outbox relay
+   * never hands it to the fan-out (which would offer it to the project's other webhooks).
+   */
+  async recordTest(
+    em: EntityManager,
+    projectId: ProjectId,
+    data: Pick<TestEventPayload, 'webhook_id' | 'message'>,
+  ): Promise<AlertEventRecord> {
+    const at = new Date();
+    const payload: TestEventPayload = {
+      webhook_id: data.webhook_id,
+      project_id: projectId,
+      message: data.message,
+      sent_at: at.toISOString(),
+    };
+    const [row] = (await em.query(
+      `INSERT INTO alert_events (project_id, alert_id, type, payload, created_at, dispatched_at)
+       VALUES ($1, NULL, $2, $3, $4, now())
+       RETURNING ${COLUMNS}`,
+      [projectId, TEST_EVENT_TYPE, JSON.stringify(payload), at],
+    )) as EventRow[];
+    return toRecord(row);
   }
 
   /** The `data` of a webhook event: the alert, the rule (id, name), the device and the project. */
@@ -107,21 +148,23 @@ export class AlertEventsRepository {
     sql: string,
     eventId: string,
   ): Promise<AlertEventRecord | null> {
-    const [row] = (await em.query(sql, [eventId])) as Array<{
-      id: string;
-      project_id: string;
-      type: AlertEventType;
-      payload: Record<string, unknown>;
-      created_at: Date;
-    }>;
-    return row
-      ? {
-          id: row.id,
-          projectId: row.project_id,
-          type: row.type,
-          payload: row.payload,
-          createdAt: row.created_at,
-        }
-      : null;
+    const [row] = (await em.query(sql, [eventId])) as EventRow[];
+    return row ? toRecord(row) : null;
   }
 }
+
+interface EventRow {
+  id: string;
+  project_id: string;
+  type: AlertEventRecord['type'];
+  payload: Record<string, unknown>;
+  created_at: Date;
+}
+
+const toRecord = (row: EventRow): AlertEventRecord => ({
+  id: row.id,
+  projectId: row.project_id,
+  type: row.type,
+  payload: row.payload,
+  createdAt: row.created_at,
+});

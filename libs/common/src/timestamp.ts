@@ -32,6 +32,32 @@ export function isValidTimestamp(value: string): boolean {
   return ms >= MIN_TS && ms < MAX_TS;
 }
 
+/**
+ * Unix seconds as a query parameter spells them: digits, optionally a fraction (what
+ * `String(Date.now() / 1000)` or Python's `str(time.time())` write).
+ */
+const UNIX_SECONDS_RE = /^(\d{1,12})(?:\.(\d*))?$/;
+/** 2200-01-01T00:00:00Z: the same years, 1970-2199, as {@link isValidTimestamp}. */
+const MAX_UNIX_SECONDS = MAX_TS / 1000;
+/** The fraction digits an ISO timestamp of ours may carry (nanoseconds). */
+const MAX_FRACTION_DIGITS = 9;
+
+/**
+ * `value` in unix seconds (`1735689600`, `1735689600.25`) as the ISO 8601 UTC timestamp
+ * of the same instant, its fraction kept as written (up to nanoseconds); undefined when
+ * `value` is not unix seconds of the years 1970-2199. String arithmetic, not floating
+ * point: `1735689600.123` must not become .122999 and select a reading it should not.
+ */
+export function unixSecondsToTimestamp(value: string): string | undefined {
+  const m = UNIX_SECONDS_RE.exec(value);
+  if (!m) return undefined;
+  const seconds = Number(m[1]);
+  if (seconds >= MAX_UNIX_SECONDS) return undefined;
+  const whole = new Date(seconds * 1000).toISOString().slice(0, 19);
+  const fraction = (m[2] ?? '').slice(0, MAX_FRACTION_DIGITS);
+  return fraction ? `${whole}.${fraction}Z` : `${whole}Z`;
+}
+
 const CH_MINUS = 45;
 const CH_Z = 90;
 

@@ -47,6 +47,12 @@ describe('environment validation', () => {
     expect((caught as ConfigValidationError).problems).toHaveLength(4);
   });
 
+  it('takes LOG_FORMAT auto (the default), json or pretty', () => {
+    expect(loadConfig({ ...valid, LOG_FORMAT: '' }).app.logFormat).toBe('auto');
+    expect(loadConfig({ ...valid, LOG_FORMAT: 'pretty' }).app.logFormat).toBe('pretty');
+    expect(() => validateEnv({ ...valid, LOG_FORMAT: 'yaml' })).toThrow(/LOG_FORMAT/);
+  });
+
   it('requires ADMIN_TOKEN', () => {
     expect(() => validateEnv({})).toThrow(/ADMIN_TOKEN/);
   });

@@ -1,12 +1,16 @@
 import { EnvSource, readEnv } from './env';
-import { EnvironmentVariables, validateEnv } from './env.validation';
+import { EnvironmentVariables, LogFormatSetting, validateEnv } from './env.validation';
 
 /**
  * Typed configuration, one key per area. Read it through
  * `ConfigService<AppConfig, true>.get('database', { infer: true })`.
  */
 export interface AppConfig {
-  app: { env: 'development' | 'production' | 'test'; logLevel: string };
+  app: {
+    env: 'development' | 'production' | 'test';
+    logLevel: string;
+    logFormat: LogFormatSetting;
+  };
   database: {
     url: string;
     poolSize: number;
@@ -57,7 +61,11 @@ export interface AppConfig {
 
 export function toAppConfig(env: EnvironmentVariables): AppConfig {
   return {
-    app: { env: env.NODE_ENV as AppConfig['app']['env'], logLevel: env.LOG_LEVEL },
+    app: {
+      env: env.NODE_ENV as AppConfig['app']['env'],
+      logLevel: env.LOG_LEVEL,
+      logFormat: env.LOG_FORMAT,
+    },
     database: {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,

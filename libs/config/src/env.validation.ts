@@ -1,6 +1,10 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsString, Matches, Max, Min, validateSync } from 'class-validator';
 
+/** `LOG_FORMAT`: JSON lines, pino-pretty's readable lines, or `auto` (see the logger). */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormatSetting = (typeof LOG_FORMATS)[number];
+
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 const toBool = ({ value }: { value: unknown }): unknown => {
@@ -52,6 +56,10 @@ export class EnvironmentVariables {
 
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL = 'info';
+
+  /** `auto`: readable (pino-pretty) in development, JSON lines in production and test. */
+  @IsIn(LOG_FORMATS)
+  LOG_FORMAT: LogFormatSetting = 'auto';
 
   /** Express `trust proxy`: `false`, `true`, a hop count, or a comma-separated list of CIDRs. */
   @IsString()

@@ -3,7 +3,14 @@ import { isWebhookSecret, loadReceiverConfig } from './receiver-config';
 
 // An empty variable means its default, so these pin every variable whatever the
 // machine's environment or .env says.
-const unset = { RECEIVER_PORT: '', RECEIVER_HOST: '', RECEIVER_SECRETS: '', LOG_LEVEL: '' };
+const unset = {
+  RECEIVER_PORT: '',
+  RECEIVER_HOST: '',
+  RECEIVER_SECRETS: '',
+  LOG_LEVEL: '',
+  LOG_FORMAT: '',
+  NODE_ENV: '',
+};
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
 describe('receiver configuration', () => {
@@ -13,7 +20,17 @@ describe('receiver configuration', () => {
       host: '127.0.0.1',
       secrets: [],
       logLevel: 'info',
+      logFormat: 'auto',
     });
+  });
+
+  it('reads LOG_FORMAT, and NODE_ENV unchecked (what LOG_FORMAT=auto goes by)', () => {
+    expect(
+      loadReceiverConfig({ ...unset, LOG_FORMAT: 'pretty', NODE_ENV: 'production' }),
+    ).toMatchObject({ logFormat: 'pretty', env: 'production' });
+    expect(() => loadReceiverConfig({ ...unset, LOG_FORMAT: 'yaml' })).toThrow(
+      'LOG_FORMAT: must be one of auto, json, pretty',
+    );
   });
 
   it('reads a comma- or space-separated secret list', () => {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { EnvSource, readEnv } from './env';
-import { ConfigValidationError } from './env.validation';
+import { ConfigValidationError, LOG_FORMATS, LogFormatSetting } from './env.validation';
 
 /**
  * Configuration of `apps/receiver`, the local webhook receiver. It is a development tool
@@ -13,6 +13,9 @@ export interface ReceiverConfig {
   /** Standard Webhooks signing secrets (`whsec_<base64>`), in the order given. */
   secrets: string[];
   logLevel: string;
+  logFormat: LogFormatSetting;
+  /** `NODE_ENV` as given (not required here): what `LOG_FORMAT=auto` goes by. */
+  env?: string;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -37,7 +40,7 @@ export function parseSecretList(value: string): string[] {
 /**
  * Reads and validates `RECEIVER_PORT` (default 9000), `RECEIVER_HOST` (default
  * 127.0.0.1: only this machine; containers set 0.0.0.0), `RECEIVER_SECRETS` and
- * `LOG_LEVEL`. Throws `ConfigValidationError` naming every bad variable (never echoing a
+ * `LOG_LEVEL`, `LOG_FORMAT` (and `NODE_ENV`, unchecked, for its `auto`). Throws `ConfigValidationError` naming every bad variable (never echoing a
  * secret). An empty variable means its default, as everywhere else.
  */
 export function loadReceiverConfig(overrides: EnvSource = {}): ReceiverConfig {
@@ -75,8 +78,13 @@ export function loadReceiverConfig(overrides: EnvSource = {}): ReceiverConfig {
     problems.push(`LOG_LEVEL: must be one of ${LOG_LEVELS.join(', ')}`);
   }
 
+  const logFormat = (value('LOG_FORMAT') ?? 'auto') as LogFormatSetting;
+  if (!LOG_FORMATS.includes(logFormat)) {
+    problems.push(`LOG_FORMAT: must be one of ${LOG_FORMATS.join(', ')}`);
+  }
+
   if (problems.length > 0) throw new ConfigValidationError(problems.sort());
-  return { port, host, secrets, logLevel };
+  return { port, host, secrets, logLevel, logFormat, env: value('NODE_ENV') };
 }
 
 /** {@link loadReceiverConfig} for `main.ts`: one line on stderr and exit 1 on a bad environment. */

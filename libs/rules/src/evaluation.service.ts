@@ -2,7 +2,7 @@ import { DeviceAlertLock, DeviceAlertsRepository } from '@app/alerts';
 import { MetricsService } from '@app/observability';
 import { TelemetryRepository } from '@app/telemetry';
 import { DeviceProgressRepository } from '@app/tenancy';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource, EntityManager } from 'typeorm';
@@ -24,6 +24,12 @@ export interface EvaluationSummary {
 
 const NOTHING: EvaluationSummary = { readings: 0, opened: 0, resolved: 0 };
 
+/** An alert opened or resolved by a chunk: logged once its transaction committed. */
+interface AlertChangeLine {
+  message: 'alert opened' | 'alert resolved';
+  fields: Record<string, unknown>;
+}
+
 /**
  * Evaluates a device's new readings against every rule that covers it, once, in ts order.
  *
@@ -38,6 +44,7 @@ const NOTHING: EvaluationSummary = { readings: 0, opened: 0, resolved: 0 };
  */
 @Injectable()
 export class EvaluationService {
+  private readonly logger = new Logger(EvaluationService.name);
   private readonly transitions: Counter<'kind'>;
   private readonly duration: Histogram;
   private readonly readingsEvaluated: Counter;
@@ -77,8 +84,13 @@ export class EvaluationService {
     const total: EvaluationSummary = { ...NOTHING };
     for (;;) {
       const end = this.duration.startTimer();
-      const chunk = await this.dataSource.transaction((em) => this.evaluateChunk(em, deviceId));
+      const lines: AlertChangeLine[] = [];
+      const chunk = await this.dataSource.transaction((em) =>
+        this.evaluateChunk(em, deviceId, lines),
+      );
       end();
+      // Committed: one line per alert opened or resolved (never one per reading).
+      for (const line of lines) this.logger.log(line.fields, line.message);
       if (chunk.busy) return { ...total, busy: true };
       total.readings += chunk.readings;
       total.opened += chunk.opened;
@@ -87,13 +99,28 @@ export class EvaluationService {
     }
   }
 
-  private async evaluateChunk(em: EntityManager, deviceId: string): Promise<EvaluationSummary> {
+  private async evaluateChunk(
+    em: EntityManager,
+    deviceId: string,
+    lines: AlertChangeLine[],
+  ): Promise<EvaluationSummary> {
     if (!(await this.lock.tryTake(em, deviceId))) return { ...NOTHING, busy: true };
     const device = await this.devices.evaluationCursor(em, deviceId);
     if (!device) return NOTHING;
     const rules = await this.rules.covering(em, { id: deviceId, ...device });
     const active = await this.alerts.active(em, deviceId);
-    const orphaned = await this.resolveOrphans(em, rules, active);
+    const ids = (ruleId: string, alertId: string) => ({
+      projectId: device.projectId,
+      ruleId,
+      deviceId,
+      alertId,
+    });
+    const orphaned = await this.resolveOrphans(em, rules, active, (ruleId, alertId) =>
+      lines.push({
+        message: 'alert resolved',
+        fields: { ...ids(ruleId, alertId), reason: 'rule_no_longer_applies' },
+      }),
+    );
     if (rules.length === 0) {
       // Nothing to evaluate: move the cursor past what is stored (readings arriving older
       // than it are "late", for rules created later too) without reading the rows back.
@@ -154,9 +181,19 @@ export class EvaluationService {
           });
           current = alert.id;
           opened++;
+          lines.push({
+            message: 'alert opened',
+            fields: { ...ids(rule.id, alert.id), triggeredAt: new Date(t.at).toISOString() },
+          });
         } else if (current) {
           const alert = await this.alerts.resolve(em, current, new Date(t.at), 'condition_cleared');
-          if (alert) resolved++;
+          if (alert) {
+            resolved++;
+            lines.push({
+              message: 'alert resolved',
+              fields: { ...ids(rule.id, current), reason: 'condition_cleared' },
+            });
+          }
           current = undefined;
         }
       }
@@ -180,12 +217,16 @@ export class EvaluationService {
     em: EntityManager,
     rules: RuleEntity[],
     active: Map<string, string>,
+    onResolved: (ruleId: string, alertId: string) => void,
   ): Promise<number> {
     const covering = new Set(rules.map((r) => r.id));
     let resolved = 0;
     for (const [ruleId, alertId] of active) {
       if (covering.has(ruleId)) continue;
-      if (await this.alerts.resolve(em, alertId, new Date(), 'rule_no_longer_applies')) resolved++;
+      if (await this.alerts.resolve(em, alertId, new Date(), 'rule_no_longer_applies')) {
+        resolved++;
+        onResolved(ruleId, alertId);
+      }
       active.delete(ruleId);
     }
     return resolved;

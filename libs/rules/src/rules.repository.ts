@@ -1,5 +1,5 @@
-import { ProjectId } from '@app/common';
-import { pageByCreated, saveUnderQuota } from '@app/database';
+import { ConflictError, ProjectId } from '@app/common';
+import { isUniqueViolation, pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import { Repository } from 'typeorm';
@@ -15,17 +15,24 @@ import { RuleEntity } from './entities/rule.entity';
 export class RulesRepository {
   constructor(@InjectRepository(RuleEntity) private readonly rules: Repository<RuleEntity>) {}
 
-  /** Creates a rule; 422 past the project's rule quota. */
-  create(
+  /**
+   * Creates a rule; 409 when the project has a rule of that name (case-insensitively),
+   * 422 past the project's rule quota.
+   */
+  async create(
     projectId: ProjectId,
     values: Omit<RuleEntity, 'id' | 'projectId' | 'createdAt' | 'updatedAt'>,
     quota: number,
   ): Promise<RuleEntity> {
-    return saveUnderQuota(
-      this.rules,
-      { table: 'rules', projectId, limit: quota },
-      { projectId, ...values },
-    );
+    try {
+      return await saveUnderQuota(
+        this.rules,
+        { table: 'rules', projectId, limit: quota },
+        { projectId, ...values },
+      );
+    } catch (err) {
+      throw nameTaken(err, values.name);
+    }
   }
 
   find(projectId: ProjectId, ruleId: string): Promise<RuleEntity | null> {
@@ -37,8 +44,13 @@ export class RulesRepository {
     return pageByCreated(qb, limit, cursor);
   }
 
+  /** 409 when renamed to the name of another rule of the project. */
   async update(projectId: ProjectId, ruleId: string, values: Partial<RuleEntity>): Promise<void> {
-    await this.rules.update({ projectId, id: ruleId }, values);
+    try {
+      await this.rules.update({ projectId, id: ruleId }, values);
+    } catch (err) {
+      throw nameTaken(err, values.name);
+    }
   }
 
   /** Forgets every device's window for the rule (its metric changed: old values don't count). */
@@ -83,4 +95,13 @@ export class RulesRepository {
     )) as [unknown, number];
     return affected > 0;
   }
+}
+
+/**
+ * A unique violation on `rules` can only be its one unique index, (project_id, lower(name)):
+ * a 409 naming the name. Anything else is rethrown as it is.
+ */
+function nameTaken(err: unknown, name: string | undefined): unknown {
+  if (!isUniqueViolation(err)) return err;
+  return new ConflictError(`a rule named "${name ?? ''}" already exists in this project`);
 }

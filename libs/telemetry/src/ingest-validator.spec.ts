@@ -16,7 +16,27 @@ describe('validateIngestBody', () => {
         { ts: '2025-01-01T12:00:01Z', data: {} },
       ],
     };
-    expect(validateIngestBody(body)).toEqual({ ok: true, body, rewritten: false });
+    expect(validateIngestBody(body)).toEqual({ ok: true, body, rewritten: false, nonNumeric: 3 });
+  });
+
+  it('counts the metric values that are not JSON numbers, and only in the body at hand', () => {
+    const data = (i: number) => ({ t: i, s: String(i), b: i % 2 === 0, n: null, zero: 0 });
+    const events = Array.from({ length: 5000 }, (_, i) => ({
+      ts: new Date(i * 1000).toISOString(),
+      data: data(i),
+    }));
+    expect(validateIngestBody({ device_external_id: 'd', events })).toMatchObject({
+      ok: true,
+      nonNumeric: 15000,
+    });
+    // A refused body counts nothing into the next one.
+    expect(
+      validateIngestBody({ device_external_id: 'd', events: [{ ts: 'x', data: { s: 'a' } }] }),
+    ).toMatchObject({ ok: false });
+    expect(validateIngestBody(ok)).toMatchObject({ ok: true, nonNumeric: 0 });
+    expect(
+      validateIngestBody({ ...ok, events: [{ ts: ok.events[0].ts, data: { t: '21.5' } }] }),
+    ).toMatchObject({ ok: true, nonNumeric: 1 });
   });
 
   it('accepts 5,000 events and refuses 5,001 as too many', () => {
@@ -126,7 +146,7 @@ describe('validateIngestBody', () => {
       ],
     };
     const res = validateIngestBody(body);
-    expect(res).toEqual({ ok: true, body, rewritten: true });
+    expect(res).toEqual({ ok: true, body, rewritten: true, nonNumeric: 0 });
     if (!res.ok) return;
     expect(res.body).toBe(body);
     expect(body.events.map((e) => e.ts)).toEqual([

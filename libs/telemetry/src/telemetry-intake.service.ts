@@ -69,7 +69,7 @@ export class TelemetryIntakeService {
     body: unknown,
     rawBody: string | undefined,
     correlationId: string,
-  ): Promise<{ accepted: number; batch_id: string }> {
+  ): Promise<{ accepted: number; batch_id: string; non_numeric_values: number }> {
     const checked = validateIngestBody(body);
     if (!checked.ok) {
       this.accepted.inc({ result: 'invalid' });
@@ -95,7 +95,11 @@ export class TelemetryIntakeService {
       correlationId,
     );
     this.accepted.inc({ result: 'accepted' });
-    return { accepted: checked.body.events.length, batch_id: batchId };
+    return {
+      accepted: checked.body.events.length,
+      batch_id: batchId,
+      non_numeric_values: checked.nonNumeric,
+    };
   }
 
   /**

@@ -12,8 +12,9 @@ import { AppConfig } from '@app/config';
 import { DevicesRepository } from '@app/tenancy';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { RejectionResponse } from './dto/telemetry.dto';
+import type { DeviceMetricsResponse, JsonType, RejectionResponse } from './dto/telemetry.dto';
 import { ProjectGate } from './project-gate';
+import { CATALOG_MAX_METRICS, CATALOG_READINGS } from './telemetry.constants';
 import {
   AggregateQuery,
   ReadingRow,
@@ -68,10 +69,11 @@ export class TelemetryReadsService {
     });
   }
 
+  /** `since`: an ISO 8601 UTC timestamp (`IsTimestamp`), passed on exactly as validated. */
   async since(
     projectId: ProjectId,
     deviceId: string,
-    since: Date,
+    since: string,
     q: { limit: number; cursor?: string },
   ): Promise<Page<Reading>> {
     return this.reads.run(projectId, async () => {
@@ -118,6 +120,38 @@ export class TelemetryReadsService {
         maxRows: this.limits.aggregateMaxRows,
       });
       return { items: rows.map((r) => ({ ...r, bucket_start: r.bucket_start.toISOString() })) };
+    });
+  }
+
+  /**
+   * The metrics of the device's newest {@link CATALOG_READINGS} readings: their JSON
+   * types, their newest value, and whether rules can use them (only JSON numbers count),
+   * so a metric that arrives as a string is seen at once.
+   */
+  async metricCatalog(projectId: ProjectId, deviceId: string): Promise<DeviceMetricsResponse> {
+    return this.reads.run(projectId, async () => {
+      const device = await this.requireDevice(projectId, deviceId);
+      const catalog = await this.telemetry.metricCatalog(
+        device,
+        CATALOG_READINGS,
+        CATALOG_MAX_METRICS,
+      );
+      return {
+        device_id: device,
+        readings_examined: catalog.examined,
+        readings_limit: CATALOG_READINGS,
+        truncated: catalog.metrics.length > CATALOG_MAX_METRICS,
+        items: catalog.metrics.slice(0, CATALOG_MAX_METRICS).map((m) => ({
+          metric: m.metric,
+          types: m.types as JsonType[],
+          readings: m.readings,
+          numeric_readings: m.numeric_readings,
+          last_value: m.last_value,
+          last_type: m.last_type as JsonType,
+          last_ts: m.last_ts.toISOString(),
+          usable_by_rules: m.numeric_readings > 0,
+        })),
+      };
     });
   }
 

@@ -5,3 +5,10 @@ export const MAX_METRIC_NAME_LENGTH = 64;
 export const MAX_STRING_VALUE_LENGTH = 1024;
 /** How long `POST /telemetry` waits for Redis before answering 503. */
 export const ENQUEUE_DEADLINE_MS = 2000;
+/**
+ * `GET /devices/{id}/metrics` looks at this many of the device's newest readings: what
+ * it sends now, at a bounded cost (at most 64 metrics each: 64,000 values).
+ */
+export const CATALOG_READINGS = 1000;
+/** … and lists at most this many metrics (by name), saying when there were more. */
+export const CATALOG_MAX_METRICS = 1000;

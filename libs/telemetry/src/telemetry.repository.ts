@@ -53,6 +53,19 @@ export interface RejectionRow {
   created_at: Date;
 }
 
+/** One metric of a device's recent readings ({@link TelemetryRepository.metricCatalog}). */
+export interface MetricCatalogRow {
+  metric: string;
+  /** jsonb_typeof of its values, distinct, sorted. */
+  types: string[];
+  readings: number;
+  numeric_readings: number;
+  /** Its value in the newest reading that has it, as JSON (so null for a JSON null). */
+  last_value: unknown;
+  last_type: string;
+  last_ts: Date;
+}
+
 type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string; sqlstate: string | null };
 
 /** A reading as rule evaluation reads it: epoch ms, and the rules' metrics as doubles. */
@@ -255,15 +268,18 @@ export class TelemetryRepository {
     );
   }
 
-  /** Oldest first after `since` (exclusive); `cursor` continues after a previous page. */
+  /**
+   * Oldest first after `since` (exclusive; an ISO 8601 timestamp, compared at the
+   * precision it was written with); `cursor` continues after a previous page.
+   */
   listSince(
     deviceId: ProjectDeviceId,
-    since: Date,
+    since: string,
     opts: { limit: number; maxBytes: number; cursor?: string },
   ): Promise<{ rows: ReadingRow[]; more: boolean }> {
-    const after = opts.cursor ? decodeTimeCursor(opts.cursor) : since.toISOString();
+    const after = opts.cursor ? decodeTimeCursor(opts.cursor) : since;
     return this.capped(
-      `SELECT ts, data FROM telemetry WHERE device_id = $1 AND ts > $2`,
+      `SELECT ts, data FROM telemetry WHERE device_id = $1 AND ts > $2::timestamptz`,
       'ASC',
       [deviceId, after],
       opts,
@@ -299,6 +315,48 @@ export class TelemetryRepository {
     const more = fetched > opts.limit || rows.length < fetched;
     const page = rows.slice(0, opts.limit).map(({ ts, data }) => ({ ts, data }));
     return { rows: page, more };
+  }
+
+  /**
+   * What the device's newest `readings` readings carry, per metric (jsonb_each over each
+   * reading's data, all in SQL): the JSON types seen, how many readings have it and how
+   * many as a number, and its newest value. At most `maxMetrics` metrics, by name (byte
+   * order); `examined` is how many readings were read. The work is bounded by `readings`
+   * (and 64 metrics a reading), found through the (device_id, ts) key.
+   */
+  async metricCatalog(
+    deviceId: ProjectDeviceId,
+    readings: number,
+    maxMetrics: number,
+  ): Promise<{ examined: number; metrics: MetricCatalogRow[] }> {
+    const rows: Array<{ examined: number } & Partial<MetricCatalogRow>> =
+      await this.dataSource.query(
+        `WITH recent AS (
+           SELECT ts, data FROM telemetry WHERE device_id = $1 ORDER BY ts DESC LIMIT $2),
+         vals AS (
+           SELECT r.ts, e.key, e.value, jsonb_typeof(e.value) AS type
+             FROM recent r CROSS JOIN LATERAL jsonb_each(r.data) e
+            WHERE jsonb_typeof(r.data) = 'object'),
+         per_metric AS (
+           SELECT key, array_agg(DISTINCT type ORDER BY type) AS types,
+                  count(*)::int AS readings,
+                  (count(*) FILTER (WHERE type = 'number'))::int AS numeric_readings
+             FROM vals GROUP BY key),
+         newest AS (
+           SELECT DISTINCT ON (key) key, value, type, ts FROM vals ORDER BY key, ts DESC)
+         SELECT (SELECT count(*) FROM recent)::int AS examined, c.*
+           FROM (SELECT 1) one LEFT JOIN (
+             SELECT m.key AS metric, m.types, m.readings, m.numeric_readings,
+                    n.value AS last_value, n.type AS last_type, n.ts AS last_ts
+               FROM per_metric m JOIN newest n USING (key)
+              ORDER BY m.key COLLATE "C" LIMIT $3) c ON true
+          ORDER BY c.metric COLLATE "C"`,
+        [deviceId, readings, maxMetrics + 1],
+      );
+    return {
+      examined: rows[0]?.examined ?? 0,
+      metrics: rows.filter((r): r is typeof r & MetricCatalogRow => r.metric != null),
+    };
   }
 
   async latest(deviceId: ProjectDeviceId): Promise<ReadingRow | null> {

@@ -1,4 +1,4 @@
-import { createdCursor, NotFoundError, Page, toPage, ProjectId } from '@app/common';
+import { AppError, createdCursor, NotFoundError, Page, toPage, ProjectId } from '@app/common';
 import { AppConfig } from '@app/config';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
@@ -12,6 +12,7 @@ import {
   CreateDeviceDto,
   CreateProjectDto,
   DeviceResponse,
+  EXTERNAL_ID_PATTERN,
   OrgResponse,
   ProjectResponse,
   UpdateDeviceDto,
@@ -155,11 +156,27 @@ export class TenancyService {
 
   async listDevices(
     projectId: ProjectId,
-    opts: { limit?: number; cursor?: string; tag?: string },
+    opts: { limit?: number; cursor?: string; tag?: string; external_id?: string },
   ): Promise<Page<DeviceResponse>> {
     const limit = opts.limit ?? DEFAULT_PAGE_SIZE;
-    const rows = await this.devices.list(projectId, limit, opts);
+    const rows = await this.devices.list(projectId, limit, {
+      tag: opts.tag,
+      externalId: opts.external_id,
+      cursor: opts.cursor,
+    });
     return toPage(rows, limit, toDeviceResponse, createdCursor);
+  }
+
+  /** The project's device with that external id; 404 naming it otherwise. */
+  async getDeviceByExternalId(projectId: ProjectId, externalId: string): Promise<DeviceResponse> {
+    // Text no external id can be (a control character, say) names no device: a 404, and
+    // it is neither sent to PostgreSQL nor echoed.
+    if (!EXTERNAL_ID_PATTERN.test(externalId)) throw new NotFoundError('device');
+    const device = await this.devices.findByExternalId(projectId, externalId);
+    if (!device) {
+      throw new AppError('not_found', `no device with external_id "${externalId}" in this project`);
+    }
+    return toDeviceResponse(device);
   }
 
   async getDevice(projectId: ProjectId, deviceId: string): Promise<DeviceResponse> {

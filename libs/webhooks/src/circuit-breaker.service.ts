@@ -74,10 +74,14 @@ write(state, failures, opened, probe, ttl)
 return out('probe', 0)
 `;
 
-/** ARGV: now, ok (1|0), failureThreshold, ttlMs → {state, failures, opened, probe}. */
+/**
+ * ARGV: now, ok (1|0), failureThreshold, ttlMs → {state, failures, opened, probe, previous}.
+ * `previous` is the state this report found: exactly one report sees each transition.
+ */
 const REPORT = `${READ_STATE}${WRITE_STATE}
 local threshold = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
+local previous = state
 if ARGV[2] == '1' then
   state, failures, opened, probe = 'closed', 0, nil, nil
 else
@@ -89,7 +93,7 @@ else
   end
 end
 write(state, failures, opened, probe, ttl)
-return {state, failures, opened or '', probe or ''}
+return {state, failures, opened or '', probe or '', previous}
 `;
 
 type BreakerRedis = Redis & {
@@ -122,6 +126,9 @@ export interface CircuitId {
   projectId: string;
   url: string;
 }
+
+/** What a report left, and the state it found. */
+export type ReportedState = BreakerState & { previous: CircuitState };
 
 /** The shared, Redis-held circuit breaker: one circuit per project and endpoint URL. */
 @Injectable()
@@ -173,16 +180,19 @@ export class CircuitBreakerService {
     return { action: action as 'attempt' | 'probe', state };
   }
 
-  /** Records an attempt's outcome; returns the state it left. */
-  async report(circuit: CircuitId, ok: boolean, now?: number): Promise<BreakerState> {
-    const [s, f, o, p] = await this.redis.circuitReport(
+  /**
+   * Records an attempt's outcome; returns the state it left and the state it found (of
+   * concurrent reports, exactly one sees a given transition, so it is told once).
+   */
+  async report(circuit: CircuitId, ok: boolean, now?: number): Promise<ReportedState> {
+    const [s, f, o, p, previous] = await this.redis.circuitReport(
       this.key(circuit),
       now ?? '',
       ok ? 1 : 0,
       this.config.failureThreshold,
       CIRCUIT_TTL_MS,
     );
-    return toState(s, f, o, p);
+    return { ...toState(s, f, o, p), previous: String(previous) as CircuitState };
   }
 
   async read(circuit: CircuitId): Promise<BreakerState> {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   BreakerState,
+  circuitChange,
   closedState,
   decide,
   describe as describeState,
@@ -151,5 +152,19 @@ describe('isEndpointFailure', () => {
     [410, false],
   ])('status %s counts against the circuit: %s', (status, failure) => {
     expect(isEndpointFailure(status)).toBe(failure);
+  });
+});
+
+describe('circuitChange', () => {
+  it.each([
+    ['closed', 'open', 'opened'],
+    ['half_open', 'open', 'reopened'],
+    ['half_open', 'closed', 'closed'],
+    ['open', 'closed', 'closed'],
+    ['closed', 'closed', null],
+    ['open', 'open', null],
+    ['open', 'half_open', null],
+  ] as const)('%s → %s: %s', (from, to, change) => {
+    expect(circuitChange(from, to)).toBe(change);
   });
 });

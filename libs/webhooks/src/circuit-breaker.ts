@@ -77,6 +77,20 @@ export function onFailure(cfg: BreakerConfig, s: BreakerState, now: number): Bre
   }
 }
 
+/**
+ * What a report changed, worth a log line: `opened` (closed → open: the threshold was
+ * reached), `reopened` (half_open → open: the probe failed), `closed` (the probe, or an
+ * attempt still in flight when the circuit opened, succeeded). Null for no change of state
+ * (a failure while open or counting towards the threshold, a success while closed).
+ */
+export type CircuitChange = 'opened' | 'reopened' | 'closed';
+
+export function circuitChange(from: CircuitState, to: CircuitState): CircuitChange | null {
+  if (from === to) return null;
+  if (to === 'open') return from === 'half_open' ? 'reopened' : 'opened';
+  return to === 'closed' ? 'closed' : null;
+}
+
 /** What `GET /webhooks/{id}/circuit-status` shows. */
 export function describe(
   cfg: BreakerConfig,

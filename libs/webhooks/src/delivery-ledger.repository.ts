@@ -26,6 +26,7 @@ export interface DueDelivery {
   /** The database's `now()` at the read, for comparing the two above. */
   now: Date;
   projectId: string;
+  webhookId: string;
   eventId: string;
   url: string;
   enabled: boolean;
@@ -117,7 +118,8 @@ export class DeliveryLedgerRepository {
   async due(deliveryId: string): Promise<DueDelivery | null> {
     const [row] = (await this.dataSource.query(
       `SELECT d.status, d.next_attempt_at AS "nextAttemptAt", d.lease_until AS "leaseUntil",
-              now() AS now, d.project_id AS "projectId", d.event_id AS "eventId", w.url, w.enabled
+              now() AS now, d.project_id AS "projectId", d.webhook_id AS "webhookId",
+              d.event_id AS "eventId", w.url, w.enabled
          FROM webhook_deliveries d
          JOIN webhooks w ON w.id = d.webhook_id
         WHERE d.id = $1`,

@@ -1,12 +1,12 @@
-import { AlertEventRecord, AlertEventsRepository } from '@app/alerts';
+import { AlertEventRecord, AlertEventsRepository, TEST_EVENT_TYPE } from '@app/alerts';
 import { ProjectId } from '@app/common';
 import { AppConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Counter, Histogram } from 'prom-client';
-import { isEndpointFailure } from './circuit-breaker';
-import { CircuitBreakerService } from './circuit-breaker.service';
+import { circuitChange, isEndpointFailure } from './circuit-breaker';
+import { CircuitBreakerService, ReportedState } from './circuit-breaker.service';
 import { ClaimedDelivery, DeliveryLedgerRepository } from './delivery-ledger.repository';
 import { attemptLeaseMs, DeliverySlots } from './delivery-slots';
 import {
@@ -16,7 +16,7 @@ import {
   parseRetryAfter,
   retryDelayMs,
 } from './retry-schedule';
-import { signatureHeader } from './signature';
+import { KEY_IDS_HEADER, keyId, signatureHeader } from './signature';
 import { SendResult, WebhookHttpClient } from './webhook-http';
 import { WebhookSecretCodec } from './webhook-secrets';
 
@@ -42,6 +42,7 @@ export type DeliveryStep =
 /** A delivery that is due now: its webhook's URL and state, and the event to send. */
 interface DueNow {
   projectId: string;
+  webhookId: string;
   url: string;
   enabled: boolean;
   event: AlertEventRecord;
@@ -129,7 +130,7 @@ export class DeliveryService implements OnApplicationShutdown {
 
     if (!due.enabled) {
       // A webhook disabled before this attempt came due; re-enabled in time, it would go on.
-      await this.finish(deliveryId, 'the webhook is disabled');
+      await this.finish(deliveryId, 'the webhook is disabled', due);
       return { done: true };
     }
 
@@ -160,7 +161,7 @@ export class DeliveryService implements OnApplicationShutdown {
     if (!row || row.status !== 'pending') return { done: true };
     const event = await this.events.find(row.eventId);
     if (!event) {
-      await this.finish(deliveryId, 'the alert event no longer exists');
+      await this.finish(deliveryId, 'the alert event no longer exists', row);
       return { done: true };
     }
     const now = row.now.getTime();
@@ -169,7 +170,13 @@ export class DeliveryService implements OnApplicationShutdown {
       row.leaseUntil && row.leaseUntil > row.now ? row.leaseUntil.getTime() : 0,
     );
     if (waitUntil > now + 50) return { done: false, retryAt: toLocalTime(waitUntil, row.now) };
-    return { projectId: row.projectId, url: row.url, enabled: row.enabled, event };
+    return {
+      projectId: row.projectId,
+      webhookId: row.webhookId,
+      url: row.url,
+      enabled: row.enabled,
+      event,
+    };
   }
 
   /** Signs and sends the event under the claim, reports to the circuit and records it. */
@@ -205,6 +212,7 @@ export class DeliveryService implements OnApplicationShutdown {
         'webhook-id': event.id,
         'webhook-timestamp': String(timestamp),
         'webhook-signature': signatureHeader(secrets, event.id, timestamp, body),
+        [KEY_IDS_HEADER]: secrets.map(keyId).join(' '),
       },
       body,
     );
@@ -212,6 +220,7 @@ export class DeliveryService implements OnApplicationShutdown {
     // A breaker hiccup must not lose the attempt's record: report it, but don't depend on it.
     await this.breaker
       .report({ projectId: d.projectId, url: d.url }, !isEndpointFailure(result.statusCode))
+      .then((state) => this.logCircuitChange(d, state))
       .catch((err: Error) => this.logger.warn({ err: err.message }, 'circuit report failed'));
     this.attemptsTotal.inc({ outcome });
     this.attemptDuration.observe(result.durationMs / 1000);
@@ -227,8 +236,40 @@ export class DeliveryService implements OnApplicationShutdown {
     return secrets;
   }
 
-  private async finish(deliveryId: string, error: string): Promise<void> {
-    if (await this.ledger.finish(deliveryId, error)) this.finished.inc({ status: 'failed' });
+  /**
+   * One line per change of a circuit's state, by the report that made it (Redis tells
+   * exactly one report of each change), never one per failed attempt.
+   */
+  private logCircuitChange(d: ClaimedDelivery, state: ReportedState): void {
+    const change = circuitChange(state.previous, state.state);
+    if (!change) return;
+    const ids = { projectId: d.projectId, url: d.url, webhookId: d.webhookId, deliveryId: d.id };
+    if (change === 'closed') this.logger.log(ids, 'circuit closed: the endpoint answered again');
+    else
+      this.logger.warn(
+        {
+          ...ids,
+          consecutiveFailures: state.consecutiveFailures,
+          recoveryMs: this.breaker.config.recoveryMs,
+        },
+        change === 'opened'
+          ? 'circuit opened: deliveries to the endpoint wait'
+          : 'circuit opened again: the probe failed',
+      );
+  }
+
+  /** Fails the delivery for good without an attempt (its webhook disabled, its event gone). */
+  private async finish(
+    deliveryId: string,
+    error: string,
+    ids: { projectId: string; webhookId: string },
+  ): Promise<void> {
+    if (!(await this.ledger.finish(deliveryId, error))) return;
+    this.finished.inc({ status: 'failed' });
+    this.logger.warn(
+      { projectId: ids.projectId, deliveryId, webhookId: ids.webhookId, lastError: error },
+      'delivery failed for good',
+    );
   }
 
   /** The attempt and its consequence (see DeliveryLedgerRepository.recordAttempt). */
@@ -268,8 +309,21 @@ export class DeliveryService implements OnApplicationShutdown {
     if (!row) return { done: true };
 
     if (row.status !== 'pending') this.finished.inc({ status: row.status });
-    if (row.status === 'succeeded')
+    if (row.status === 'succeeded' && event.type !== TEST_EVENT_TYPE)
       this.eventLatency.observe((Date.now() - event.createdAt.getTime()) / 1000);
+    if (row.status === 'failed')
+      this.logger.warn(
+        {
+          projectId: d.projectId,
+          deliveryId: d.id,
+          webhookId: d.webhookId,
+          eventId: event.id,
+          eventType: event.type,
+          attempts: row.attempts,
+          lastError: error,
+        },
+        'delivery failed for good',
+      );
     if (outcome === 'gone')
       this.logger.warn(
         { webhookId: d.webhookId, url: d.url },

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 
 /**
@@ -11,6 +11,24 @@ import { Webhook } from 'standardwebhooks';
  * the spec allows.
  */
 export const SECRET_PREFIX = 'whsec_';
+
+/**
+ * Not part of Standard Webhooks: the key ids of the secrets that signed, space-separated in
+ * the order of the signatures in `webhook-signature`. A receiver that finds no signature
+ * matching can tell a secret it doesn't have (an unknown key id) from a message changed
+ * after signing (a key id it has).
+ */
+export const KEY_IDS_HEADER = 'webhook-key-ids';
+
+/**
+ * A secret's key id: the first 8 hex digits of SHA-256 of the secret as shown (`whsec_…`;
+ * `echo -n "$SECRET" | sha256sum | cut -c1-8`). It names the secret and reveals nothing of
+ * it (the secret is 32 random bytes).
+ */
+export function keyId(secret: string): string {
+  const shown = secret.startsWith(SECRET_PREFIX) ? secret : SECRET_PREFIX + secret;
+  return createHash('sha256').update(shown).digest('hex').slice(0, 8);
+}
 
 /** 32 random bytes (the spec asks for 24 to 64): `whsec_` + base64. */
 export function generateSecret(): string {

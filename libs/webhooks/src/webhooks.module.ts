@@ -1,3 +1,4 @@
+import { AlertsModule } from '@app/alerts';
 import { ProducersModule, QUEUES } from '@app/queue';
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
@@ -16,6 +17,8 @@ import { webhookSecretCodecProvider } from './webhook-secrets.provider';
   imports: [
     TypeOrmModule.forFeature([WebhookEntity, WebhookDeliveryEntity, WebhookAttemptEntity]),
     ProducersModule.forQueues(QUEUES.WEBHOOK_DELIVERY),
+    // The outbox: a test event (`POST /webhooks/{id}/test`) is written there.
+    AlertsModule,
   ],
   providers: [
     WebhooksRepository,

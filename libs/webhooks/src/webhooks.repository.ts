@@ -2,7 +2,7 @@ import { decodeCursor, ProjectId, validationFailed } from '@app/common';
 import { keysetPage, pageByCreated, saveUnderQuota } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { EntityManager, Repository } from 'typeorm';
 import { WebhookAttemptEntity } from './entities/webhook-attempt.entity';
 import { DeliveryStatus, WebhookDeliveryEntity } from './entities/webhook-delivery.entity';
 import { WebhookEntity } from './entities/webhook.entity';
@@ -117,6 +117,29 @@ export class WebhooksRepository {
       .orderBy('a.attempt', 'ASC')
       .limit(limit + 1)
       .getMany();
+  }
+
+  /**
+   * In the caller's transaction: the one delivery of a `webhook.test` event, to the webhook
+   * asked for, due now. Its id; null when the webhook is not the project's or is disabled
+   * (checked in the insert, so a webhook disabled meanwhile gets no delivery).
+   */
+  async createTestDelivery(
+    em: EntityManager,
+    projectId: ProjectId,
+    webhookId: string,
+    event: { id: string; type: string },
+  ): Promise<string | null> {
+    const [row] = (await em.query(
+      `INSERT INTO webhook_deliveries
+              (project_id, webhook_id, event_id, event_type, status, next_attempt_at)
+       SELECT w.project_id, w.id, $3, $4, 'pending', now()
+         FROM webhooks w
+        WHERE w.project_id = $1 AND w.id = $2 AND w.enabled
+       RETURNING id`,
+      [projectId, webhookId, event.id, event.type],
+    )) as Array<{ id: string }>;
+    return row?.id ?? null;
   }
 
   /**

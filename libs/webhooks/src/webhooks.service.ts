@@ -1,3 +1,4 @@
+import { AlertEventsRepository } from '@app/alerts';
 import { AppConfig } from '@app/config';
 import {
   AppError,
@@ -12,6 +13,8 @@ import {
 import { Injectable, Logger } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { ConfigService } from '@nestjs/config';
+import { InjectDataSource } from '@nestjs/typeorm';
+import { DataSource } from 'typeorm';
 import { CircuitBreakerService } from './circuit-breaker.service';
 import { DeliveryQueue } from './delivery-queue';
 import {
@@ -32,6 +35,8 @@ import { toAttemptResponse, toDeliveryResponse, toWebhookResponse } from './webh
 import { DeliveryFilter, WebhooksRepository } from './webhooks.repository';
 
 const DEFAULT_PREVIOUS_SECRET_TTL_SECONDS = 86400;
+const TEST_MESSAGE =
+  'A test event sent by POST /webhooks/{webhook_id}/test; no alert is behind it.';
 
 /** Webhook subscriptions and their deliveries, through the API. */
 @Injectable()
@@ -45,6 +50,8 @@ export class WebhooksService {
     private readonly breaker: CircuitBreakerService,
     private readonly deliveryQueue: DeliveryQueue,
     private readonly secrets: WebhookSecretCodec,
+    private readonly events: AlertEventsRepository,
+    @InjectDataSource() private readonly dataSource: DataSource,
     config: ConfigService<AppConfig, true>,
   ) {
     this.allowPrivateNetworks = config.get('webhooks', { infer: true }).allowPrivateNetworks;
@@ -209,6 +216,37 @@ export class WebhooksService {
       .runNow(projectId, deliveryId)
       .catch((err: Error) =>
         this.logger.warn({ err: err.message, deliveryId }, 'retry not enqueued; the sweeper will'),
+      );
+    return this.getDelivery(projectId, deliveryId);
+  }
+
+  /**
+   * A signed `webhook.test` event to this webhook only, through the ordinary delivery path
+   * (a delivery row, its job, the circuit breaker, the attempts recorded), whatever event
+   * types it takes. The event and its one delivery are written in one transaction, the
+   * event already dispatched, so the fan-out never offers it to another webhook. 409 while
+   * the webhook is disabled, as for a retry. Like a retry, it is accepted once it is in
+   * PostgreSQL: if Redis is away, the worker's sweeper sends it within about 90 s.
+   */
+  async sendTest(projectId: ProjectId, webhookId: string): Promise<DeliveryResponse> {
+    const webhook = await this.find(projectId, webhookId);
+    const disabled = () =>
+      new AppError('conflict', 'the webhook is disabled; enable it before sending a test');
+    if (!webhook.enabled) throw disabled();
+    const deliveryId = await this.dataSource.transaction(async (em) => {
+      const event = await this.events.recordTest(em, projectId, {
+        webhook_id: webhookId,
+        message: TEST_MESSAGE,
+      });
+      const id = await this.repo.createTestDelivery(em, projectId, webhookId, event);
+      // Disabled (or deleted) since it was read: nothing is kept, the event included.
+      if (!id) throw disabled();
+      return id;
+    });
+    await this.deliveryQueue
+      .enqueue([{ projectId, deliveryId }])
+      .catch((err: Error) =>
+        this.logger.warn({ err: err.message, deliveryId }, 'test not enqueued; the sweeper will'),
       );
     return this.getDelivery(projectId, deliveryId);
   }

@@ -7,13 +7,13 @@ import { BodyLimit, jsonBodyReader, JsonBodyReader } from './json-body.middlewar
  * Reads a route's JSON body after the guards, so a large body costs nothing until the
  * request has been counted against its rate limit and its credential checked. For routes
  * that `jsonBodyMiddleware` defers; on any other route the body was read already and this
- * does nothing.
+ * does nothing. A body not sent as JSON is a 415 (after the size check: 413 first).
  */
 export class JsonBodyInterceptor implements NestInterceptor {
   private readonly read: JsonBodyReader;
 
   constructor(limit: BodyLimit) {
-    this.read = jsonBodyReader(limit);
+    this.read = jsonBodyReader(limit, { requireJson: true });
   }
 
   async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {

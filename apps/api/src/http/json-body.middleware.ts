@@ -44,14 +44,48 @@ const PARSER_ERRORS: Record<string, { code: AppErrorCode; message: (limit: BodyL
     },
   };
 
+/** Bytes follow the headers: a positive Content-Length, or a chunked body. */
+function hasBodyBytes(req: Request): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && Number(length) > 0;
+}
+
+/**
+ * A body that the JSON parser leaves unread because it is not declared JSON (`curl -d`
+ * sends `application/x-www-form-urlencoded`; no header at all is not JSON either): a 415
+ * that says how to send it, instead of a route validating an absent body. Null when the
+ * request carries no body, or a JSON one (body-parser's type: `application/json`, any
+ * parameters).
+ */
+export function notJsonBodyError(req: Request): AppError | null {
+  if (!hasBodyBytes(req) || req.is('application/json')) return null;
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().slice(0, 100);
+  const came = type ? `this one came as ${type}` : 'this one came without a Content-Type';
+  const hint =
+    type.toLowerCase() === 'application/x-www-form-urlencoded'
+      ? " (what curl -d sends unless you add -H 'Content-Type: application/json')"
+      : '';
+  return new AppError(
+    'unsupported_media_type',
+    `the request body must be JSON sent with the header Content-Type: application/json; ${came}${hint}`,
+  );
+}
+
 export type JsonBodyReader = (req: Request, res: Response) => Promise<void>;
 
 /**
  * Reads and parses a JSON body into `req.body` (and the bytes into `req.rawBody`), with
  * body-parser's errors turned into our own (Nest would otherwise answer a bare 400 carrying
  * the parser's message, or a 500). Does nothing when the body was read already.
+ * `requireJson`: a body that is not declared JSON is a 415 ({@link notJsonBodyError}),
+ * for a route known to take a JSON body; checked after the size, so an oversized body is
+ * a 413 whatever its type.
  */
-export function jsonBodyReader(limit: BodyLimit): JsonBodyReader {
+export function jsonBodyReader(
+  limit: BodyLimit,
+  opts: { requireJson?: boolean } = {},
+): JsonBodyReader {
   // The raw bytes are kept for POST /telemetry, which queues the body as received rather
   // than serialising 5,000 parsed events again (see TelemetryIntakeService.accept).
   const parse = json({
@@ -73,6 +107,8 @@ export function jsonBodyReader(limit: BodyLimit): JsonBodyReader {
         new AppError('payload_too_large', PARSER_ERRORS['entity.too.large'].message(limit)),
       );
     }
+    const notJson = opts.requireJson ? notJsonBodyError(req) : null;
+    if (notJson) return Promise.reject(notJson);
     return new Promise((resolve, reject) =>
       parse(req, res, (err?: unknown) => (err ? reject(toAppError(err, limit)) : resolve())),
     );

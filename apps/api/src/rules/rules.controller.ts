@@ -33,7 +33,7 @@ export class RulesController {
   @RequireScope('manage')
   @ApiOperation({ summary: 'Create a k-of-n threshold rule' })
   @ApiCreatedResponse({ type: RuleResponse })
-  @ApiErrors(404, 422)
+  @ApiErrors(404, 422, { 409: 'the project has a rule of that name (case-insensitively)' })
   create(
     @Param('project_id', new UuidParam('project')) _projectId: string,
     @CurrentProject() projectId: ProjectId,
@@ -74,7 +74,7 @@ export class RulesController {
       'Change a rule; it applies from the next reading. Disabling it resolves its open alerts.',
   })
   @ApiOkResponse({ type: RuleResponse })
-  @ApiErrors(404, 422)
+  @ApiErrors(404, 422, { 409: 'another rule of the project has that name' })
   async update(
     @CurrentProject() projectId: ProjectId,
     @Param('rule_id', new UuidParam('rule')) ruleId: string,

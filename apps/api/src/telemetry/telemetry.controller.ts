@@ -122,7 +122,7 @@ export class TelemetryController {
     @Param('device_id', new UuidParam('device')) deviceId: string,
     @Query() q: TelemetrySinceQueryDto,
   ) {
-    return this.reads.since(projectId, deviceId, new Date(q.since_ts * 1000), {
+    return this.reads.since(projectId, deviceId, q.since_ts, {
       limit: q.limit ?? 100,
       cursor: q.cursor,
     });

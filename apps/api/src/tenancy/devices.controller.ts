@@ -33,15 +33,34 @@ export class DevicesController {
 
   @Get('projects/:project_id/devices')
   @RequireScope('read')
-  @ApiOperation({ summary: "List the project's devices, oldest first, optionally by tag" })
+  @ApiOperation({
+    summary: "List the project's devices, oldest first, optionally by tag or external_id",
+  })
   @ApiOkResponse({ type: PageOf(DeviceResponse, 'DevicePage') })
-  @ApiErrors(404)
+  @ApiErrors(404, 422)
   list(
     @Param('project_id', new UuidParam('project')) _projectId: string,
     @CurrentProject() projectId: ProjectId,
     @Query() query: ListDevicesQueryDto,
   ) {
     return this.tenancy.listDevices(projectId, query);
+  }
+
+  @Get('projects/:project_id/devices/by-external-id/:external_id')
+  @RequireScope('read')
+  @ApiOperation({
+    summary: 'Get a device by its external_id',
+    description:
+      'The external_id is matched exactly (case-sensitive); URL-encode it (a "/" as %2F).',
+  })
+  @ApiOkResponse({ type: DeviceResponse })
+  @ApiErrors({ 404: 'no device with that external_id in the API key’s project' })
+  getByExternalId(
+    @Param('project_id', new UuidParam('project')) _projectId: string,
+    @CurrentProject() projectId: ProjectId,
+    @Param('external_id') externalId: string,
+  ): Promise<DeviceResponse> {
+    return this.tenancy.getDeviceByExternalId(projectId, externalId);
   }
 
   @Get('devices/:device_id')

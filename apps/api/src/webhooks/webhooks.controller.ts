@@ -2,6 +2,7 @@ import { ListQueryDto, PageOf, ProjectId } from '@app/common';
 import {
   CircuitStatusResponse,
   CreateWebhookDto,
+  DeliveryResponse,
   RotateSecretDto,
   SecretRotatedResponse,
   UpdateWebhookDto,
@@ -11,6 +12,7 @@ import {
 } from '@app/webhooks';
 import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post, Query } from '@nestjs/common';
 import {
+  ApiAcceptedResponse,
   ApiCreatedResponse,
   ApiNoContentResponse,
   ApiOkResponse,
@@ -139,6 +141,22 @@ export class WebhooksController {
     @Body() dto: RotateSecretDto,
   ): Promise<SecretRotatedResponse> {
     return this.webhooks.rotateSecret(projectId, webhookId, dto.previous_secret_ttl_seconds);
+  }
+
+  @Post('webhooks/:webhook_id/test')
+  @HttpCode(202)
+  @RequireScope('manage')
+  @ApiOperation({
+    summary:
+      'Send a signed webhook.test event to this webhook only (whatever its event types) through the real delivery path; 202 with the delivery',
+  })
+  @ApiAcceptedResponse({ type: DeliveryResponse })
+  @ApiErrors(404, { 409: 'the webhook is disabled' })
+  sendTest(
+    @CurrentProject() projectId: ProjectId,
+    @Param('webhook_id', new UuidParam('webhook')) webhookId: string,
+  ): Promise<DeliveryResponse> {
+    return this.webhooks.sendTest(projectId, webhookId);
   }
 
   @Get('webhooks/:webhook_id/circuit-status')

@@ -1,4 +1,4 @@
-import { IsTimestamp, ListQueryDto } from '@app/common';
+import { ApiTimeProperty, IsTimestamp, ListQueryDto } from '@app/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsUUID } from 'class-validator';
 import { ALERT_STATUSES, AlertStatus } from '../entities/alert.entity';
@@ -14,12 +14,20 @@ export class ListAlertsQueryDto extends ListQueryDto {
   @IsUUID('all', { message: 'rule_id must be a UUID' })
   rule_id?: string;
 
-  @ApiPropertyOptional({ example: '2025-01-01T00:00:00Z', description: 'triggered_at ≥ from' })
+  @ApiTimeProperty({
+    required: false,
+    example: '2025-01-01T00:00:00Z',
+    description: 'triggered_at ≥ from',
+  })
   @IsOptional()
   @IsTimestamp()
   from?: string;
 
-  @ApiPropertyOptional({ example: '2030-01-01T00:00:00Z', description: 'triggered_at < to' })
+  @ApiTimeProperty({
+    required: false,
+    example: '2030-01-01T00:00:00Z',
+    description: 'triggered_at < to',
+  })
   @IsOptional()
   @IsTimestamp()
   to?: string;

@@ -4,6 +4,8 @@ import { RulesAlerts1764270000000 } from './1764270000000-RulesAlerts';
 import { Webhooks1764280000000 } from './1764280000000-Webhooks';
 import { OutboxRelayedAt1764290000000 } from './1764290000000-OutboxRelayedAt';
 import { TelemetryRejections1764300000000 } from './1764300000000-TelemetryRejections';
+import { RuleNamesUnique1764310000000 } from './1764310000000-RuleNamesUnique';
+import { WebhookTestEvents1764320000000 } from './1764320000000-WebhookTestEvents';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
@@ -16,4 +18,6 @@ export const migrations = [
   Webhooks1764280000000,
   OutboxRelayedAt1764290000000,
   TelemetryRejections1764300000000,
+  RuleNamesUnique1764310000000,
+  WebhookTestEvents1764320000000,
 ];

@@ -1,10 +1,9 @@
-import { isStorableText, IsTimestamp, ListQueryDto } from '@app/common';
+import { ApiTimeProperty, isStorableText, IsTimestamp, ListQueryDto } from '@app/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
   IsIn,
   IsInt,
-  IsNumber,
   IsOptional,
   IsUUID,
   Max,
@@ -12,7 +11,12 @@ import {
   ValidateBy,
   ValidationOptions,
 } from 'class-validator';
-import { MAX_EVENTS_PER_BATCH, MAX_METRIC_NAME_LENGTH } from '../telemetry.constants';
+import {
+  CATALOG_MAX_METRICS,
+  CATALOG_READINGS,
+  MAX_EVENTS_PER_BATCH,
+  MAX_METRIC_NAME_LENGTH,
+} from '../telemetry.constants';
 
 // eslint-disable-next-line no-control-regex -- control characters are what this looks for
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
@@ -84,6 +88,12 @@ export class IngestAcceptedResponse {
   })
   accepted: number;
   @ApiProperty({ format: 'uuid' }) batch_id: string;
+  @ApiProperty({
+    example: 0,
+    description:
+      'values in the events\' data that are not JSON numbers (strings, booleans, nulls): stored, but rules and aggregates ignore them. A number sent as a string ("21.5") is counted here.',
+  })
+  non_numeric_values: number;
 }
 
 // ---- reads ----
@@ -95,27 +105,25 @@ export class ReadingResponse {
 }
 
 export class TelemetryListQueryDto extends ListQueryDto {
-  @ApiPropertyOptional({ example: '2025-01-01T00:00:00Z', description: 'inclusive' })
+  @ApiTimeProperty({ required: false, example: '2025-01-01T00:00:00Z', description: 'inclusive' })
   @IsOptional()
   @IsTimestamp()
   from?: string;
 
-  @ApiPropertyOptional({ example: '2025-01-02T00:00:00Z', description: 'exclusive' })
+  @ApiTimeProperty({ required: false, example: '2025-01-02T00:00:00Z', description: 'exclusive' })
   @IsOptional()
   @IsTimestamp()
   to?: string;
 }
 
 export class TelemetrySinceQueryDto extends ListQueryDto {
-  @ApiProperty({
-    example: 1735689600,
-    description: 'unix seconds (fractions allowed); readings with ts > since_ts',
+  @ApiTimeProperty({
+    required: true,
+    example: '1735689600',
+    description: 'readings with ts > since_ts',
   })
-  @Type(() => Number)
-  @IsNumber({ allowNaN: false, allowInfinity: false }, { message: 'since_ts must be unix seconds' })
-  @Min(0, { message: 'since_ts must be unix seconds' })
-  @Max(7258118400, { message: 'since_ts must be before the year 2200' })
-  since_ts: number;
+  @IsTimestamp()
+  since_ts: string;
 }
 
 export const AGGREGATES = ['avg', 'min', 'max', 'sum', 'count'] as const;
@@ -126,11 +134,11 @@ export class TelemetryAggregateQueryDto {
   @IsMetricName()
   metric: string;
 
-  @ApiProperty({ example: '2025-01-01T00:00:00Z', description: 'inclusive' })
+  @ApiTimeProperty({ required: true, example: '2025-01-01T00:00:00Z', description: 'inclusive' })
   @IsTimestamp()
   from: string;
 
-  @ApiProperty({ example: '2025-01-02T00:00:00Z', description: 'exclusive' })
+  @ApiTimeProperty({ required: true, example: '2025-01-02T00:00:00Z', description: 'exclusive' })
   @IsTimestamp()
   to: string;
 
@@ -158,6 +166,61 @@ export class AggregateBucketDto {
 
 export class AggregateResponse {
   @ApiProperty({ type: [AggregateBucketDto] }) items: AggregateBucketDto[];
+}
+
+// ---- metric catalog ----
+
+export const JSON_TYPES = ['array', 'boolean', 'null', 'number', 'object', 'string'] as const;
+export type JsonType = (typeof JSON_TYPES)[number];
+
+export class DeviceMetricDto {
+  @ApiProperty({ example: 'temperature' }) metric: string;
+  @ApiProperty({
+    enum: JSON_TYPES,
+    isArray: true,
+    example: ['number', 'string'],
+    description: 'the JSON types its values had, in alphabetical order',
+  })
+  types: JsonType[];
+  @ApiProperty({ example: 1000, description: 'readings (of those examined) that carry it' })
+  readings: number;
+  @ApiProperty({ example: 990, description: 'readings in which it is a JSON number' })
+  numeric_readings: number;
+  @ApiProperty({
+    example: 21.5,
+    nullable: true,
+    oneOf: [{ type: 'number' }, { type: 'string' }, { type: 'boolean' }],
+    description: 'its value in the newest reading that carries it',
+  })
+  last_value: unknown;
+  @ApiProperty({ enum: JSON_TYPES, description: 'the JSON type of last_value' })
+  last_type: JsonType;
+  @ApiProperty({ format: 'date-time', description: 'the ts of that reading' }) last_ts: string;
+  @ApiProperty({
+    description:
+      'whether rules (and aggregates) can use it: they read only its JSON number values, so it needs some',
+  })
+  usable_by_rules: boolean;
+}
+
+export class DeviceMetricsResponse {
+  @ApiProperty({ format: 'uuid' }) device_id: string;
+  @ApiProperty({
+    example: CATALOG_READINGS,
+    description: 'how many of the newest readings were examined',
+  })
+  readings_examined: number;
+  @ApiProperty({
+    example: CATALOG_READINGS,
+    description: 'the most readings examined: the newest ones',
+  })
+  readings_limit: number;
+  @ApiProperty({
+    description: `true when those readings held more than ${CATALOG_MAX_METRICS} metrics: the first ${CATALOG_MAX_METRICS} by name are listed`,
+  })
+  truncated: boolean;
+  @ApiProperty({ type: [DeviceMetricDto], description: 'by metric name' })
+  items: DeviceMetricDto[];
 }
 
 // ---- rejected readings ----

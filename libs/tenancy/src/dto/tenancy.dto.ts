@@ -113,6 +113,16 @@ export class ListDevicesQueryDto extends ListQueryDto {
   @IsOptional()
   @Matches(TAG_PATTERN, { message: 'tag must be 1-64 of [A-Za-z0-9._:/-]' })
   tag?: string;
+
+  @ApiPropertyOptional({
+    example: 'sensor-01',
+    description: 'only the device with this external_id (exact, case-sensitive)',
+  })
+  @IsOptional()
+  @Matches(EXTERNAL_ID_PATTERN, {
+    message: 'external_id must be 1-128 characters without spaces or control characters',
+  })
+  external_id?: string;
 }
 
 // ---- responses -------------------------------------------------------------------------

@@ -77,16 +77,21 @@ export class DevicesRepository {
     return this.findById(projectId, deviceId);
   }
 
-  /** Oldest first, keyset-paginated on (created_at, id); `tag` uses the GIN index. */
+  /**
+   * Oldest first, keyset-paginated on (created_at, id); `tag` uses the GIN index,
+   * `externalId` (exact) the unique one.
+   */
   list(
     projectId: ProjectId,
     limit: number,
-    opts: { tag?: string; cursor?: string },
+    opts: { tag?: string; externalId?: string; cursor?: string },
   ): Promise<DeviceEntity[]> {
     const qb = this.devices
       .createQueryBuilder('d')
       .where('d.project_id = :projectId', { projectId });
     if (opts.tag !== undefined) qb.andWhere('d.tags @> ARRAY[:tag]::text[]', { tag: opts.tag });
+    if (opts.externalId !== undefined)
+      qb.andWhere('d.external_id = :externalId', { externalId: opts.externalId });
     return pageByCreated(qb, limit, opts.cursor);
   }
 }

@@ -19,7 +19,7 @@ import {
   Min,
 } from 'class-validator';
 import { DELIVERY_STATUSES, DeliveryStatus } from '../entities/webhook-delivery.entity';
-import { EVENT_TYPES, EventType } from '../entities/webhook.entity';
+import { DELIVERY_EVENT_TYPES, EVENT_TYPES, EventType } from '../entities/webhook.entity';
 
 const EVENT_TYPES_MESSAGE = `event_types must be a non-empty list of ${EVENT_TYPES.join(', ')}`;
 /** Free text: line breaks and tabs, but no other control characters (PostgreSQL refuses NUL). */
@@ -169,7 +169,11 @@ export class DeliveryResponse {
   @ApiProperty({ format: 'uuid' }) project_id: string;
   @ApiProperty({ format: 'uuid' }) webhook_id: string;
   @ApiProperty({ format: 'uuid', description: 'also the webhook-id header' }) event_id: string;
-  @ApiProperty({ enum: EVENT_TYPES }) event_type: string;
+  @ApiProperty({
+    enum: DELIVERY_EVENT_TYPES,
+    description: 'webhook.test: sent by POST /webhooks/{webhook_id}/test',
+  })
+  event_type: string;
   @ApiProperty({ enum: DELIVERY_STATUSES }) status: DeliveryStatus;
   @ApiProperty() attempts: number;
   @ApiProperty({ nullable: true, type: Number }) last_status_code: number | null;

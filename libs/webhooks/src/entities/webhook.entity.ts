@@ -3,6 +3,8 @@ import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeor
 /** Persisted in `alert_events.type` and in subscriptions: don't rename. */
 export const EVENT_TYPES = ['alert.created', 'alert.acknowledged', 'alert.resolved'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
+/** What a delivery can carry: the alert events, and the test event (`POST /webhooks/{id}/test`). */
+export const DELIVERY_EVENT_TYPES = [...EVENT_TYPES, 'webhook.test'] as const;
 
 @Entity({ name: 'webhooks' })
 export class WebhookEntity {
