@@ -39,6 +39,20 @@ install_deps() {
   fi
 }
 
+# The command-line tools the README walkthrough uses (its test runs it): curl and jq.
+ensure_tools() {
+  local missing=()
+  for tool in curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]} with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    die "the README walkthrough (and its test) needs: ${missing[*]}. On Debian/Ubuntu: apt-get install -y ${missing[*]}"
+  fi
+}
+
 # Makes PostgreSQL and Redis answer at DATABASE_URL / REDIS_URL: use running ones; else
 # docker compose when an engine answers; else, as root on Debian, apt-get install them;
 # else say exactly what to install.

@@ -5,6 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 require_node
 install_deps
+ensure_tools
 ensure_services
 log "running tests"
 exec npx jest --runInBand --coverage "$@"

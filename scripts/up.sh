@@ -55,7 +55,13 @@ cat <<INFO
   receiver   $receiver/            (logs: .run/receiver.log)
   stop with  npm run down
 
-Mint a first API key (creates an org and a project; ADMIN_TOKEN is read from .env):
+See it work end to end: devices, rules, alerts and webhooks to the receiver below,
+the first alert arriving within seconds (about a minute in all):
+
+  npm run demo
+
+Mint a first API key (creates an org and a project, or mints another key for an existing
+one; ADMIN_TOKEN is read from .env), then follow "Your first alert" in README.md:
 
   npm run mint-key -- my-project
 

@@ -22,6 +22,9 @@ const REQUIRED_SERVICES = ['postgres', 'redis', ...APP_SERVICES];
 const APP_REQUIRED_ENV = ['ADMIN_TOKEN', 'DATABASE_URL', 'REDIS_URL'];
 // Optional: the local webhook receiver, on the same image but needing none of the above.
 const RECEIVER_SERVICE = 'receiver';
+// Optional: `docker compose run demo` (scripts/demo.js), a client of the api and the
+// receiver: the admin token, but no database or Redis.
+const DEMO_SERVICE = 'demo';
 const WORKER_MIN_STOP_GRACE_SECONDS = 30;
 
 function main(argv) {
@@ -278,7 +281,7 @@ function checkInvariants(config) {
   }
 
   for (const name of appServices) {
-    if (name === RECEIVER_SERVICE) continue; // checked below
+    if (name === RECEIVER_SERVICE || name === DEMO_SERVICE) continue; // checked below
     const env = environmentOf(services[name]);
     for (const variable of APP_REQUIRED_ENV) {
       const value = env.get(variable);
@@ -329,6 +332,42 @@ function checkInvariants(config) {
         problems.push(
           `services.receiver.environment: must not set ${variable} (the receiver needs no ` +
             'database, Redis or admin token)',
+        );
+      }
+    }
+  }
+
+  // demo: run only when asked for, a client of the api and receiver of this file.
+  const demo = services[DEMO_SERVICE];
+  if (isMapping(demo)) {
+    if (!Array.isArray(demo.profiles) || demo.profiles.length === 0) {
+      problems.push(
+        'services.demo: must have `profiles` (`docker compose up` must not run the demo)',
+      );
+    }
+    const env = environmentOf(demo);
+    const token = env.get('ADMIN_TOKEN');
+    if (typeof token !== 'string' || !/^\$\{ADMIN_TOKEN\b/.test(token)) {
+      problems.push(
+        'services.demo.environment.ADMIN_TOKEN: must come from the environment (${ADMIN_TOKEN:?…})',
+      );
+    }
+    for (const variable of ['DATABASE_URL', 'REDIS_URL']) {
+      if (env.has(variable)) {
+        problems.push(
+          `services.demo.environment: must not set ${variable} (the demo only talks HTTP)`,
+        );
+      }
+    }
+    for (const [variable, service] of [
+      ['API_URL', 'api'],
+      ['RECEIVER_URL', RECEIVER_SERVICE],
+    ]) {
+      const host = urlHost(env.get(variable));
+      if (host !== service || !(host in services)) {
+        problems.push(
+          `services.demo.environment.${variable}: must name the ${service} service ` +
+            `(http://${service}:…), got ${JSON.stringify(env.get(variable) ?? null)}`,
         );
       }
     }
