@@ -16,7 +16,7 @@ import { webhookSecretCodecProvider } from './webhook-secrets.provider';
 @Module({
   imports: [
     TypeOrmModule.forFeature([WebhookEntity, WebhookDeliveryEntity, WebhookAttemptEntity]),
-    ProducersModule.forQueues(QUEUES.WEBHOOK_DELIVERY),
+    ProducersModule.forQueues({ name: QUEUES.WEBHOOK_DELIVERY, failFast: true }),
     // The outbox: a test event (`POST /webhooks/{id}/test`) is written there.
     AlertsModule,
   ],

@@ -1,0 +1,71 @@
+import { testRunEnv } from '@app/testing';
+import request from 'supertest';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { TcpProxy } from '../support/tcp-proxy';
+
+/**
+ * A manual delivery retry (or a test event) is recorded in PostgreSQL; its enqueue is a
+ * courtesy the worker's sweeper makes good within a minute. With Redis away the api must
+ * answer at once (202, the row due now), not hold the request on a queue waiting for Redis.
+ */
+describe('the api with Redis away (integration)', () => {
+  jest.setTimeout(60000);
+  let proxy: TcpProxy;
+  let api: RunningApi;
+
+  beforeAll(async () => {
+    const run = testRunEnv();
+    const target = new URL(run.redisUrl);
+    proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
+    api = await startApi({ REDIS_URL: proxy.url(run.redisUrl) });
+  });
+  afterAll(async () => {
+    proxy.setMode('pass');
+    await api.close();
+    await proxy.close();
+  });
+
+  it('answers a delivery retry at once, the delivery due now', async () => {
+    const p = await api.tenants.newProject();
+    const http = () => request(api.server);
+    const hook = await http()
+      .post(`/projects/${p.projectId}/webhooks`)
+      .set(p.headers)
+      .send({ url: 'http://127.0.0.1:9/unused' })
+      .expect(201);
+    // A delivery to retry (no worker here: it stays pending, its job waiting in Redis).
+    const test = await http().post(`/webhooks/${hook.body.id}/test`).set(p.headers).expect(202);
+
+    proxy.setMode('reset');
+    const started = Date.now();
+    const res = await http()
+      .post(`/webhook-deliveries/${test.body.id}/retry`)
+      .set(p.headers)
+      .timeout(20000)
+      .catch((err: { status?: number; timeout?: number }) => ({ status: err.status ?? 0 }));
+    expect({ status: res.status, fast: Date.now() - started < 5000 }).toEqual({
+      status: 202,
+      fast: true,
+    });
+    const [row] = await api.app
+      .get(DataSource)
+      .query(
+        `SELECT status, next_attempt_at <= now() AS due FROM webhook_deliveries WHERE id = $1`,
+        [test.body.id],
+      );
+    expect(row).toEqual({ status: 'pending', due: true });
+
+    // A test event too: recorded, answered at once, sent when the sweeper finds it.
+    const sent = Date.now();
+    const again = await http()
+      .post(`/webhooks/${hook.body.id}/test`)
+      .set(p.headers)
+      .timeout(20000)
+      .catch((err: { status?: number }) => ({ status: err.status ?? 0 }));
+    expect({ status: again.status, fast: Date.now() - sent < 5000 }).toEqual({
+      status: 202,
+      fast: true,
+    });
+  });
+});
