@@ -1,4 +1,4 @@
-import { testRunEnv, TestProject as Project } from '@app/testing';
+import { isolatedRun, testRunEnv, TestProject as Project } from '@app/testing';
 import { Webhook } from 'standardwebhooks';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -537,7 +537,10 @@ describe('webhooks (e2e)', () => {
   });
 
   it('a worker shutting down finishes the delivery it is sending', async () => {
-    const dEnv = { REDIS_PREFIX: `${testRunEnv().redisPrefix}:wh-drain` };
+    // A database of its own too: the other workers of the run relay every undispatched
+    // event of the database they share, and one of them could send this delivery instead.
+    const own = await isolatedRun('wh-drain');
+    const dEnv = own.env;
     const dApi = await startApi(dEnv);
     const dWorker = await startWorker(dEnv);
     try {
@@ -567,6 +570,7 @@ describe('webhooks (e2e)', () => {
       expect(d).toMatchObject({ status: 'succeeded', attempts: 1, last_status_code: 200 });
     } finally {
       await dApi.close();
+      await own.drop();
     }
   });
 
