@@ -8,4 +8,7 @@ install_deps
 ensure_tools
 ensure_services
 log "running tests"
-exec npx jest --runInBand --coverage "$@"
+# --forceExit: once every suite has finished, a handle some suite leaked must not hold the
+# run open (CI has a time budget). A shutdown that hangs still fails its suite: afterAll
+# hooks time out, and test/support/shutdown.ts names the step that hangs.
+exec npx jest --runInBand --coverage --forceExit "$@"

@@ -7,6 +7,7 @@ import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
 import { rule } from '../support/fixtures';
 import { TestReceiver } from '../support/subscriber';
+import { closeInOrder } from '../support/shutdown';
 import { TcpProxy } from '../support/tcp-proxy';
 import { drained, openQueue, RunningWorker, startWorker } from '../support/worker';
 
@@ -75,11 +76,13 @@ describe('outages of PostgreSQL and Redis (integration)', () => {
   afterAll(async () => {
     pg?.setMode('pass');
     redis?.setMode('pass');
-    await worker?.close();
-    await api?.close();
-    await receiver?.close();
-    await Promise.all((queues ?? []).map((q) => q.close()));
-    await Promise.all([pg?.close(), redis?.close()]);
+    await closeInOrder([
+      ['worker', worker && (() => worker.close())],
+      ['api', api && (() => api.close())],
+      ['receiver', receiver && (() => receiver.close())],
+      ['queues', () => Promise.all((queues ?? []).map((q) => q.close()))],
+      ['proxies', () => Promise.all([pg?.close(), redis?.close()])],
+    ]);
   });
 
   async function runThroughOutage(

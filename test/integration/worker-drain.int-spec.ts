@@ -8,6 +8,7 @@ import {
   QueueModule,
   QueueName,
   QueueWorkerModule,
+  redisOptionsFromUrl,
 } from '@app/queue';
 import { testConfigOverrides } from '@app/testing';
 import { BullModule, InjectQueue } from '@nestjs/bullmq';
@@ -50,7 +51,11 @@ class DrainTestModule {
       ],
       providers: [
         SlowHandler,
-        consumerFor(SlowHandler as QueueHandlerClass, { concurrency: 1, lockDurationMs: 30000 }),
+        consumerFor(SlowHandler as QueueHandlerClass, {
+          concurrency: 1,
+          lockDurationMs: 30000,
+          connection: redisOptionsFromUrl(config.redis.url),
+        }),
       ],
     };
   }

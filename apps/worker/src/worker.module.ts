@@ -9,6 +9,7 @@ import {
   QUEUES,
   queueConsumers,
   QueueWorkerModule,
+  redisOptionsFromUrl,
   WorkerTuning,
 } from '@app/queue';
 import { RedisModule } from '@app/redis';
@@ -21,11 +22,15 @@ import { WorkerHttpServer } from './worker-http.server';
 /** The worker side of each feature lib, and the queue handlers each brings. */
 const FEATURES = [TelemetryWorkerModule, RulesWorkerModule, WebhooksWorkerModule] as const;
 
-/** Each queue's concurrency and lock duration: deliveries have their own concurrency. */
+/**
+ * Each queue's concurrency, lock duration and connection: deliveries have their own
+ * concurrency.
+ */
 export function tuningOf(config: AppConfig, queue: QueueName): WorkerTuning {
   const tuning = {
     concurrency: config.worker.concurrency,
     lockDurationMs: config.worker.lockDurationMs,
+    connection: redisOptionsFromUrl(config.redis.url),
   };
   return queue === QUEUES.WEBHOOK_DELIVERY
     ? { ...tuning, concurrency: config.webhooks.concurrency }

@@ -41,6 +41,13 @@ export class Producer<Q extends QueueName> {
   }
 }
 
+/**
+ * The longest a fail-fast producer's command may go unanswered. Far above a healthy
+ * `add` (milliseconds, even for a 5,000-event batch); only a command lost to a dropped
+ * connection reaches it, and it then fails like one refused (the api answers 503).
+ */
+export const FAIL_FAST_COMMAND_TIMEOUT_MS = 10000;
+
 export const producerToken = (queue: QueueName): string => `producer:${queue}`;
 
 /** Injects the {@link Producer} of `queue` (registered with {@link ProducersModule.forQueues}). */
@@ -78,8 +85,11 @@ export class ProducersModule {
                   ...redisOptionsFromUrl(config.get('redis', { infer: true }).url),
                   enableOfflineQueue: false,
                   // An add the caller has given up on (and answered 503 for) is not sent
-                  // again when the connection comes back.
+                  // again when the connection comes back...
                   autoResendUnfulfilledCommands: false,
+                  // ...and ioredis then neither answers nor rejects it: without a deadline
+                  // a command cut off by a reconnect would leave its caller waiting forever.
+                  commandTimeout: FAIL_FAST_COMMAND_TIMEOUT_MS,
                 },
               }),
             })

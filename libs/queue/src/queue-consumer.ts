@@ -8,7 +8,7 @@ import {
   Provider,
   Type,
 } from '@nestjs/common';
-import { DelayedError, Job, UnrecoverableError, WaitingChildrenError } from 'bullmq';
+import { DelayedError, Job, RedisOptions, UnrecoverableError, WaitingChildrenError } from 'bullmq';
 import { OutageService } from './outage.service';
 import { JobOf } from './producer';
 import { QUEUES, QueueName } from './queue.constants';
@@ -38,6 +38,13 @@ export interface WorkerTuning {
   concurrency: number;
   /** A crashed worker's job becomes runnable again this long after its last lock renewal. */
   lockDurationMs: number;
+  /**
+   * The consumer's own Redis connection (the shared one, `redisOptionsFromUrl`). Always
+   * given: @nestjs/bullmq otherwise hands a processor the options its queue was registered
+   * with, and a fail-fast producer's (no offline queue, no resend) would leave a command
+   * cut off by a reconnect unanswered for good, and the consumer stuck behind it.
+   */
+  connection: RedisOptions;
 }
 
 /** A deadlock or serialization failure is tried again at once, this many times. */
@@ -147,6 +154,7 @@ export function consumerFor<Q extends QueueName>(
     lockRenewTime: tuning.lockDurationMs / 2,
     stalledInterval: Math.min(30000, tuning.lockDurationMs),
     maxStalledCount: 5,
+    connection: tuning.connection,
   })
   class Consumer extends QueueConsumerHost<Q> {
     constructor(@Inject(handler) h: QueueHandler<Q>, outage: OutageService) {
