@@ -84,21 +84,65 @@ export interface EvaluationReading {
  * evaluation reads take the device id of a job queued under its project.
  * The transaction manager comes first where there is one.
  */
+/** SQLSTATE of a duplicate key. */
+const UNIQUE_VIOLATION = '23505';
+
 @Injectable()
 export class TelemetryRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * Stores a batch in one statement and returns how many rows were new. `payload` is the
-   * request body (`{device_external_id, events}`); PostgreSQL parses it server-side from a
-   * single parameter (no per-row binds, no array-literal escaping). jsonb, not json:
-   * with duplicated keys it keeps the last, as the api's JSON.parse did when validating.
-   * DISTINCT ON keeps the first event of each ts within the batch, and ON CONFLICT makes
-   * replays no-ops. Sorting by ts also makes the primary-key inserts sequential.
-   * `evaluatedUntil` is the device's evaluation cursor, read under the device row's lock in
-   * this same transaction (so it cannot move meanwhile); null when nothing was evaluated.
+   * Stores a batch and returns how many rows were new. `payload` is the request body
+   * (`{device_external_id, events}`); PostgreSQL parses it server-side from a single
+   * parameter (no per-row binds, no array-literal escaping). jsonb, not json: with
+   * duplicated keys it keeps the last, as the api's JSON.parse did when validating, and it
+   * parses faster than json here. `evaluatedUntil` is the device's evaluation cursor, read
+   * under the device row's lock in this same transaction (so it cannot move meanwhile);
+   * null when nothing was evaluated.
+   *
+   * Nearly every batch is new readings with distinct timestamps, so the first try is a
+   * plain INSERT, in a savepoint: about 1.4 × faster in PostgreSQL than the statement that
+   * handles duplicates (docs/benchmarks.md). A duplicate (a ts twice in the batch, or a
+   * replayed batch) makes it fail as a whole with a unique violation; it is rolled back to
+   * the savepoint and the batch goes through {@link insertDeduplicating}, which stores
+   * exactly what it would have stored on its own.
    */
   async insertBatch(
+    em: EntityManager,
+    deviceId: string,
+    payload: string,
+    evaluatedUntil: Date | null,
+  ): Promise<{ inserted: number; late: number }> {
+    await em.query('SAVEPOINT fast_insert');
+    try {
+      const [row] = (await em.query(
+        `WITH ins AS (
+           INSERT INTO telemetry (device_id, ts, data)
+           SELECT $1::uuid, e.ts, e.data
+             FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz, data jsonb)
+           RETURNING ts)
+         SELECT count(*)::int AS inserted,
+                count(*) FILTER (WHERE ts <= $3::timestamptz)::int AS late
+           FROM ins`,
+        [deviceId, payload, evaluatedUntil],
+      )) as Array<{ inserted: number; late: number }>;
+      await em.query('RELEASE SAVEPOINT fast_insert');
+      return row;
+    } catch (err) {
+      // Anything else (a value PostgreSQL refuses, a lost connection) is the caller's; a
+      // salvaging caller rolls back its own, outer savepoint.
+      if (sqlState(err) !== UNIQUE_VIOLATION) throw err;
+      await em.query('ROLLBACK TO SAVEPOINT fast_insert');
+      return this.insertDeduplicating(em, deviceId, payload, evaluatedUntil);
+    }
+  }
+
+  /**
+   * The batch in one statement that tolerates duplicates: DISTINCT ON keeps the first event
+   * of each ts within the batch, and ON CONFLICT makes replays no-ops. {@link insertBatch}'s
+   * fallback (public for `npm run bench:insert`).
+   */
+  async insertDeduplicating(
     em: EntityManager,
     deviceId: string,
     payload: string,

@@ -1,0 +1,148 @@
+import { buildDataSourceOptions } from '@app/database';
+import { TelemetryRepository } from '@app/telemetry';
+import { testRunEnv } from '@app/testing';
+import { randomUUID } from 'node:crypto';
+import { DataSource } from 'typeorm';
+
+const T0 = Date.UTC(2025, 6, 1);
+const iso = (s: number) => new Date(T0 + s * 1000).toISOString();
+const batch = (events: Array<[second: number, t: number]>) =>
+  JSON.stringify({
+    device_external_id: 'x',
+    events: events.map(([s, t]) => ({ ts: iso(s), data: { t } })),
+  });
+
+/**
+ * TelemetryRepository.insertBatch tries a plain INSERT first and falls back to the
+ * deduplicating statement on a unique violation: whichever path a batch takes, what is
+ * stored and counted is the same, and the transaction goes on after a fallback.
+ */
+describe('storing a batch (integration)', () => {
+  let db: DataSource;
+  let repo: TelemetryRepository;
+
+  beforeAll(async () => {
+    db = new DataSource(
+      buildDataSourceOptions({ url: testRunEnv().databaseUrl, poolSize: 2 }, 'insert-test'),
+    );
+    await db.initialize();
+    repo = new TelemetryRepository(db);
+  });
+  afterAll(() => db?.destroy());
+
+  const stored = async (deviceId: string) =>
+    (
+      await db.query(
+        `SELECT (extract(epoch FROM ts) * 1000)::float8 AS ms, (data ->> 't')::float8 AS t
+           FROM telemetry WHERE device_id = $1 ORDER BY ts`,
+        [deviceId],
+      )
+    ).map((r: { ms: number; t: number }) => [(Number(r.ms) - T0) / 1000, Number(r.t)]);
+
+  it('stores new readings and counts those at or before the evaluation cursor as late', async () => {
+    const device = randomUUID();
+    const result = await db.transaction((em) =>
+      repo.insertBatch(
+        em,
+        device,
+        batch([
+          [1, 10],
+          [2, 20],
+          [3, 30],
+        ]),
+        new Date(T0 + 2000),
+      ),
+    );
+    expect(result).toEqual({ inserted: 3, late: 2 });
+    expect(await stored(device)).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+    ]);
+  });
+
+  it('keeps the first event of a ts repeated within the batch', async () => {
+    const device = randomUUID();
+    const result = await db.transaction((em) =>
+      repo.insertBatch(
+        em,
+        device,
+        batch([
+          [1, 10],
+          [2, 20],
+          [1, 99],
+          [3, 30],
+        ]),
+        null,
+      ),
+    );
+    expect(result).toEqual({ inserted: 3, late: 0 });
+    expect(await stored(device)).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+    ]);
+  });
+
+  it('adds only the new readings of a batch that overlaps stored ones, and the transaction goes on', async () => {
+    const device = randomUUID();
+    await db.transaction((em) =>
+      repo.insertBatch(
+        em,
+        device,
+        batch([
+          [1, 10],
+          [2, 20],
+        ]),
+        null,
+      ),
+    );
+    const result = await db.transaction(async (em) => {
+      const r = await repo.insertBatch(
+        em,
+        device,
+        batch([
+          [2, 99],
+          [3, 30],
+          [4, 40],
+        ]),
+        new Date(T0 + 3000),
+      );
+      // The same transaction still works after the fallback, and commits everything.
+      await repo.insertBatch(em, device, batch([[5, 50]]), null);
+      return r;
+    });
+    expect(result).toEqual({ inserted: 2, late: 1 });
+    expect(await stored(device)).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+      [4, 40],
+      [5, 50],
+    ]);
+  });
+
+  it('stores nothing again for a replayed batch', async () => {
+    const device = randomUUID();
+    const payload = batch([
+      [1, 10],
+      [2, 20],
+    ]);
+    await db.transaction((em) => repo.insertBatch(em, device, payload, null));
+    const again = await db.transaction((em) => repo.insertBatch(em, device, payload, null));
+    expect(again).toEqual({ inserted: 0, late: 0 });
+    expect(await stored(device)).toEqual([
+      [1, 10],
+      [2, 20],
+    ]);
+  });
+
+  it('leaves a value PostgreSQL refuses to the caller, as a data error', async () => {
+    const device = randomUUID();
+    const bad = JSON.stringify({ events: [{ ts: '2025-01-01T00:00:00+20:00', data: { t: 1 } }] });
+    await expect(
+      db.transaction((em) => repo.insertBatch(em, device, bad, null)),
+    ).rejects.toMatchObject({ code: '22009' });
+    expect(await stored(device)).toEqual([]);
+  });
+});
