@@ -20,7 +20,7 @@ import { DynamicModule, INestApplicationContext, Injectable, Module } from '@nes
 import { NestFactory } from '@nestjs/core';
 import { Job, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
-import { sleep } from '../support/fixtures';
+import { sleep, until } from '../support/fixtures';
 import { TcpProxy } from '../support/tcp-proxy';
 
 const QUEUE = `reconnect-${randomUUID().slice(0, 8)}` as QueueName;
@@ -157,21 +157,37 @@ describe('Redis reconnects with commands in flight (integration)', () => {
     const next = new Promise<unknown>((r) => (GatedHandler.finished = r));
     await direct.add('gated', {});
     expect(await settledWithin(next, 20000)).toBe('resolved');
-    expect(await first.getState()).not.toBe('active');
+    await until('the first job to complete', () => first.getState(), {
+      done: (state) => state === 'completed',
+    });
   });
 
   it("a fail-fast producer's add cut off by a reconnect fails by its deadline, as an outage", async () => {
     const { producer } = app.get(Holder);
+    GatedHandler.gate = Promise.resolve();
+    // Connected (after the previous test's cut): the add below is sent, not refused.
+    await until(
+      'the producer to be connected again',
+      () =>
+        producer.queue.add('gated', {}).then(
+          () => true,
+          () => false,
+        ),
+      { timeoutMs: 10000, everyMs: 200 },
+    );
     let add!: Promise<unknown>;
+    const started = Date.now();
     await cutWhileInFlight(() => {
       add = producer.queue.add('gated', { cut: true });
     });
 
     const outcome = await settledWithin(add, FAIL_FAST_COMMAND_TIMEOUT_MS + 5000);
     expect(outcome).toBeInstanceOf(Error);
+    // Lost with the connection and failed by its deadline, not refused up front.
+    expect((outcome as Error).message).toMatch(/Command timed out/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(FAIL_FAST_COMMAND_TIMEOUT_MS - 100);
     expect(classifyFailure(outcome)).toBe('outage');
     // The connection itself is fine again: the next add goes through.
-    GatedHandler.gate = Promise.resolve();
     await expect(producer.queue.add('gated', {})).resolves.toBeDefined();
   });
 });

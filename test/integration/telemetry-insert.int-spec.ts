@@ -137,6 +137,43 @@ describe('storing a batch (integration)', () => {
     ]);
   });
 
+  it('drops a duplicate PostgreSQL would refuse, as the deduplicating statement always did', async () => {
+    const device = randomUUID();
+    // The second event of ts 1 has no data (a NOT NULL violation, not a duplicate key, for
+    // the plain INSERT): the first event of a ts wins, so it is never stored or refused.
+    const payload = JSON.stringify({
+      events: [{ ts: iso(1), data: { t: 10 } }, { ts: iso(1) }, { ts: iso(2), data: { t: 20 } }],
+    });
+    const result = await db.transaction((em) => repo.insertBatch(em, device, payload, null));
+    expect(result).toEqual({ inserted: 2, late: 0 });
+    expect(await stored(device)).toEqual([
+      [1, 10],
+      [2, 20],
+    ]);
+  });
+
+  it('salvages a batch with a refused value and duplicates: the first of each ts, the refused one set aside', async () => {
+    const device = randomUUID();
+    await db.transaction((em) => repo.insertBatch(em, device, batch([[4, 40]]), null));
+    const events = [
+      { ts: iso(1), data: { t: 10 } },
+      { ts: '2025-07-01T00:00:02+20:00', data: { t: 20 } }, // refused by PostgreSQL
+      { ts: iso(1), data: { t: 99 } },
+      { ts: iso(3), data: { t: 30 } },
+      { ts: iso(4), data: { t: 98 } }, // stored before
+    ];
+    const result = await db.transaction((em) =>
+      repo.insertSalvaging(em, device, JSON.stringify({ events }), new Date(T0 + 1000)),
+    );
+    expect(result).toMatchObject({ inserted: 2, late: 1 });
+    expect(result.rejected.map((r) => [r.index, r.sqlstate])).toEqual([[1, '22009']]);
+    expect(await stored(device)).toEqual([
+      [1, 10],
+      [3, 30],
+      [4, 40],
+    ]);
+  });
+
   it('leaves a value PostgreSQL refuses to the caller, as a data error', async () => {
     const device = randomUUID();
     const bad = JSON.stringify({ events: [{ ts: '2025-01-01T00:00:00+20:00', data: { t: 1 } }] });
