@@ -1,28 +1,12 @@
-import { migrations, quoteIdent, runMigrations } from '@app/database';
-import { testRunEnv } from '@app/testing';
+import { migrations, runMigrations } from '@app/database';
+import { dropDatabase, sideDatabaseUrl } from '@app/testing';
 import { Client } from 'pg';
 
 /** `npm run migration:run` from several processes at once (e.g. every pod of a Job). */
 describe('migrations (integration)', () => {
-  const base = new URL(testRunEnv().databaseUrl);
-  const name = `${base.pathname.slice(1)}_migrations`;
-  const url = Object.assign(new URL(base.toString()), { pathname: `/${name}` }).toString();
+  const url = sideDatabaseUrl('migrations');
 
-  const admin = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => {
-    const c = new Client({
-      connectionString: Object.assign(new URL(base.toString()), {
-        pathname: '/postgres',
-      }).toString(),
-    });
-    await c.connect();
-    try {
-      return await fn(c);
-    } finally {
-      await c.end();
-    }
-  };
-
-  afterAll(() => admin((c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)));
+  afterAll(() => dropDatabase(url));
 
   it('creates the database, applies each migration once under concurrency, and is idempotent', async () => {
     const results = await Promise.all(

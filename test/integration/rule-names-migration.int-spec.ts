@@ -1,11 +1,5 @@
-import {
-  buildDataSourceOptions,
-  ensureDatabase,
-  migrations,
-  quoteIdent,
-  runMigrations,
-} from '@app/database';
-import { testRunEnv } from '@app/testing';
+import { buildDataSourceOptions, ensureDatabase, migrations, runMigrations } from '@app/database';
+import { dropDatabase, sideDatabaseUrl } from '@app/testing';
 import { Client } from 'pg';
 import { DataSource } from 'typeorm';
 
@@ -15,26 +9,10 @@ import { DataSource } from 'typeorm';
  * a name keeps it, later ones get the first free " (n)" suffix.
  */
 describe('migration: rule names unique per project (integration)', () => {
-  const base = new URL(testRunEnv().databaseUrl);
-  const name = `${base.pathname.slice(1)}_rule_names`;
-  const url = Object.assign(new URL(base.toString()), { pathname: `/${name}` }).toString();
+  const url = sideDatabaseUrl('rule_names');
   const before = migrations.findIndex((m) => m.name === 'RuleNamesUnique1764310000000');
 
-  const admin = async <T>(fn: (c: Client) => Promise<T>): Promise<T> => {
-    const c = new Client({
-      connectionString: Object.assign(new URL(base.toString()), {
-        pathname: '/postgres',
-      }).toString(),
-    });
-    await c.connect();
-    try {
-      return await fn(c);
-    } finally {
-      await c.end();
-    }
-  };
-
-  afterAll(() => admin((c) => c.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`)));
+  afterAll(() => dropDatabase(url));
 
   it('renames later duplicates instead of failing, then refuses new ones', async () => {
     expect(before).toBeGreaterThan(0);

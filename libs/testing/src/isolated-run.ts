@@ -18,13 +18,21 @@ export interface IsolatedRun {
  */
 export async function isolatedRun(label: string): Promise<IsolatedRun> {
   const run = testRunEnv();
-  const name = `${new URL(run.databaseUrl).pathname.slice(1)}_${label}`;
-  const url = withDatabase(run.databaseUrl, name);
+  const url = sideDatabaseUrl(label);
   await runMigrations({ url, poolSize: 2 });
   return {
     env: { DATABASE_URL: url, REDIS_PREFIX: `${run.redisPrefix}:${label}` },
     drop: () => dropDatabase(url),
   };
+}
+
+/**
+ * The URL of a database beside the run's (`<run database>_<label>`, not created here):
+ * the global teardown drops it with the run's.
+ */
+export function sideDatabaseUrl(label: string): string {
+  const run = testRunEnv();
+  return withDatabase(run.databaseUrl, `${new URL(run.databaseUrl).pathname.slice(1)}_${label}`);
 }
 
 export async function dropDatabase(url: string): Promise<void> {
