@@ -1,6 +1,5 @@
-import { AppConfig, AppConfigModule, loadConfig } from '@app/config';
+import { AppConfig, loadConfig } from '@app/config';
 import { classifyFailure } from '@app/common';
-import { ObservabilityModule } from '@app/observability';
 import {
   consumerFor,
   FAIL_FAST_COMMAND_TIMEOUT_MS,
@@ -9,12 +8,9 @@ import {
   Producer,
   ProducersModule,
   QueueHandlerClass,
-  QueueModule,
   QueueName,
-  QueueWorkerModule,
   redisOptionsFromUrl,
 } from '@app/queue';
-import { RedisModule } from '@app/redis';
 import { testConfigOverrides } from '@app/testing';
 import { DynamicModule, INestApplicationContext, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -22,6 +18,7 @@ import { Job, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
 import { sleep, until } from '../support/fixtures';
 import { TcpProxy } from '../support/tcp-proxy';
+import { queueTestModules } from '../support/worker';
 
 const QUEUE = `reconnect-${randomUUID().slice(0, 8)}` as QueueName;
 
@@ -71,11 +68,7 @@ class ReconnectTestModule {
     return {
       module: ReconnectTestModule,
       imports: [
-        AppConfigModule.forRoot(config),
-        ObservabilityModule,
-        RedisModule,
-        QueueModule,
-        QueueWorkerModule,
+        ...queueTestModules(config),
         ProducersModule.forQueues({ name: QUEUE, failFast: true }),
       ],
       providers: [

@@ -14,8 +14,9 @@ const batch = (events: Array<[second: number, t: number]>) =>
 
 /**
  * TelemetryRepository.insertBatch tries a plain INSERT first and falls back to the
- * deduplicating statement on a unique violation: whichever path a batch takes, what is
- * stored and counted is the same, and the transaction goes on after a fallback.
+ * deduplicating statement on a unique violation or a refused value: whichever path a batch
+ * takes, what is stored and counted is the same, and the transaction goes on after a
+ * fallback.
  */
 describe('storing a batch (integration)', () => {
   let db: DataSource;
@@ -30,6 +31,10 @@ describe('storing a batch (integration)', () => {
   });
   afterAll(() => db?.destroy());
 
+  /** One batch stored in a transaction of its own, as the worker does. */
+  const insert = (deviceId: string, payload: string, evaluatedUntil: Date | null = null) =>
+    db.transaction((em) => repo.insertBatch(em, deviceId, payload, evaluatedUntil));
+
   const stored = async (deviceId: string) =>
     (
       await db.query(
@@ -41,17 +46,14 @@ describe('storing a batch (integration)', () => {
 
   it('stores new readings and counts those at or before the evaluation cursor as late', async () => {
     const device = randomUUID();
-    const result = await db.transaction((em) =>
-      repo.insertBatch(
-        em,
-        device,
-        batch([
-          [1, 10],
-          [2, 20],
-          [3, 30],
-        ]),
-        new Date(T0 + 2000),
-      ),
+    const result = await insert(
+      device,
+      batch([
+        [1, 10],
+        [2, 20],
+        [3, 30],
+      ]),
+      new Date(T0 + 2000),
     );
     expect(result).toEqual({ inserted: 3, late: 2 });
     expect(await stored(device)).toEqual([
@@ -63,18 +65,14 @@ describe('storing a batch (integration)', () => {
 
   it('keeps the first event of a ts repeated within the batch', async () => {
     const device = randomUUID();
-    const result = await db.transaction((em) =>
-      repo.insertBatch(
-        em,
-        device,
-        batch([
-          [1, 10],
-          [2, 20],
-          [1, 99],
-          [3, 30],
-        ]),
-        null,
-      ),
+    const result = await insert(
+      device,
+      batch([
+        [1, 10],
+        [2, 20],
+        [1, 99],
+        [3, 30],
+      ]),
     );
     expect(result).toEqual({ inserted: 3, late: 0 });
     expect(await stored(device)).toEqual([
@@ -86,16 +84,12 @@ describe('storing a batch (integration)', () => {
 
   it('adds only the new readings of a batch that overlaps stored ones, and the transaction goes on', async () => {
     const device = randomUUID();
-    await db.transaction((em) =>
-      repo.insertBatch(
-        em,
-        device,
-        batch([
-          [1, 10],
-          [2, 20],
-        ]),
-        null,
-      ),
+    await insert(
+      device,
+      batch([
+        [1, 10],
+        [2, 20],
+      ]),
     );
     const result = await db.transaction(async (em) => {
       const r = await repo.insertBatch(
@@ -128,8 +122,8 @@ describe('storing a batch (integration)', () => {
       [1, 10],
       [2, 20],
     ]);
-    await db.transaction((em) => repo.insertBatch(em, device, payload, null));
-    const again = await db.transaction((em) => repo.insertBatch(em, device, payload, null));
+    await insert(device, payload);
+    const again = await insert(device, payload);
     expect(again).toEqual({ inserted: 0, late: 0 });
     expect(await stored(device)).toEqual([
       [1, 10],
@@ -144,7 +138,7 @@ describe('storing a batch (integration)', () => {
     const payload = JSON.stringify({
       events: [{ ts: iso(1), data: { t: 10 } }, { ts: iso(1) }, { ts: iso(2), data: { t: 20 } }],
     });
-    const result = await db.transaction((em) => repo.insertBatch(em, device, payload, null));
+    const result = await insert(device, payload);
     expect(result).toEqual({ inserted: 2, late: 0 });
     expect(await stored(device)).toEqual([
       [1, 10],
@@ -154,7 +148,7 @@ describe('storing a batch (integration)', () => {
 
   it('salvages a batch with a refused value and duplicates: the first of each ts, the refused one set aside', async () => {
     const device = randomUUID();
-    await db.transaction((em) => repo.insertBatch(em, device, batch([[4, 40]]), null));
+    await insert(device, batch([[4, 40]]));
     const events = [
       { ts: iso(1), data: { t: 10 } },
       { ts: '2025-07-01T00:00:02+20:00', data: { t: 20 } }, // refused by PostgreSQL
@@ -177,9 +171,7 @@ describe('storing a batch (integration)', () => {
   it('leaves a value PostgreSQL refuses to the caller, as a data error', async () => {
     const device = randomUUID();
     const bad = JSON.stringify({ events: [{ ts: '2025-01-01T00:00:00+20:00', data: { t: 1 } }] });
-    await expect(
-      db.transaction((em) => repo.insertBatch(em, device, bad, null)),
-    ).rejects.toMatchObject({ code: '22009' });
+    await expect(insert(device, bad)).rejects.toMatchObject({ code: '22009' });
     expect(await stored(device)).toEqual([]);
   });
 });

@@ -1,13 +1,9 @@
-import { AppConfig, AppConfigModule, loadConfig } from '@app/config';
-import { ObservabilityModule } from '@app/observability';
-import { RedisModule } from '@app/redis';
+import { AppConfig, loadConfig } from '@app/config';
 import {
   consumerFor,
   JobHandlers,
   QueueHandlerClass,
-  QueueModule,
   QueueName,
-  QueueWorkerModule,
   redisOptionsFromUrl,
 } from '@app/queue';
 import { testConfigOverrides } from '@app/testing';
@@ -16,6 +12,7 @@ import { DynamicModule, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Job, Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
+import { queueTestModules } from '../support/worker';
 
 const SLOW = `drain-slow-${randomUUID().slice(0, 8)}`;
 const FOLLOW_UP = `drain-next-${randomUUID().slice(0, 8)}`;
@@ -42,11 +39,7 @@ class DrainTestModule {
     return {
       module: DrainTestModule,
       imports: [
-        AppConfigModule.forRoot(config),
-        ObservabilityModule,
-        RedisModule,
-        QueueModule,
-        QueueWorkerModule,
+        ...queueTestModules(config),
         BullModule.registerQueue({ name: SLOW }, { name: FOLLOW_UP }),
       ],
       providers: [

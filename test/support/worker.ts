@@ -1,5 +1,7 @@
-import { EnvSource, loadConfig } from '@app/config';
-import { QUEUES, redisOptionsFromUrl } from '@app/queue';
+import { AppConfig, AppConfigModule, EnvSource, loadConfig } from '@app/config';
+import { ObservabilityModule } from '@app/observability';
+import { QUEUES, QueueModule, QueueWorkerModule, redisOptionsFromUrl } from '@app/queue';
+import { RedisModule } from '@app/redis';
 import { bootTestWorker, testConfigOverrides, TestWorker } from '@app/testing';
 import { WorkerModule } from '@worker/worker.module';
 import { Queue } from 'bullmq';
@@ -11,6 +13,18 @@ export type RunningWorker = TestWorker;
 export function startWorker(overrides: EnvSource = {}): Promise<RunningWorker> {
   return bootTestWorker((config) => WorkerModule.forRoot(config), overrides);
 }
+
+/**
+ * What a test module needs around queue consumers of its own (built with `consumerFor`):
+ * configuration, metrics, Redis, BullMQ's shared connection and the outage wait.
+ */
+export const queueTestModules = (config: AppConfig) => [
+  AppConfigModule.forRoot(config),
+  ObservabilityModule,
+  RedisModule,
+  QueueModule,
+  QueueWorkerModule,
+];
 
 /** A handle on one of this run's queues, for waiting and inspection. */
 export function openQueue(name: string, overrides: EnvSource = {}): Queue {

@@ -117,17 +117,13 @@ export class TelemetryRepository {
   ): Promise<{ inserted: number; late: number }> {
     await em.query('SAVEPOINT fast_insert');
     try {
-      const [row] = (await em.query(
-        `WITH ins AS (
-           INSERT INTO telemetry (device_id, ts, data)
-           SELECT $1::uuid, e.ts, e.data
-             FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz, data jsonb)
-           RETURNING ts)
-         SELECT count(*)::int AS inserted,
-                count(*) FILTER (WHERE ts <= $3::timestamptz)::int AS late
-           FROM ins`,
+      const row = await this.countingInserted(
+        em,
+        `INSERT INTO telemetry (device_id, ts, data)
+         SELECT $1::uuid, e.ts, e.data
+           FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz, data jsonb)`,
         [deviceId, payload, evaluatedUntil],
-      )) as Array<{ inserted: number; late: number }>;
+      );
       await em.query('RELEASE SAVEPOINT fast_insert');
       return row;
     } catch (err) {
@@ -150,21 +146,35 @@ export class TelemetryRepository {
     payload: string,
     evaluatedUntil: Date | null,
   ): Promise<{ inserted: number; late: number }> {
-    // `late`: new rows at or before what rule evaluation already passed; they are stored
-    // but never evaluated (the contract's "late" readings).
+    return this.countingInserted(
+      em,
+      `INSERT INTO telemetry (device_id, ts, data)
+       SELECT DISTINCT ON (e.ts) $1::uuid, e.ts, e.data
+         FROM ROWS FROM (jsonb_to_recordset($2::jsonb -> 'events') AS (ts timestamptz, data jsonb))
+              WITH ORDINALITY AS e(ts, data, n)
+        ORDER BY e.ts, e.n
+       ON CONFLICT (device_id, ts) DO NOTHING`,
+      [deviceId, payload, evaluatedUntil],
+    );
+  }
+
+  /**
+   * Runs an INSERT into telemetry whose third parameter is the evaluation cursor, and
+   * counts the rows it stored and, of those, the `late` ones: at or before what rule
+   * evaluation already passed, so stored but never evaluated (the contract's "late"
+   * readings).
+   */
+  private async countingInserted(
+    em: EntityManager,
+    insert: string,
+    params: [deviceId: string, payload: string, evaluatedUntil: Date | null],
+  ): Promise<{ inserted: number; late: number }> {
     const [row] = (await em.query(
-      `WITH ins AS (
-         INSERT INTO telemetry (device_id, ts, data)
-         SELECT DISTINCT ON (e.ts) $1::uuid, e.ts, e.data
-           FROM ROWS FROM (jsonb_to_recordset($2::jsonb -> 'events') AS (ts timestamptz, data jsonb))
-                WITH ORDINALITY AS e(ts, data, n)
-          ORDER BY e.ts, e.n
-         ON CONFLICT (device_id, ts) DO NOTHING
-         RETURNING ts)
+      `WITH ins AS (${insert} RETURNING ts)
        SELECT count(*)::int AS inserted,
               count(*) FILTER (WHERE ts <= $3::timestamptz)::int AS late
          FROM ins`,
-      [deviceId, payload, evaluatedUntil],
+      params,
     )) as Array<{ inserted: number; late: number }>;
     return row;
   }
