@@ -10,6 +10,8 @@
  * 3. Loaded: the same probes while other devices push 5,000-event batches, paced at
  *    BENCH_LOAD_FRACTION (0.5) of the measured capacity.
  *
+ *    The api's latency per load request is reported too.
+ *
  * Knobs: BENCH_BATCHES (capacity run), BENCH_PROBES (per phase, 150), BENCH_PROBE_MS (100),
  * BENCH_LOAD_FRACTION.
  */
@@ -114,10 +116,17 @@ async function probe(
   return (await Promise.all(pending)).sort((a, b) => a - b);
 }
 
-/** Pushes 5,000-event batches at `eventsPerSec` until stopped; returns events sent. */
-function load(key: string, eventsPerSec: number): { stop: () => Promise<number> } {
+/**
+ * Pushes 5,000-event batches at `eventsPerSec` until stopped; returns events sent per
+ * second and each request's api latency (sorted, ms).
+ */
+export function load(
+  key: string,
+  eventsPerSec: number,
+): { stop: () => Promise<{ perSec: number; latencies: number[] }> } {
   let stopped = false;
   let sent = 0;
+  const latencies: number[] = [];
   const intervalMs = (EVENTS / eventsPerSec) * 1000;
   const run = (async () => {
     const started = performance.now();
@@ -126,8 +135,13 @@ function load(key: string, eventsPerSec: number): { stop: () => Promise<number> 
       await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
       if (stopped) break;
       // Not awaited one by one: a slow answer must not lower the offered load.
+      const t = performance.now();
       void post(key, '/telemetry', batchBody(i % DEVICES, Math.floor(i / DEVICES) + 1000))
-        .then(() => (sent += EVENTS))
+        .then(async (res) => {
+          await res.arrayBuffer();
+          latencies.push(performance.now() - t);
+          sent += EVENTS;
+        })
         .catch((err: Error) => console.error(`load batch: ${err.message}`));
     }
     return performance.now() - started;
@@ -136,7 +150,7 @@ function load(key: string, eventsPerSec: number): { stop: () => Promise<number> 
     stop: async () => {
       stopped = true;
       const ms = await run;
-      return (sent / ms) * 1000;
+      return { perSec: (sent / ms) * 1000, latencies: latencies.sort((a, b) => a - b) };
     },
   };
 }
@@ -160,7 +174,7 @@ async function main(): Promise<void> {
   const background = load(loadTenant.key, offered);
   await new Promise((r) => setTimeout(r, 2000)); // let the load settle in
   const loaded = await probe(key, rx, base + 3600_000);
-  const achieved = await background.stop();
+  const { perSec: achieved, latencies: apiMs } = await background.stop();
   rx.close();
 
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -169,6 +183,9 @@ async function main(): Promise<void> {
   console.log(`capacity     ${fmt(capacity)} events/s stored end to end (${BATCHES} batches)`);
   console.log(
     `load         offered ${fmt(offered)} events/s (${LOAD_FRACTION} × capacity), sent ${fmt(achieved)} events/s`,
+  );
+  console.log(
+    `api latency  p50 ${ms(percentile(apiMs, 50))}, p99 ${ms(percentile(apiMs, 99))} per 5,000-event load request (${apiMs.length} requests)`,
   );
   console.log(`probes       ${PROBES} per phase, one every ${PROBE_MS} ms`);
   console.log(
@@ -182,7 +199,9 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -174,4 +174,37 @@ describe('storing a batch (integration)', () => {
     await expect(insert(device, bad)).rejects.toMatchObject({ code: '22009' });
     expect(await stored(device)).toEqual([]);
   });
+
+  it('returns the readings it stored after the cursor as the evaluation read-back would read them, on both paths', async () => {
+    const device = randomUUID();
+    const events = (from: number, values: unknown[]) =>
+      JSON.stringify({
+        events: values.map((t, i) => ({ ts: iso(from + i), data: { t, u: 1 } })),
+      });
+    const cursor = new Date(T0 + 2000);
+    const readBack = () =>
+      db.transaction((em) => repo.readingsAfter(em, device, cursor, ['t', 'v'], 100));
+    // Fast path: numbers, a non-number, a number no double holds, one late reading.
+    const first = await db.transaction((em) =>
+      repo.insertBatch(em, device, events(2, [1.5, 'x', 1e308, null, 7]), cursor, ['t', 'v']),
+    );
+    expect(first.inserted).toBe(5);
+    expect(first.late).toBe(1);
+    expect(first.readings).toEqual(await readBack());
+    expect(first.readings!.map((r) => r.data)).toEqual([
+      { t: null, v: null },
+      { t: 1e308, v: null },
+      { t: null, v: null },
+      { t: 7, v: null },
+    ]);
+    // Deduplicating path (overlaps what is stored): only the new rows come back.
+    const second = await db.transaction((em) =>
+      repo.insertBatch(em, device, events(6, [70, 8, 9]), cursor, ['t', 'v']),
+    );
+    expect(second).toMatchObject({ inserted: 2, late: 0 });
+    expect(second.readings!.map((r) => [r.ts, r.data.t])).toEqual([
+      [T0 + 7000, 8],
+      [T0 + 8000, 9],
+    ]);
+  });
 });

@@ -13,14 +13,29 @@ import {
   WorkerTuning,
 } from '@app/queue';
 import { RedisModule } from '@app/redis';
-import { RulesWorkerModule } from '@app/rules';
+import { EvaluationService, RulesWorkerModule } from '@app/rules';
 import { TelemetryWorkerModule } from '@app/telemetry';
 import { WebhooksWorkerModule } from '@app/webhooks';
 import { DynamicModule, Module } from '@nestjs/common';
 import { WorkerHttpServer } from './worker-http.server';
 
-/** The worker side of each feature lib, and the queue handlers each brings. */
-const FEATURES = [TelemetryWorkerModule, RulesWorkerModule, WebhooksWorkerModule] as const;
+/**
+ * The worker side of each feature lib. Rule evaluation joins each batch's storing
+ * transaction when it can ({@link TelemetryWorkerModule.followedBy}); the rest of the time
+ * it runs from the `rule-evaluation` queue.
+ */
+const FEATURES = [
+  TelemetryWorkerModule.followedBy(RulesWorkerModule, EvaluationService),
+  RulesWorkerModule,
+  WebhooksWorkerModule,
+];
+
+/** The queue handlers the feature libs bring. */
+const HANDLERS: QueueHandlerClass[] = [
+  ...TelemetryWorkerModule.handlers,
+  ...RulesWorkerModule.handlers,
+  ...WebhooksWorkerModule.handlers,
+];
 
 /**
  * Each queue's concurrency, lock duration and connection: deliveries have their own
@@ -45,7 +60,6 @@ export function tuningOf(config: AppConfig, queue: QueueName): WorkerTuning {
 @Module({})
 export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
-    const handlers: QueueHandlerClass[] = FEATURES.flatMap((f) => [...f.handlers]);
     return {
       module: WorkerModule,
       imports: [
@@ -59,7 +73,7 @@ export class WorkerModule {
         AlertsWorkerModule,
         ...FEATURES,
       ],
-      providers: [WorkerHttpServer, ...queueConsumers(handlers, (q) => tuningOf(config, q))],
+      providers: [WorkerHttpServer, ...queueConsumers(HANDLERS, (q) => tuningOf(config, q))],
     };
   }
 }

@@ -1,7 +1,12 @@
-import { DeviceAlertLock, DeviceAlertsRepository } from '@app/alerts';
+import { DeviceAlertLock, DeviceAlertsRepository, OutboxRelay } from '@app/alerts';
 import { MetricsService } from '@app/observability';
-import { TelemetryRepository } from '@app/telemetry';
-import { DeviceProgressRepository } from '@app/tenancy';
+import {
+  BatchFollower,
+  BatchFollowUp,
+  EvaluationReading,
+  TelemetryRepository,
+} from '@app/telemetry';
+import { DeviceProgressRepository, EvaluationCursor } from '@app/tenancy';
 import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Counter, Histogram } from 'prom-client';
@@ -24,6 +29,13 @@ export interface EvaluationSummary {
 
 const NOTHING: EvaluationSummary = { readings: 0, opened: 0, resolved: 0 };
 
+/** A device under its alert lock, with the rules that cover it. */
+interface DeviceContext {
+  deviceId: string;
+  device: EvaluationCursor;
+  rules: RuleEntity[];
+}
+
 /** An alert opened or resolved by a chunk: logged once its transaction committed. */
 interface AlertChangeLine {
   message: 'alert opened' | 'alert resolved';
@@ -43,11 +55,12 @@ interface AlertChangeLine {
  * nothing left to do. The partial unique index on active alerts backs it.
  */
 @Injectable()
-export class EvaluationService {
+export class EvaluationService implements BatchFollower {
   private readonly logger = new Logger(EvaluationService.name);
   private readonly transitions: Counter<'kind'>;
   private readonly duration: Histogram;
   private readonly readingsEvaluated: Counter;
+  private readonly evaluations: Counter<'path'>;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -56,6 +69,7 @@ export class EvaluationService {
     private readonly rules: DeviceRulesRepository,
     private readonly telemetry: TelemetryRepository,
     private readonly alerts: DeviceAlertsRepository,
+    private readonly outbox: OutboxRelay,
     metrics: MetricsService,
   ) {
     this.transitions = metrics.counter(
@@ -66,6 +80,11 @@ export class EvaluationService {
     this.readingsEvaluated = metrics.counter(
       'rules_readings_evaluated_total',
       'readings evaluated (each once)',
+    );
+    this.evaluations = metrics.counter(
+      'rules_evaluations_total',
+      'evaluation transactions: "batch" in the transaction that stored the batch, "queue" from a rule-evaluation job',
+      ['path'],
     );
     this.duration = metrics.histogram(
       'rules_evaluation_duration_seconds',
@@ -92,6 +111,7 @@ export class EvaluationService {
       // Committed: one line per alert opened or resolved (never one per reading).
       for (const line of lines) this.logger.log(line.fields, line.message);
       if (chunk.busy) return { ...total, busy: true };
+      this.evaluations.inc({ path: 'queue' });
       total.readings += chunk.readings;
       total.opened += chunk.opened;
       total.resolved += chunk.resolved;
@@ -99,50 +119,111 @@ export class EvaluationService {
     }
   }
 
+  /**
+   * {@link BatchFollower}: evaluates a batch in the transaction that stores it, from the
+   * readings its INSERT returns. Only when this transaction gets the device's alert lock
+   * at once and every reading stored before is evaluated: then the batch's readings after
+   * the cursor are all the device's new readings, in order, as a `rule-evaluation` job
+   * would read them back. Otherwise null, and the batch gets that job.
+   */
+  async prepare(em: EntityManager, deviceId: string): Promise<BatchFollowUp | null> {
+    const context = await this.lockedContext(em, deviceId);
+    if (context === 'busy' || !context) return null;
+    if (await this.telemetry.hasReadingsAfter(em, deviceId, context.device.evaluatedUntil)) {
+      return null;
+    }
+    const lines: AlertChangeLine[] = [];
+    let summary: EvaluationSummary = NOTHING;
+    return {
+      metrics: [...new Set(context.rules.map((r) => r.metric))],
+      apply: async (tx, readings) => {
+        const end = this.duration.startTimer();
+        summary = await this.evaluateReadings(tx, context, readings, lines);
+        end();
+      },
+      committed: async () => {
+        this.evaluations.inc({ path: 'batch' });
+        await this.committed(summary, lines);
+      },
+    };
+  }
+
+  /** After an evaluation's commit: one line per alert change, events handed on. */
+  private async committed(summary: EvaluationSummary, lines: AlertChangeLine[]): Promise<void> {
+    for (const line of lines) this.logger.log(line.fields, line.message);
+    // Hand new events on now rather than at the next sweep; a failure here is covered by it.
+    if (summary.opened + summary.resolved > 0) await this.outbox.relay().catch(() => undefined);
+  }
+
   private async evaluateChunk(
     em: EntityManager,
     deviceId: string,
     lines: AlertChangeLine[],
   ): Promise<EvaluationSummary> {
-    if (!(await this.lock.tryTake(em, deviceId))) return { ...NOTHING, busy: true };
+    const context = await this.lockedContext(em, deviceId);
+    if (context === 'busy') return { ...NOTHING, busy: true };
+    if (!context) return NOTHING;
+    const { device, rules } = context;
+    if (rules.length === 0) {
+      // Nothing to evaluate: move the cursor past what is stored (readings arriving older
+      // than it are "late", for rules created later too) without reading the rows back.
+      const resolved = await this.resolveOrphans(em, context, lines);
+      const newest = await this.telemetry.newestTs(em, deviceId);
+      if (newest) await this.devices.advanceEvaluation(em, deviceId, newest);
+      return { ...NOTHING, resolved };
+    }
+    const readings = await this.telemetry.readingsAfter(
+      em,
+      deviceId,
+      device.evaluatedUntil,
+      [...new Set(rules.map((r) => r.metric))],
+      EVALUATION_CHUNK,
+    );
+    return this.evaluateReadings(em, context, readings, lines);
+  }
+
+  /** Takes the device's alert lock (or `busy`), reads its cursor and covering rules. */
+  private async lockedContext(
+    em: EntityManager,
+    deviceId: string,
+  ): Promise<DeviceContext | 'busy' | null> {
+    if (!(await this.lock.tryTake(em, deviceId))) return 'busy';
     const device = await this.devices.evaluationCursor(em, deviceId);
-    if (!device) return NOTHING;
+    if (!device) return null;
     const rules = await this.rules.covering(em, { id: deviceId, ...device });
+    return { deviceId, device, rules };
+  }
+
+  /**
+   * Runs the device's rules over `readings` (its next unevaluated readings, in ts order):
+   * opens and resolves alerts with their outbox events, saves each rule's window state and
+   * moves the cursor to the last reading. Resolves orphaned alerts first.
+   */
+  private async evaluateReadings(
+    em: EntityManager,
+    context: DeviceContext,
+    readings: EvaluationReading[],
+    lines: AlertChangeLine[],
+  ): Promise<EvaluationSummary> {
+    const { deviceId, device, rules } = context;
     const active = await this.alerts.active(em, deviceId);
+    const orphaned = await this.resolveOrphans(em, context, lines, active);
+    if (readings.length === 0) return { ...NOTHING, resolved: orphaned };
     const ids = (ruleId: string, alertId: string) => ({
       projectId: device.projectId,
       ruleId,
       deviceId,
       alertId,
     });
-    const orphaned = await this.resolveOrphans(em, rules, active, (ruleId, alertId) =>
-      lines.push({
-        message: 'alert resolved',
-        fields: { ...ids(ruleId, alertId), reason: 'rule_no_longer_applies' },
-      }),
-    );
-    if (rules.length === 0) {
-      // Nothing to evaluate: move the cursor past what is stored (readings arriving older
-      // than it are "late", for rules created later too) without reading the rows back.
-      const newest = await this.telemetry.newestTs(em, deviceId);
-      if (newest) await this.devices.advanceEvaluation(em, deviceId, newest);
-      return { ...NOTHING, resolved: orphaned };
-    }
-    const metrics = [...new Set(rules.map((r) => r.metric))];
-    const readings = await this.telemetry.readingsAfter(
-      em,
-      deviceId,
-      device.evaluatedUntil,
-      metrics,
-      EVALUATION_CHUNK,
-    );
-    if (readings.length === 0) return { ...NOTHING, resolved: orphaned };
 
-    const states = await this.rules.states(
-      em,
-      deviceId,
-      rules.map((r) => r.id),
-    );
+    const states =
+      rules.length > 0
+        ? await this.rules.states(
+            em,
+            deviceId,
+            rules.map((r) => r.id),
+          )
+        : new Map<string, EvaluationState>();
     let opened = 0;
     let resolved = orphaned;
 
@@ -199,7 +280,7 @@ export class EvaluationService {
       }
       newStates.push({ ruleId: rule.id, state: result.state });
     }
-    await this.rules.saveStates(em, deviceId, newStates);
+    if (newStates.length > 0) await this.rules.saveStates(em, deviceId, newStates);
     await this.devices.advanceEvaluation(em, deviceId, new Date(readings[readings.length - 1].ts));
     this.readingsEvaluated.inc(readings.length);
     if (opened) this.transitions.inc({ kind: 'opened' }, opened);
@@ -215,19 +296,28 @@ export class EvaluationService {
    */
   private async resolveOrphans(
     em: EntityManager,
-    rules: RuleEntity[],
-    active: Map<string, string>,
-    onResolved: (ruleId: string, alertId: string) => void,
+    { deviceId, device, rules }: DeviceContext,
+    lines: AlertChangeLine[],
+    active?: Map<string, string>,
   ): Promise<number> {
     const covering = new Set(rules.map((r) => r.id));
     let resolved = 0;
-    for (const [ruleId, alertId] of active) {
+    for (const [ruleId, alertId] of active ?? (await this.alerts.active(em, deviceId))) {
       if (covering.has(ruleId)) continue;
       if (await this.alerts.resolve(em, alertId, new Date(), 'rule_no_longer_applies')) {
         resolved++;
-        onResolved(ruleId, alertId);
+        lines.push({
+          message: 'alert resolved',
+          fields: {
+            projectId: device.projectId,
+            ruleId,
+            deviceId,
+            alertId,
+            reason: 'rule_no_longer_applies',
+          },
+        });
       }
-      active.delete(ruleId);
+      active?.delete(ruleId);
     }
     return resolved;
   }

@@ -2,11 +2,12 @@ import { classifyFailure } from '@app/common';
 import { MetricsService } from '@app/observability';
 import { IngestBatchJob, InjectProducer, Producer, QUEUES } from '@app/queue';
 import { DeviceProgressRepository } from '@app/tenancy';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Job, UnrecoverableError } from 'bullmq';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource } from 'typeorm';
+import { BATCH_FOLLOWER, BatchFollower, BatchFollowUp } from './batch-follower';
 import { IngestBacklog } from './ingest-backlog';
 import { ingestJobId } from './telemetry.keys';
 import { Rejection, TelemetryRepository } from './telemetry.repository';
@@ -51,6 +52,7 @@ export class BatchStoreService {
     private readonly progress: DeviceProgressRepository,
     private readonly backlog: IngestBacklog,
     metrics: MetricsService,
+    @Optional() @Inject(BATCH_FOLLOWER) private readonly follower?: BatchFollower,
   ) {
     this.batches = metrics.counter(
       'telemetry_ingest_batches_total',
@@ -94,11 +96,12 @@ export class BatchStoreService {
   async apply(job: Job<IngestBatchJob>): Promise<ApplyResult> {
     const end = this.duration.startTimer();
     let result: ApplyResult;
+    let followUp: BatchFollowUp | null;
     try {
-      result = await this.applyInOrder(job, false);
+      [result, followUp] = await this.applyInOrder(job, false);
     } catch (err) {
       if (classifyFailure(err) !== 'data') throw err;
-      result = await this.applyInOrder(job, true);
+      [result, followUp] = await this.applyInOrder(job, true);
     }
     end();
     this.batches.inc({ result: result.kind });
@@ -115,7 +118,12 @@ export class BatchStoreService {
     }
     if (result.kind === 'replay' && result.inserted > 0) await this.counterBehind(job, result);
     await this.release(job);
-    // One evaluation job per stored batch. Jobs are small and an evaluation reads
+    if (followUp) {
+      // Evaluated in the transaction that stored it.
+      await followUp.committed();
+      return result;
+    }
+    // Otherwise one evaluation job per stored batch. Jobs are small and an evaluation reads
     // everything new since the device's cursor, so an extra one finds nothing to do; a
     // coalescing job id would drop the request made while an evaluation is running.
     await this.evaluationQueue.add('evaluate-device', {
@@ -126,9 +134,16 @@ export class BatchStoreService {
     return result;
   }
 
-  private applyInOrder(job: Job<IngestBatchJob>, salvage: boolean): Promise<ApplyResult> {
+  /**
+   * The batch in one transaction, with its follow-up (rule evaluation) when there is one
+   * and the batch can take it; a salvaged batch never does (its evaluation is queued).
+   */
+  private applyInOrder(
+    job: Job<IngestBatchJob>,
+    salvage: boolean,
+  ): Promise<[ApplyResult, BatchFollowUp | null]> {
     const { projectId, deviceId, batchId, seq, payload, acceptedAt } = job.data;
-    return this.dataSource.transaction(async (em): Promise<ApplyResult> => {
+    return this.dataSource.transaction(async (em): Promise<[ApplyResult, BatchFollowUp | null]> => {
       // The row lock serialises batches of this device across workers (a second worker
       // blocks here until the first commits); different devices never wait for each other.
       const progress = await this.progress.lockForIngest(em, deviceId);
@@ -137,13 +152,14 @@ export class BatchStoreService {
       let skipped = 0;
       while (seq > applied + 1) {
         if (!(await this.predecessorIsGone(deviceId, applied + 1, acceptedAt))) {
-          return { kind: 'wait', missing: applied + 1 };
+          return [{ kind: 'wait', missing: applied + 1 }, null];
         }
         applied++;
         skipped++;
       }
       let rejections: Rejection[] = [];
       let stored: { inserted: number; late: number };
+      let followUp: BatchFollowUp | null = null;
       if (salvage) {
         const salvaged = await this.telemetry.insertSalvaging(
           em,
@@ -155,14 +171,25 @@ export class BatchStoreService {
         stored = salvaged;
         await this.telemetry.recordRejections(em, { projectId, deviceId, batchId }, rejections);
       } else {
-        stored = await this.telemetry.insertBatch(em, deviceId, payload, progress.evaluatedUntil);
+        followUp = (await this.follower?.prepare(em, deviceId)) ?? null;
+        const batch = await this.telemetry.insertBatch(
+          em,
+          deviceId,
+          payload,
+          progress.evaluatedUntil,
+          followUp?.metrics,
+        );
+        if (followUp) await followUp.apply(em, batch.readings ?? []);
+        stored = batch;
       }
       await this.progress.markApplied(em, deviceId, seq, acceptedAt);
       if (rejections.length > 0) this.reportRejections(job, rejections);
       const counts = { inserted: stored.inserted, late: stored.late, rejected: rejections.length };
-      return seq <= applied
-        ? { kind: 'replay', ...counts, applied }
-        : { kind: 'stored', ...counts, skipped };
+      const result: ApplyResult =
+        seq <= applied
+          ? { kind: 'replay', ...counts, applied }
+          : { kind: 'stored', ...counts, skipped };
+      return [result, followUp];
     });
   }
 

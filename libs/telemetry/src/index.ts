@@ -1,3 +1,4 @@
+export * from './batch-follower';
 export * from './batch-store.service';
 export * from './ingest-backlog';
 export * from './ingest-validator';

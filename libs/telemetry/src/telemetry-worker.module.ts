@@ -1,6 +1,7 @@
 import { ProducersModule, QUEUES } from '@app/queue';
 import { TenancyModule } from '@app/tenancy';
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module, Type } from '@nestjs/common';
+import { BATCH_FOLLOWER, BatchFollower } from './batch-follower';
 import { BacklogAuditor } from './backlog-auditor.service';
 import { BatchStoreService } from './batch-store.service';
 import { IngestHandler } from './handlers/ingest.handler';
@@ -14,4 +15,17 @@ import { TelemetryModule } from './telemetry.module';
 })
 export class TelemetryWorkerModule {
   static readonly handlers = [IngestHandler] as const;
+
+  /**
+   * With `follower` (exported by `module`) joining each batch's storing transaction: how
+   * the worker has rule evaluation done in the same step as storage
+   * ({@link BatchFollower}).
+   */
+  static followedBy(module: Type, follower: Type<BatchFollower>): DynamicModule {
+    return {
+      module: TelemetryWorkerModule,
+      imports: [module],
+      providers: [{ provide: BATCH_FOLLOWER, useExisting: follower }],
+    };
+  }
 }

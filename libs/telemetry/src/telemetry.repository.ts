@@ -75,6 +75,16 @@ export interface EvaluationReading {
   data: Record<string, number | null>;
 }
 
+/** What storing a batch did. */
+export interface StoredBatch {
+  /** Rows stored (duplicates excluded). */
+  inserted: number;
+  /** Of those, at or before the evaluation cursor: stored, never evaluated. */
+  late: number;
+  /** The others, in ts order, as evaluation reads them; only when asked for. */
+  readings?: EvaluationReading[];
+}
+
 /** SQLSTATE of a duplicate key. */
 const UNIQUE_VIOLATION = '23505';
 
@@ -114,7 +124,8 @@ export class TelemetryRepository {
     deviceId: string,
     payload: string,
     evaluatedUntil: Date | null,
-  ): Promise<{ inserted: number; late: number }> {
+    evaluate?: string[],
+  ): Promise<StoredBatch> {
     await em.query('SAVEPOINT fast_insert');
     try {
       const row = await this.countingInserted(
@@ -123,6 +134,7 @@ export class TelemetryRepository {
          SELECT $1::uuid, e.ts, e.data
            FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz, data jsonb)`,
         [deviceId, payload, evaluatedUntil],
+        evaluate,
       );
       await em.query('RELEASE SAVEPOINT fast_insert');
       return row;
@@ -132,7 +144,7 @@ export class TelemetryRepository {
       await em.query('ROLLBACK TO SAVEPOINT fast_insert');
       await em.query('RELEASE SAVEPOINT fast_insert');
     }
-    return this.insertDeduplicating(em, deviceId, payload, evaluatedUntil);
+    return this.insertDeduplicating(em, deviceId, payload, evaluatedUntil, evaluate);
   }
 
   /**
@@ -145,7 +157,8 @@ export class TelemetryRepository {
     deviceId: string,
     payload: string,
     evaluatedUntil: Date | null,
-  ): Promise<{ inserted: number; late: number }> {
+    evaluate?: string[],
+  ): Promise<StoredBatch> {
     return this.countingInserted(
       em,
       `INSERT INTO telemetry (device_id, ts, data)
@@ -155,6 +168,7 @@ export class TelemetryRepository {
         ORDER BY e.ts, e.n
        ON CONFLICT (device_id, ts) DO NOTHING`,
       [deviceId, payload, evaluatedUntil],
+      evaluate,
     );
   }
 
@@ -162,21 +176,38 @@ export class TelemetryRepository {
    * Runs an INSERT into telemetry whose third parameter is the evaluation cursor, and
    * counts the rows it stored and, of those, the `late` ones: at or before what rule
    * evaluation already passed, so stored but never evaluated (the contract's "late"
-   * readings).
+   * readings). With `evaluate` (metric names), the rows stored after the cursor also come
+   * back from the INSERT itself, as {@link readingsAfter} would read them: rule evaluation
+   * of the batch without reading it back.
    */
   private async countingInserted(
     em: EntityManager,
     insert: string,
     params: [deviceId: string, payload: string, evaluatedUntil: Date | null],
-  ): Promise<{ inserted: number; late: number }> {
-    const [row] = (await em.query(
-      `WITH ins AS (${insert} RETURNING ts)
-       SELECT count(*)::int AS inserted,
-              count(*) FILTER (WHERE ts <= $3::timestamptz)::int AS late
-         FROM ins`,
-      params,
-    )) as Array<{ inserted: number; late: number }>;
-    return row;
+    evaluate?: string[],
+  ): Promise<StoredBatch> {
+    if (!evaluate) {
+      const [row] = (await em.query(
+        `WITH ins AS (${insert} RETURNING ts)
+         SELECT count(*)::int AS inserted,
+                count(*) FILTER (WHERE ts <= $3::timestamptz)::int AS late
+           FROM ins`,
+        params,
+      )) as Array<{ inserted: number; late: number }>;
+      return row;
+    }
+    const rows = (await em.query(
+      `WITH ins AS (${insert} RETURNING ts, data)
+       SELECT ts <= $3::timestamptz AS late, ${evaluationColumns(evaluate, 4)}
+         FROM ins ORDER BY ts`,
+      [...params, ...evaluate],
+    )) as EvaluationRow[];
+    const fresh = rows.filter((r) => r.late !== true);
+    return {
+      inserted: rows.length,
+      late: rows.length - fresh.length,
+      readings: fresh.map((r) => toEvaluationReading(r, evaluate)),
+    };
   }
 
   /**
@@ -434,27 +465,23 @@ export class TelemetryRepository {
     metrics: string[],
     limit: number,
   ): Promise<EvaluationReading[]> {
-    // Only the metrics the rules look at, as the number's text or NULL when not a JSON
-    // number: the database does the jsonb work, and no whole `data` object crosses the
-    // wire per row. Text, not ::float8: jsonb keeps numbers exactly, and a cast of one no
-    // double can hold (1e-400, written by an older api) raises 22003 on every later
-    // chunk, stalling the device for good. Number() reads it as the api's JSON.parse did.
-    const columns = metrics.map(
-      (_, i) =>
-        `CASE WHEN jsonb_typeof(data -> $${i + 4}) = 'number' THEN data ->> $${i + 4} END AS m${i}`,
-    );
-    // ts as epoch milliseconds: parsing 5,000 timestamptz strings into Dates was a
-    // measurable share of the worker's CPU in a bench:rules profile.
-    const rows: Array<Record<string, unknown> & { ts_ms: number }> = await em.query(
-      `SELECT ${['(extract(epoch FROM ts) * 1000)::float8 AS ts_ms', ...columns].join(', ')} FROM telemetry
+    const rows = (await em.query(
+      `SELECT ${evaluationColumns(metrics, 4)} FROM telemetry
         WHERE device_id = $1 AND ts > COALESCE($2::timestamptz, '-infinity')
         ORDER BY ts LIMIT $3`,
       [deviceId, after, limit, ...metrics],
-    );
-    return rows.map((r) => ({
-      ts: r.ts_ms,
-      data: Object.fromEntries(metrics.map((m, i) => [m, toNumber(r[`m${i}`])])),
-    }));
+    )) as EvaluationRow[];
+    return rows.map((r) => toEvaluationReading(r, metrics));
+  }
+
+  /** Whether the device has readings after `after` (all of them when null). */
+  async hasReadingsAfter(em: EntityManager, deviceId: string, after: Date | null): Promise<boolean> {
+    const rows = (await em.query(
+      `SELECT 1 FROM telemetry
+        WHERE device_id = $1 AND ts > COALESCE($2::timestamptz, '-infinity') LIMIT 1`,
+      [deviceId, after],
+    )) as unknown[];
+    return rows.length > 0;
   }
 
   /** The ts of the device's newest reading; null when it has none. */
@@ -567,6 +594,36 @@ const AS_FLOAT8_GUARDED = `CASE
     ELSE (v #>> '{}')::float8 END`;
 
 /** A jsonb number's text as a finite double, else null (not a number the rules can use). */
+/** A row of {@link evaluationColumns}. */
+type EvaluationRow = Record<string, unknown> & { ts_ms: number };
+
+/**
+ * The select list rule evaluation reads, from a row with `ts` and `data`: the ts as epoch
+ * ms, and each metric (parameters from `$first` on) as the number's text, or NULL when not
+ * a JSON number. The database does the jsonb work, and no whole `data` object crosses the
+ * wire per row. Text, not ::float8: jsonb keeps numbers exactly, and a cast of one no
+ * double can hold (1e-400, written by an older api) raises 22003 on every later chunk,
+ * stalling the device for good. Number() reads it as the api's JSON.parse did. ts as epoch
+ * milliseconds: parsing 5,000 timestamptz strings into Dates was a measurable share of the
+ * worker's CPU in a bench:rules profile.
+ */
+function evaluationColumns(metrics: string[], first: number): string {
+  return [
+    '(extract(epoch FROM ts) * 1000)::float8 AS ts_ms',
+    ...metrics.map(
+      (_, i) =>
+        `CASE WHEN jsonb_typeof(data -> $${i + first}) = 'number' THEN data ->> $${i + first} END AS m${i}`,
+    ),
+  ].join(', ');
+}
+
+function toEvaluationReading(row: EvaluationRow, metrics: string[]): EvaluationReading {
+  return {
+    ts: Number(row.ts_ms),
+    data: Object.fromEntries(metrics.map((m, i) => [m, toNumber(row[`m${i}`])])),
+  };
+}
+
 function toNumber(text: unknown): number | null {
   if (typeof text !== 'string') return null;
   const n = Number(text);

@@ -1,0 +1,33 @@
+import type { EntityManager } from 'typeorm';
+import type { EvaluationReading } from './telemetry.repository';
+
+/**
+ * Work that joins a batch's storing transaction: the worker wires rule evaluation in here
+ * (`EvaluationService` in libs/rules, which depends on this lib, not the other way round),
+ * so a batch is stored and evaluated in one transaction from the rows the INSERT returns,
+ * with no read-back and no second job.
+ */
+export const BATCH_FOLLOWER = Symbol('BATCH_FOLLOWER');
+
+export interface BatchFollower {
+  /**
+   * Called in the batch's transaction, under the device row's lock, before the insert.
+   * Null when the batch cannot be followed here (say another evaluator holds the device,
+   * or readings stored earlier still wait for evaluation): the batch then gets a
+   * `rule-evaluation` job, as without a follower.
+   */
+  prepare(em: EntityManager, deviceId: string): Promise<BatchFollowUp | null>;
+}
+
+export interface BatchFollowUp {
+  /** The metrics the follow-up reads from each stored reading. */
+  readonly metrics: string[];
+  /**
+   * In the same transaction, after the insert: the readings the batch stored after the
+   * device's evaluation cursor, in ts order. These are all the device's unevaluated
+   * readings ({@link BatchFollower.prepare} made sure of it).
+   */
+  apply(em: EntityManager, readings: EvaluationReading[]): Promise<void>;
+  /** Once the transaction committed (logging, handing events on). Never throws. */
+  committed(): Promise<void>;
+}

@@ -1,0 +1,135 @@
+import { DeviceAlertLock } from '@app/alerts';
+import { isolatedRun, IsolatedRun, TestProject } from '@app/testing';
+import { DataSource } from 'typeorm';
+import { RunningApi, startApi } from '../support/api';
+import { at, deviceIdOf, rule, send, T0, until } from '../support/fixtures';
+import { closeInOrder } from '../support/shutdown';
+import { drained, Pipeline, RunningWorker, startWorker } from '../support/worker';
+
+/**
+ * A batch is stored and evaluated in one transaction, from the rows its INSERT returns,
+ * whenever the device has nothing older waiting for evaluation and no other evaluator holds
+ * it; otherwise it gets a `rule-evaluation` job as before. The evaluation queue is paused
+ * in each test, so an alert that opens was opened by the storing transaction, and one that
+ * waits for the queue opens only once it is resumed.
+ */
+describe('evaluating a batch where it is stored (integration)', () => {
+  let own: IsolatedRun;
+  let api: RunningApi;
+  let worker: RunningWorker;
+  let pipeline: Pipeline;
+  let db: DataSource;
+
+  beforeAll(async () => {
+    own = await isolatedRun('batch_eval');
+    api = await startApi(own.env);
+    worker = await startWorker(own.env);
+    pipeline = new Pipeline(own.env);
+    db = api.app.get(DataSource);
+  });
+  beforeEach(() => pipeline.evaluation.pause());
+  afterEach(() => pipeline.evaluation.resume());
+  afterAll(() =>
+    closeInOrder([
+      ['pipeline', () => pipeline?.close()],
+      ['worker', () => worker?.close()],
+      ['api', () => api?.close()],
+      ['database', () => own?.drop()],
+    ]),
+  );
+
+  async function projectWithHotRule(): Promise<TestProject> {
+    const p = await api.tenants.newProject();
+    await rule(api, p).expect(201);
+    return p;
+  }
+
+  const alertsOf = async (deviceId: string): Promise<string[]> =>
+    (
+      await db.query(
+        `SELECT triggered_at FROM alerts WHERE device_id = $1 ORDER BY triggered_at`,
+        [deviceId],
+      )
+    ).map((r: { triggered_at: Date }) => r.triggered_at.toISOString());
+
+  const evaluationJobs = () =>
+    pipeline.evaluation.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+
+  it('opens the alert in the transaction that stores the batch, with no evaluation job', async () => {
+    const p = await projectWithHotRule();
+    await send(api, p, 'a', [1, 9, 9, 2], { metric: 't' });
+    await drained(pipeline.ingest);
+    const deviceId = (await deviceIdOf(db, p.projectId, 'a'))!;
+    expect(await alertsOf(deviceId)).toEqual([at(1)]);
+    const [device] = await db.query(`SELECT evaluated_until FROM devices WHERE id = $1`, [
+      deviceId,
+    ]);
+    expect(device.evaluated_until.toISOString()).toBe(at(3));
+    expect(Object.values(await evaluationJobs()).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it('evaluates only what is after the cursor: late readings in the batch are stored, not evaluated', async () => {
+    const p = await projectWithHotRule();
+    await send(api, p, 'b', [1, 1], { metric: 't', start: 10 });
+    await drained(pipeline.ingest);
+    // A hot reading before the cursor (late), then a cold and a hot one after it.
+    await send(api, p, 'b', [9], { metric: 't', start: 5 });
+    await send(api, p, 'b', [1, 9], { metric: 't', start: 12 });
+    await drained(pipeline.ingest);
+    const deviceId = (await deviceIdOf(db, p.projectId, 'b'))!;
+    expect(await alertsOf(deviceId)).toEqual([at(13)]);
+  });
+
+  it('leaves the batch to the queue when older readings wait for evaluation, which then evaluates all in ts order', async () => {
+    const p = await projectWithHotRule();
+    await send(api, p, 'c', [1], { metric: 't', start: 0 });
+    await drained(pipeline.ingest);
+    const deviceId = (await deviceIdOf(db, p.projectId, 'c'))!;
+    // Readings stored but not evaluated (as after a batch whose evaluation was queued).
+    await db.query(
+      `INSERT INTO telemetry (device_id, ts, data) VALUES ($1, $2, '{"t": 7}'), ($1, $3, '{"t": 1}')`,
+      [deviceId, at(1), at(2)],
+    );
+    await send(api, p, 'c', [9], { metric: 't', start: 3 });
+    await drained(pipeline.ingest);
+    expect(await alertsOf(deviceId)).toEqual([]);
+    expect((await evaluationJobs()).waiting).toBe(1);
+
+    await pipeline.evaluation.resume();
+    // In ts order: the stored-earlier hot reading at 1 opens one, the cold one at 2
+    // resolves it, and the batch's hot reading at 3 opens the next.
+    await until('the queued evaluation', () => alertsOf(deviceId), {
+      done: (a) => a.length > 1,
+    });
+    expect(await alertsOf(deviceId)).toEqual([at(1), at(3)]);
+  });
+
+  it('leaves the batch to the queue while another transaction holds the device', async () => {
+    const p = await projectWithHotRule();
+    await send(api, p, 'd', [1], { metric: 't' });
+    await drained(pipeline.ingest);
+    const deviceId = (await deviceIdOf(db, p.projectId, 'd'))!;
+    const lock = worker.app.get(DeviceAlertLock);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let held!: () => void;
+    const isHeld = new Promise<void>((r) => (held = r));
+    const holder = db.transaction(async (em) => {
+      await lock.take(em, deviceId);
+      held();
+      await released;
+    });
+    await isHeld;
+    await send(api, p, 'd', [9], { metric: 't', start: 1 });
+    await drained(pipeline.ingest);
+    expect(await alertsOf(deviceId)).toEqual([]);
+    release();
+    await holder;
+
+    await pipeline.evaluation.resume();
+    await until('the queued evaluation', () => alertsOf(deviceId), {
+      done: (a) => a.length > 0,
+    });
+    expect(await alertsOf(deviceId)).toEqual([new Date(T0 + 1000).toISOString()]);
+  });
+});
