@@ -46,10 +46,9 @@ describe('evaluating a batch where it is stored (integration)', () => {
 
   const alertsOf = async (deviceId: string): Promise<string[]> =>
     (
-      await db.query(
-        `SELECT triggered_at FROM alerts WHERE device_id = $1 ORDER BY triggered_at`,
-        [deviceId],
-      )
+      await db.query(`SELECT triggered_at FROM alerts WHERE device_id = $1 ORDER BY triggered_at`, [
+        deviceId,
+      ])
     ).map((r: { triggered_at: Date }) => r.triggered_at.toISOString());
 
   const evaluationJobs = () =>

@@ -475,7 +475,11 @@ export class TelemetryRepository {
   }
 
   /** Whether the device has readings after `after` (all of them when null). */
-  async hasReadingsAfter(em: EntityManager, deviceId: string, after: Date | null): Promise<boolean> {
+  async hasReadingsAfter(
+    em: EntityManager,
+    deviceId: string,
+    after: Date | null,
+  ): Promise<boolean> {
     const rows = (await em.query(
       `SELECT 1 FROM telemetry
         WHERE device_id = $1 AND ts > COALESCE($2::timestamptz, '-infinity') LIMIT 1`,
