@@ -17,7 +17,9 @@
  * (uuid, timestamptz, jsonb, primary key (device_id, ts)), dropped afterwards.
  *
  * Knobs: BENCH_DEVICES (20), BENCH_BATCHES (10 per device), BENCH_EVENTS (5000 per batch),
- * BENCH_CONCURRENCY (4), BENCH_RULES (0 extra never-firing rules), BENCH_WORKERS (1: the
+ * BENCH_CONCURRENCY (4), BENCH_RULES (0 extra never-firing rules; `none`: no rules at all and
+ * no webhook, end to end is then every evaluation cursor at its last reading, for the cost
+ * of evaluation), BENCH_WORKERS (1: the
  * worker `npm run up` started; N > 1 spawns N − 1 more `node dist/apps/worker/main.js` with
  * WORKER_PORT=0 for the run and stops them after; needs `npm run build`),
  * BENCH_TIMEOUT_S (600).
@@ -36,7 +38,10 @@ const DEVICES = int('BENCH_DEVICES', 20);
 const BATCHES = int('BENCH_BATCHES', 10);
 const EVENTS = int('BENCH_EVENTS', 5000);
 const CONCURRENCY = int('BENCH_CONCURRENCY', 4);
-const EXTRA_RULES = int('BENCH_RULES', 0);
+/** BENCH_RULES=none: no rules and no webhook; end to end is then "evaluated". */
+const NO_RULES = env.BENCH_RULES === 'none';
+const EXTRA_RULES = NO_RULES ? 0 : int('BENCH_RULES', 0);
+const RULES = NO_RULES ? 0 : 2 + EXTRA_RULES;
 const WORKERS = int('BENCH_WORKERS', 1);
 const TIMEOUT_MS = int('BENCH_TIMEOUT_S', 600) * 1000;
 const TOTAL = DEVICES * BATCHES * EVENTS;
@@ -76,6 +81,7 @@ async function post(key: string, path: string, body: unknown): Promise<void> {
 
 /** The rules and the webhook; the extra rules never fire either. */
 async function setUp(projectId: string, key: string, url: string): Promise<void> {
+  if (NO_RULES) return;
   const rule = (name: string, metric: string, operator: string, threshold: number, n: number) =>
     post(key, `/projects/${projectId}/rules`, {
       name,
@@ -234,6 +240,8 @@ async function endToEnd(db: Client, bodies: string[][]): Promise<Run> {
   let retries = 0;
   const started = performance.now();
   const marks = { stored: NaN, evaluated: NaN };
+  let evaluated!: (at: number) => void;
+  const allEvaluated = new Promise<number>((r) => (evaluated = r));
   let polling = true;
   const poll = (async () => {
     while (polling && Number.isNaN(marks.evaluated)) {
@@ -245,7 +253,7 @@ async function endToEnd(db: Client, bodies: string[][]): Promise<Run> {
       );
       const now = performance.now();
       if (Number.isNaN(marks.stored) && rows[0].stored === DEVICES) marks.stored = now;
-      if (rows[0].evaluated === DEVICES) marks.evaluated = now;
+      if (rows[0].evaluated === DEVICES) evaluated((marks.evaluated = now));
       await sleep(100);
     }
   })();
@@ -297,7 +305,9 @@ async function endToEnd(db: Client, bodies: string[][]): Promise<Run> {
       TIMEOUT_MS,
     );
   });
-  const doneAt = await Promise.race([rx.allEnds, timeout]).finally(() => clearTimeout(timer));
+  const doneAt = await Promise.race([NO_RULES ? allEvaluated : rx.allEnds, timeout]).finally(() =>
+    clearTimeout(timer),
+  );
   polling = false;
   await poll;
   // The poll runs every 100 ms; one that missed the last step is at most this late.
@@ -377,7 +387,7 @@ async function main(): Promise<void> {
   console.log(`machine      ${machine()}, PostgreSQL ${pg}`);
   console.log(
     `workload     ${DEVICES} devices × ${BATCHES} batches × ${EVENTS} events (${fmt(TOTAL)}), ${CONCURRENCY} concurrent clients, ` +
-      `${2 + EXTRA_RULES} rules (${EXTRA_RULES} extra), ${WORKERS} worker process(es) × concurrency ${concurrency}`,
+      `${RULES} rules (${EXTRA_RULES} extra), ${WORKERS} worker process(es) × concurrency ${concurrency}`,
   );
   console.log(
     `accepted     ${fmt(rate(run.acceptedMs))} events/s (all 202s at ${s(run.acceptedMs)}; ${run.retries} retries after 429/503)`,
@@ -389,7 +399,7 @@ async function main(): Promise<void> {
     `evaluated    ${fmt(rate(run.evaluatedMs))} events/s (every evaluation cursor at its last reading at ${s(run.evaluatedMs)}, ±0.1 s)`,
   );
   console.log(
-    `end to end   ${fmt(e2e)} events/s (first request → last end-marker webhook at ${s(run.endToEndMs)})`,
+    `end to end   ${fmt(e2e)} events/s (first request → ${NO_RULES ? 'every cursor at its last reading' : 'last end-marker webhook'} at ${s(run.endToEndMs)})`,
   );
   console.log(
     `api latency  p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms per ${fmt(EVENTS)}-event request`,
@@ -408,7 +418,7 @@ async function main(): Promise<void> {
       batches: BATCHES,
       events: EVENTS,
       concurrency: CONCURRENCY,
-      rules: 2 + EXTRA_RULES,
+      rules: RULES,
       workers: WORKERS,
       total: TOTAL,
       accepted_per_s: Math.round(rate(run.acceptedMs)),

@@ -184,11 +184,13 @@ describe('storing a batch (integration)', () => {
     const cursor = new Date(T0 + 2000);
     const readBack = () =>
       db.transaction((em) => repo.readingsAfter(em, device, cursor, ['t', 'v'], 100));
-    // Fast path: numbers, a non-number, a number no double holds, one late reading.
+    // Fast path: one late reading, then JSON numbers and every other kind of JSON value
+    // (only numbers are read as numbers; a numeric string is not one).
+    const values = [1.5, 'x', 1e308, null, 7, '7', true, { a: 1 }, [1], '', -0.25];
     const first = await db.transaction((em) =>
-      repo.insertBatch(em, device, events(2, [1.5, 'x', 1e308, null, 7]), cursor, ['t', 'v']),
+      repo.insertBatch(em, device, events(2, values), cursor, ['t', 'v']),
     );
-    expect(first.inserted).toBe(5);
+    expect(first.inserted).toBe(values.length);
     expect(first.late).toBe(1);
     expect(first.readings).toEqual(await readBack());
     expect(first.readings!.map((r) => r.data)).toEqual([
@@ -196,15 +198,21 @@ describe('storing a batch (integration)', () => {
       { t: 1e308, v: null },
       { t: null, v: null },
       { t: 7, v: null },
+      { t: null, v: null },
+      { t: null, v: null },
+      { t: null, v: null },
+      { t: null, v: null },
+      { t: null, v: null },
+      { t: -0.25, v: null },
     ]);
     // Deduplicating path (overlaps what is stored): only the new rows come back.
     const second = await db.transaction((em) =>
-      repo.insertBatch(em, device, events(6, [70, 8, 9]), cursor, ['t', 'v']),
+      repo.insertBatch(em, device, events(12, [70, 8, 9]), cursor, ['t', 'v']),
     );
     expect(second).toMatchObject({ inserted: 2, late: 0 });
     expect(second.readings!.map((r) => [r.ts, r.data.t])).toEqual([
-      [T0 + 7000, 8],
-      [T0 + 8000, 9],
+      [T0 + 13000, 8],
+      [T0 + 14000, 9],
     ]);
   });
 });
