@@ -13,6 +13,7 @@ const moduleNameMapper = Object.fromEntries(
 moduleNameMapper['^@api/(.*)$'] = '<rootDir>/apps/api/src/$1';
 moduleNameMapper['^@worker/(.*)$'] = '<rootDir>/apps/worker/src/$1';
 moduleNameMapper['^@receiver/(.*)$'] = '<rootDir>/apps/receiver/src/$1';
+moduleNameMapper['^@scripts/(.*)$'] = '<rootDir>/scripts/$1';
 const base = {
   rootDir: __dirname,
   testEnvironment: 'node',

@@ -43,6 +43,8 @@ install_deps() {
 ensure_tools() {
   local missing=()
   for tool in curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  # promtool (Debian's prometheus package) checks deploy/grafana/alerts.rules.yml.
+  command -v promtool >/dev/null || missing+=(prometheus)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing ${missing[*]} with apt-get"

@@ -1,12 +1,13 @@
 import { AlertsWorkerModule } from '@app/alerts';
-import { AppConfig, AppConfigModule } from '@app/config';
+import { AppConfig, AppConfigModule, WorkerRole } from '@app/config';
 import { DatabaseModule } from '@app/database';
-import { AppLoggerModule, ObservabilityModule } from '@app/observability';
+import { AppLoggerModule, MetricsService, ObservabilityModule } from '@app/observability';
 import {
   QueueHandlerClass,
+  QueueMetrics,
   QueueModule,
   QueueName,
-  QUEUES,
+  QUEUE_OF_ROLE,
   queueConsumers,
   QueueWorkerModule,
   redisOptionsFromUrl,
@@ -17,6 +18,7 @@ import { EvaluationService, RulesWorkerModule } from '@app/rules';
 import { TelemetryWorkerModule } from '@app/telemetry';
 import { WebhooksWorkerModule } from '@app/webhooks';
 import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { WorkerHttpServer } from './worker-http.server';
 
 /**
@@ -37,29 +39,33 @@ const HANDLERS: QueueHandlerClass[] = [
   ...WebhooksWorkerModule.handlers,
 ];
 
-/**
- * Each queue's concurrency, lock duration and connection: deliveries have their own
- * concurrency.
- */
+/** The queues a process with this configuration consumes. */
+export function queuesOf(config: AppConfig): QueueName[] {
+  return config.worker.roles.map((role) => QUEUE_OF_ROLE[role]);
+}
+
+/** Each queue's concurrency (its role's), lock duration and connection. */
 export function tuningOf(config: AppConfig, queue: QueueName): WorkerTuning {
-  const tuning = {
-    concurrency: config.worker.concurrency,
+  const role = (Object.keys(QUEUE_OF_ROLE) as WorkerRole[]).find((r) => QUEUE_OF_ROLE[r] === queue);
+  return {
+    concurrency: role ? config.worker.roleConcurrency[role] : config.worker.concurrency,
     lockDurationMs: config.worker.lockDurationMs,
     connection: redisOptionsFromUrl(config.redis.url),
   };
-  return queue === QUEUES.WEBHOOK_DELIVERY
-    ? { ...tuning, concurrency: config.webhooks.concurrency }
-    : tuning;
 }
 
 /**
- * The worker process: the feature libs' worker modules, one BullMQ consumer per queue
- * around each lib's handler (it fails at start if a queue has none or two), and nothing
- * HTTP but the probe listener. Only this module imports worker modules.
+ * The worker process: the feature libs' worker modules, one BullMQ consumer per queue of
+ * its roles (WORKER_QUEUES) around each lib's handler (it fails at start if such a queue
+ * has none or two), and nothing HTTP but the probe listener. Every role's services are
+ * there (an ingest process opens alerts and hands their events on), but a process
+ * consumes only its roles' queues and runs only their periodic duties. Only this module
+ * imports worker modules.
  */
 @Module({})
 export class WorkerModule {
   static forRoot(config: AppConfig): DynamicModule {
+    const queues = queuesOf(config);
     return {
       module: WorkerModule,
       imports: [
@@ -73,7 +79,20 @@ export class WorkerModule {
         AlertsWorkerModule,
         ...FEATURES,
       ],
-      providers: [WorkerHttpServer, ...queueConsumers(HANDLERS, (q) => tuningOf(config, q))],
+      providers: [
+        WorkerHttpServer,
+        {
+          provide: QueueMetrics,
+          inject: [MetricsService, ConfigService],
+          useFactory: (metrics: MetricsService, cfg: ConfigService<AppConfig, true>) =>
+            new QueueMetrics(metrics, cfg, queues),
+        },
+        ...queueConsumers(
+          HANDLERS.filter((h) => queues.includes(h.queue)),
+          (q) => tuningOf(config, q),
+          queues,
+        ),
+      ],
     };
   }
 }

@@ -14,6 +14,17 @@ import { AlertEntity } from './entities/alert.entity';
 export class DeviceAlertsRepository {
   constructor(private readonly events: AlertEventsRepository) {}
 
+  /** Active alerts across every project, by status: an operator's gauge, no tenant in it. */
+  async countActive(em: EntityManager): Promise<Record<'open' | 'acknowledged', number>> {
+    const rows = (await em.query(
+      `SELECT status, count(*)::int AS n FROM alerts
+        WHERE status IN ('open', 'acknowledged') GROUP BY status`,
+    )) as Array<{ status: 'open' | 'acknowledged'; n: number }>;
+    const counts = { open: 0, acknowledged: 0 };
+    for (const r of rows) counts[r.status] = r.n;
+    return counts;
+  }
+
   /** Active (open or acknowledged) alerts of a device, by rule. */
   async active(em: EntityManager, deviceId: string): Promise<Map<string, string>> {
     const rows = await em

@@ -1,4 +1,5 @@
 import { PeriodicTask } from '@app/common';
+import { WorkerRoles } from '@app/config';
 import { InjectProducer, Producer, QUEUES } from '@app/queue';
 import {
   BeforeApplicationShutdown,
@@ -45,10 +46,12 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly events: AlertEventsRepository,
     @InjectProducer(QUEUES.ALERT_EVENTS) private readonly queue: Producer<'alert-events'>,
+    private readonly roles: WorkerRoles,
   ) {}
 
+  /** The sweep runs where alert events are consumed (role `alert-events`). */
   onApplicationBootstrap(): void {
-    this.sweep.start();
+    if (this.roles.runs('alert-events')) this.sweep.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {

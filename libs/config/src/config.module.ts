@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { AppConfig } from './config';
+import { WorkerRoles } from './worker-roles.service';
 
 /**
  * Makes the already-validated {@link AppConfig} available as a global `ConfigService`.
@@ -20,7 +21,8 @@ export class AppConfigModule {
           load: [() => ({ ...config })],
         }),
       ],
-      exports: [ConfigModule],
+      providers: [WorkerRoles],
+      exports: [ConfigModule, WorkerRoles],
     };
   }
 }

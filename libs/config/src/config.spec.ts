@@ -53,6 +53,45 @@ describe('environment validation', () => {
     expect(() => validateEnv({ ...valid, LOG_FORMAT: 'yaml' })).toThrow(/LOG_FORMAT/);
   });
 
+  it('reads WORKER_QUEUES as roles, all by default, and each role its concurrency', () => {
+    expect(loadConfig(valid).worker.roles).toEqual([
+      'ingest',
+      'evaluate',
+      'alert-events',
+      'deliver',
+    ]);
+    const roles = loadConfig({
+      ...valid,
+      WORKER_QUEUES: ' deliver, ingest ,deliver',
+      WORKER_CONCURRENCY: '3',
+      WORKER_CONCURRENCY_INGEST: '8',
+      WEBHOOK_CONCURRENCY: '20',
+    }).worker;
+    expect(roles.roles).toEqual(['ingest', 'deliver']);
+    expect(roles.roleConcurrency).toEqual({
+      ingest: 8,
+      evaluate: 3,
+      'alert-events': 3,
+      deliver: 20,
+    });
+    expect(loadConfig({ ...valid, WORKER_QUEUES: 'all,ingest' }).worker.roles).toHaveLength(4);
+  });
+
+  it.each(['', 'ingest,', 'ingest;deliver', 'evaluation', 'ALL'])(
+    'refuses WORKER_QUEUES=%j naming the roles',
+    (value) => {
+      const env = { ...valid, WORKER_QUEUES: value };
+      if (value === '') {
+        // Empty is unset: the default, all.
+        expect(loadConfig(env).worker.roles).toHaveLength(4);
+        return;
+      }
+      expect(() => validateEnv(env)).toThrow(
+        /WORKER_QUEUES must be all or a comma-separated list of ingest, evaluate, alert-events, deliver/,
+      );
+    },
+  );
+
   it('requires ADMIN_TOKEN', () => {
     expect(() => validateEnv({})).toThrow(/ADMIN_TOKEN/);
   });

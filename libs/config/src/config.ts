@@ -1,5 +1,6 @@
 import { EnvSource, readEnv } from './env';
 import { EnvironmentVariables, LogFormatSetting, validateEnv } from './env.validation';
+import { parseWorkerRoles, WorkerRole } from './worker-roles';
 
 /**
  * Typed configuration, one key per area. Read it through
@@ -49,7 +50,16 @@ export interface AppConfig {
     pageMaxBytes: number;
     perProject: number;
   };
-  worker: { port: number; concurrency: number; shutdownGraceMs: number; lockDurationMs: number };
+  worker: {
+    port: number;
+    concurrency: number;
+    shutdownGraceMs: number;
+    lockDurationMs: number;
+    /** The roles this process runs (WORKER_QUEUES). */
+    roles: WorkerRole[];
+    /** Jobs in flight per process, per role (`deliver`: WEBHOOK_CONCURRENCY). */
+    roleConcurrency: Record<WorkerRole, number>;
+  };
   queue: { attempts: number; backoffMs: number };
   ingest: {
     backlogMaxJobs: number;
@@ -116,6 +126,13 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       concurrency: env.WORKER_CONCURRENCY,
       shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
       lockDurationMs: env.QUEUE_LOCK_DURATION_MS,
+      roles: parseWorkerRoles(env.WORKER_QUEUES),
+      roleConcurrency: {
+        ingest: env.WORKER_CONCURRENCY_INGEST || env.WORKER_CONCURRENCY,
+        evaluate: env.WORKER_CONCURRENCY_EVALUATE || env.WORKER_CONCURRENCY,
+        'alert-events': env.WORKER_CONCURRENCY_ALERT_EVENTS || env.WORKER_CONCURRENCY,
+        deliver: env.WEBHOOK_CONCURRENCY,
+      },
     },
     queue: { attempts: env.QUEUE_ATTEMPTS, backoffMs: env.QUEUE_BACKOFF_MS },
     ingest: {

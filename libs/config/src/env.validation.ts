@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import { WORKER_QUEUES_RE, WORKER_ROLES } from './worker-roles';
 
 /** `LOG_FORMAT`: JSON lines, pino-pretty's readable lines, or `auto` (see the logger). */
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
@@ -225,6 +226,37 @@ export class EnvironmentVariables {
   @Max(256)
   @IsInt()
   WORKER_CONCURRENCY = 4;
+
+  /**
+   * What this worker process consumes: `all`, or a comma-separated list of roles (`ingest`,
+   * `evaluate`, `alert-events`, `deliver`). A process never opens a consumer for a queue
+   * outside its roles, and runs only its roles' periodic duties.
+   */
+  @Matches(WORKER_QUEUES_RE, {
+    message: `WORKER_QUEUES must be all or a comma-separated list of ${WORKER_ROLES.join(', ')}`,
+  })
+  WORKER_QUEUES = 'all';
+
+  /** Jobs of the `ingest` role in flight per process; 0: WORKER_CONCURRENCY. */
+  @Transform(toInt)
+  @Min(0)
+  @Max(256)
+  @IsInt()
+  WORKER_CONCURRENCY_INGEST = 0;
+
+  /** Jobs of the `evaluate` role in flight per process; 0: WORKER_CONCURRENCY. */
+  @Transform(toInt)
+  @Min(0)
+  @Max(256)
+  @IsInt()
+  WORKER_CONCURRENCY_EVALUATE = 0;
+
+  /** Jobs of the `alert-events` role in flight per process; 0: WORKER_CONCURRENCY. */
+  @Transform(toInt)
+  @Min(0)
+  @Max(256)
+  @IsInt()
+  WORKER_CONCURRENCY_ALERT_EVENTS = 0;
 
   /** Backpressure: `POST /telemetry` answers 429 while more batches than this wait. */
   @Transform(toInt)

@@ -4,3 +4,5 @@ export * from './env';
 export * from './env.validation';
 export * from './boot';
 export * from './receiver-config';
+export * from './worker-roles';
+export * from './worker-roles.service';

@@ -26,9 +26,17 @@ export class MetricsService {
     return new Counter({ name, help, labelNames, registers: [this.registry] });
   }
 
-  /** A gauge on this process's registry. */
-  gauge<L extends string = never>(name: string, help: string, labelNames: L[] = []): Gauge<L> {
-    return new Gauge({ name, help, labelNames, registers: [this.registry] });
+  /**
+   * A gauge on this process's registry; with `collect`, its values are read when
+   * Prometheus scrapes (`this` is the gauge).
+   */
+  gauge<L extends string = never>(
+    name: string,
+    help: string,
+    labelNames: L[] = [],
+    collect?: (this: Gauge<L>) => void | Promise<void>,
+  ): Gauge<L> {
+    return new Gauge({ name, help, labelNames, registers: [this.registry], collect });
   }
 
   /** A histogram on this process's registry; `buckets` in the metric's unit. */

@@ -8,3 +8,4 @@ export * from './queue.module';
 export * from './redis-connection';
 export * from './outage.service';
 export * from './queue-worker.module';
+export * from './queue-metrics';

@@ -1,3 +1,5 @@
+import type { WorkerRole } from '@app/config';
+
 /**
  * Queue names. These strings are persisted in Redis (they are part of every job key):
  * renaming one strands the jobs already queued under the old name.
@@ -14,3 +16,11 @@ export const QUEUES = {
 } as const;
 
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+/** The queue each worker role consumes (WORKER_QUEUES; the roles and their duties: libs/config). */
+export const QUEUE_OF_ROLE: Record<WorkerRole, QueueName> = {
+  ingest: QUEUES.TELEMETRY_INGEST,
+  evaluate: QUEUES.RULE_EVALUATION,
+  'alert-events': QUEUES.ALERT_EVENTS,
+  deliver: QUEUES.WEBHOOK_DELIVERY,
+};

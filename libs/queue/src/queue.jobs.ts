@@ -24,7 +24,13 @@ export interface JobPayloads {
     };
   };
   [QUEUES.RULE_EVALUATION]: {
-    'evaluate-device': { projectId: string; deviceId: string; correlationId: string };
+    'evaluate-device': {
+      projectId: string;
+      deviceId: string;
+      correlationId: string;
+      /** When the api accepted the batch that asked for it (epoch ms), for the lag metric. */
+      acceptedAt?: number;
+    };
   };
   [QUEUES.ALERT_EVENTS]: {
     'alert-event': { projectId: string; eventId: string; correlationId: string };

@@ -61,6 +61,8 @@ export class EvaluationService implements BatchFollower {
   private readonly duration: Histogram;
   private readonly readingsEvaluated: Counter;
   private readonly evaluations: Counter<'path'>;
+  private readonly lag: Histogram;
+  private maxLagSeconds = 0;
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -86,6 +88,24 @@ export class EvaluationService implements BatchFollower {
       'evaluation transactions: "batch" in the transaction that stored the batch, "queue" from a rule-evaluation job',
       ['path'],
     );
+    this.lag = metrics.histogram(
+      'rules_evaluation_lag_seconds',
+      'from the api accepting a batch to the commit of its evaluation',
+      [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+    );
+    const takeMaxLag = () => {
+      const seconds = this.maxLagSeconds;
+      this.maxLagSeconds = 0;
+      return seconds;
+    };
+    metrics.gauge(
+      'rules_evaluation_lag_max_seconds',
+      'the longest evaluation lag since the previous scrape (0 when nothing was evaluated)',
+      [],
+      function () {
+        this.set(takeMaxLag());
+      },
+    );
     this.duration = metrics.histogram(
       'rules_evaluation_duration_seconds',
       'one evaluation transaction',
@@ -99,7 +119,7 @@ export class EvaluationService implements BatchFollower {
    * while it waits; the caller retries shortly (the holder may already have read past the
    * point where this job's readings were committed, so dropping the job would be wrong).
    */
-  async evaluateDevice(deviceId: string): Promise<EvaluationSummary> {
+  async evaluateDevice(deviceId: string, acceptedAt?: number): Promise<EvaluationSummary> {
     const total: EvaluationSummary = { ...NOTHING };
     for (;;) {
       const end = this.duration.startTimer();
@@ -115,7 +135,10 @@ export class EvaluationService implements BatchFollower {
       total.readings += chunk.readings;
       total.opened += chunk.opened;
       total.resolved += chunk.resolved;
-      if (chunk.readings < EVALUATION_CHUNK) return total;
+      if (chunk.readings < EVALUATION_CHUNK) {
+        if (acceptedAt !== undefined) this.observeLag(acceptedAt);
+        return total;
+      }
     }
   }
 
@@ -126,7 +149,11 @@ export class EvaluationService implements BatchFollower {
    * the cursor are all the device's new readings, in order, as a `rule-evaluation` job
    * would read them back. Otherwise null, and the batch gets that job.
    */
-  async prepare(em: EntityManager, deviceId: string): Promise<BatchFollowUp | null> {
+  async prepare(
+    em: EntityManager,
+    deviceId: string,
+    acceptedAt: number,
+  ): Promise<BatchFollowUp | null> {
     const context = await this.lockedContext(em, deviceId);
     if (context === 'busy' || !context) return null;
     if (await this.telemetry.hasReadingsAfter(em, deviceId, context.device.evaluatedUntil)) {
@@ -143,9 +170,16 @@ export class EvaluationService implements BatchFollower {
       },
       committed: async () => {
         this.evaluations.inc({ path: 'batch' });
+        this.observeLag(acceptedAt);
         await this.committed(summary, lines);
       },
     };
+  }
+
+  private observeLag(acceptedAt: number): void {
+    const seconds = Math.max(0, (Date.now() - acceptedAt) / 1000);
+    this.lag.observe(seconds);
+    if (seconds > this.maxLagSeconds) this.maxLagSeconds = seconds;
   }
 
   /** After an evaluation's commit: one line per alert change, events handed on. */

@@ -1,4 +1,5 @@
 import { PeriodicTask } from '@app/common';
+import { WorkerRoles } from '@app/config';
 import { InjectProducer, Producer, QUEUES } from '@app/queue';
 import { RedisService } from '@app/redis';
 import {
@@ -35,10 +36,12 @@ export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplication
     private readonly redis: RedisService,
     @InjectProducer(QUEUES.TELEMETRY_INGEST)
     private readonly queue: Producer<typeof QUEUES.TELEMETRY_INGEST>,
+    private readonly roles: WorkerRoles,
   ) {}
 
+  /** Runs where batches are stored (role `ingest`). */
   onApplicationBootstrap(): void {
-    this.task.start();
+    if (this.roles.runs('ingest')) this.task.start();
   }
 
   beforeApplicationShutdown(): Promise<void> {

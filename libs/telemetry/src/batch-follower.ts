@@ -14,9 +14,10 @@ export interface BatchFollower {
    * Called in the batch's transaction, under the device row's lock, before the insert.
    * Null when the batch cannot be followed here (say another evaluator holds the device,
    * or readings stored earlier still wait for evaluation): the batch then gets a
-   * `rule-evaluation` job, as without a follower.
+   * `rule-evaluation` job, as without a follower. `acceptedAt`: when the api accepted the
+   * batch (epoch ms), for the evaluation lag.
    */
-  prepare(em: EntityManager, deviceId: string): Promise<BatchFollowUp | null>;
+  prepare(em: EntityManager, deviceId: string, acceptedAt: number): Promise<BatchFollowUp | null>;
 }
 
 export interface BatchFollowUp {

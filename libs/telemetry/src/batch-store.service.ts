@@ -129,6 +129,7 @@ export class BatchStoreService {
     await this.evaluationQueue.add('evaluate-device', {
       projectId: job.data.projectId,
       deviceId,
+      acceptedAt: job.data.acceptedAt,
       correlationId: job.data.correlationId,
     });
     return result;
@@ -171,7 +172,7 @@ export class BatchStoreService {
         stored = salvaged;
         await this.telemetry.recordRejections(em, { projectId, deviceId, batchId }, rejections);
       } else {
-        followUp = (await this.follower?.prepare(em, deviceId)) ?? null;
+        followUp = (await this.follower?.prepare(em, deviceId, acceptedAt)) ?? null;
         const batch = await this.telemetry.insertBatch(
           em,
           deviceId,

@@ -33,6 +33,7 @@ export class TelemetryIntakeService {
   private sampled?: { checkedAt: number; full: boolean; retryAfter: number };
   private backlogCheck?: Promise<void>;
   private readonly accepted: Counter<'result'>;
+  private readonly acceptedEvents: Counter;
   private readonly limits: AppConfig['ingest'];
   private readonly quotas: AppConfig['quotas'];
 
@@ -52,6 +53,10 @@ export class TelemetryIntakeService {
     this.accepted = metrics.counter('telemetry_ingest_requests_total', 'POST /telemetry outcomes', [
       'result',
     ]);
+    this.acceptedEvents = metrics.counter(
+      'telemetry_ingest_events_accepted_total',
+      'events in batches answered 202 (queued)',
+    );
   }
 
   /**
@@ -95,6 +100,7 @@ export class TelemetryIntakeService {
       correlationId,
     );
     this.accepted.inc({ result: 'accepted' });
+    this.acceptedEvents.inc(checked.body.events.length);
     return {
       accepted: checked.body.events.length,
       batch_id: batchId,

@@ -5,6 +5,7 @@ import {
   BeforeApplicationShutdown,
 } from '@nestjs/common';
 import { PeriodicTask } from '@app/common';
+import { WorkerRoles } from '@app/config';
 import { DeliveryLedgerRepository } from './delivery-ledger.repository';
 import { DeliveryQueue } from './delivery-queue';
 
@@ -24,6 +25,7 @@ export class DeliverySweeper implements OnApplicationBootstrap, BeforeApplicatio
   constructor(
     private readonly ledger: DeliveryLedgerRepository,
     private readonly deliveryQueue: DeliveryQueue,
+    private readonly roles: WorkerRoles,
   ) {
     this.task = new PeriodicTask(
       SWEEP_MS,
@@ -33,8 +35,9 @@ export class DeliverySweeper implements OnApplicationBootstrap, BeforeApplicatio
     );
   }
 
+  /** Runs where webhooks are delivered (role `deliver`). */
   onApplicationBootstrap(): void {
-    this.task.start();
+    if (this.roles.runs('deliver')) this.task.start();
   }
 
   beforeApplicationShutdown(): Promise<void> {

@@ -1,3 +1,4 @@
+import { WorkerRoles } from '@app/config';
 import { Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
 import { DeliveryLedgerRepository } from './delivery-ledger.repository';
 import { resealWebhookSecrets, WebhookSecretCodec } from './webhook-secrets';
@@ -17,10 +18,12 @@ export class SecretResealer implements OnApplicationBootstrap {
   constructor(
     private readonly ledger: DeliveryLedgerRepository,
     private readonly codec: WebhookSecretCodec,
+    private readonly roles: WorkerRoles,
   ) {}
 
+  /** At the boot of a process that delivers webhooks (role `deliver`). */
   onApplicationBootstrap(): void {
-    this.done = this.run();
+    if (this.roles.runs('deliver')) this.done = this.run();
   }
 
   private async run(): Promise<void> {

@@ -1,6 +1,7 @@
 import { AlertsModule } from '@app/alerts';
 import { QueueHandlerClass } from '@app/queue';
 import { Module } from '@nestjs/common';
+import { CircuitGauges } from './circuit-gauges';
 import { DeliveryLedgerRepository } from './delivery-ledger.repository';
 import { DeliveryService } from './delivery.service';
 import { DeliverySlots } from './delivery-slots';
@@ -24,6 +25,7 @@ import { WebhooksModule } from './webhooks.module';
     DeliverySlots,
     DeliverySweeper,
     SecretResealer,
+    CircuitGauges,
     AlertEventsHandler,
     DeliveryHandler,
   ],

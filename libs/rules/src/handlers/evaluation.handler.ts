@@ -19,7 +19,7 @@ export class EvaluationHandler implements QueueHandler<typeof QUEUES.RULE_EVALUA
 
   readonly jobs: JobHandlers<typeof QUEUES.RULE_EVALUATION> = {
     'evaluate-device': async (job, token) => {
-      const summary = await this.evaluation.evaluateDevice(job.data.deviceId);
+      const summary = await this.evaluation.evaluateDevice(job.data.deviceId, job.data.acceptedAt);
       if (summary.busy) {
         // Another evaluator has the device: come back when it is likely done (no attempt used).
         await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);

@@ -1,0 +1,53 @@
+import { WorkerRoles } from '@app/config';
+import { MetricsService } from '@app/observability';
+import { RedisService } from '@app/redis';
+import { Injectable } from '@nestjs/common';
+
+/** A scrape reads at most this many circuits (a fleet with more is reported as a floor). */
+const MAX_CIRCUITS = 10000;
+const STATES = ['open', 'half_open', 'closed'] as const;
+
+/**
+ * `webhook_circuits{state}`: circuits per state, read from Redis when Prometheus scrapes,
+ * by the processes that deliver (role `deliver`; every replica reports the same figure:
+ * `max` them). A circuit that is closed with no failures has no key, so `closed` counts
+ * only those with failures since their last success. A scrape while Redis is away keeps
+ * the last values.
+ */
+@Injectable()
+export class CircuitGauges {
+  constructor(metrics: MetricsService, roles: WorkerRoles, redis: RedisService) {
+    if (!roles.runs('deliver')) return;
+    const count = async (): Promise<Record<string, number> | null> => {
+      try {
+        const counts: Record<string, number> = { open: 0, half_open: 0, closed: 0 };
+        let cursor = '0';
+        let seen = 0;
+        do {
+          const [next, keys] = await redis.client.scan(
+            cursor,
+            'MATCH',
+            redis.key('circuit', '*'),
+            'COUNT',
+            1000,
+          );
+          cursor = next;
+          if (keys.length === 0) continue;
+          const pipeline = redis.client.pipeline();
+          for (const k of keys) pipeline.hget(k, 's');
+          for (const [, state] of (await pipeline.exec()) ?? [])
+            counts[(state as string | null) ?? 'closed'] =
+              (counts[(state as string | null) ?? 'closed'] ?? 0) + 1;
+          seen += keys.length;
+        } while (cursor !== '0' && seen < MAX_CIRCUITS);
+        return counts;
+      } catch {
+        return null;
+      }
+    };
+    metrics.gauge('webhook_circuits', 'webhook circuits by state', ['state'], async function () {
+      const counts = await count();
+      if (counts) for (const s of STATES) this.set({ state: s }, counts[s] ?? 0);
+    });
+  }
+}
