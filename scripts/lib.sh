@@ -45,6 +45,8 @@ ensure_tools() {
   for tool in curl jq; do command -v "$tool" >/dev/null || missing+=("$tool"); done
   # promtool (Debian's prometheus package) checks deploy/grafana/alerts.rules.yml.
   command -v promtool >/dev/null || missing+=(prometheus)
+  # test/integration/pgbouncer.int-spec.ts runs the pipeline through a real PgBouncer.
+  [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || missing+=(pgbouncer)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     log "installing ${missing[*]} with apt-get"

@@ -15,6 +15,8 @@ export interface AppConfig {
   database: {
     url: string;
     poolSize: number;
+    /** A transaction-mode pooler in front of PostgreSQL: no session settings sent. */
+    pooler: 'none' | 'transaction';
     statementTimeoutMs: number;
     apiStatementTimeoutMs: number;
   };
@@ -79,6 +81,7 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
     database: {
       url: env.DATABASE_URL,
       poolSize: env.DATABASE_POOL_SIZE,
+      pooler: env.DATABASE_POOLER,
       statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
       apiStatementTimeoutMs: env.API_STATEMENT_TIMEOUT_MS,
     },

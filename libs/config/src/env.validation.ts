@@ -33,6 +33,15 @@ export class EnvironmentVariables {
   @IsInt()
   DATABASE_POOL_SIZE = 10;
 
+  /**
+   * What sits between the processes and PostgreSQL: `none`, or `transaction` for a pooler
+   * in transaction mode (PgBouncer `pool_mode = transaction`). With `transaction` the
+   * connections carry no session settings (the statement and idle-in-transaction timeouts
+   * are then the database role's: docs/operations.md, "Behind PgBouncer").
+   */
+  @IsIn(['none', 'transaction'])
+  DATABASE_POOLER: 'none' | 'transaction' = 'none';
+
   @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL = 'redis://127.0.0.1:6379';
 

@@ -31,6 +31,8 @@ function silentSocket(silenceMs: number): Socket {
 export type DatabaseSettings = Pick<AppConfig['database'], 'url' | 'poolSize'> & {
   /** Cancels a statement after this (default 60 s). */
   statementTimeoutMs?: number;
+  /** `transaction`: a pooler in transaction mode is in between (default `none`). */
+  pooler?: AppConfig['database']['pooler'];
 };
 
 export function buildDataSourceOptions(
@@ -56,9 +58,13 @@ export function buildDataSourceOptions(
       max: database.poolSize,
       connectionTimeoutMillis: 5000,
       idleTimeoutMillis: IDLE_MS,
-      // A stuck query must not hold a pooled connection (and its locks) forever.
-      statement_timeout: statementTimeoutMs,
-      idle_in_transaction_session_timeout: 60000,
+      // A stuck query must not hold a pooled connection (and its locks) forever. Sent as
+      // startup parameters, which a transaction-mode pooler refuses (a session setting
+      // would leak to whichever client gets the server connection next): behind one, the
+      // database role carries them instead (docs/operations.md, "Behind PgBouncer").
+      ...(database.pooler === 'transaction'
+        ? {}
+        : { statement_timeout: statementTimeoutMs, idle_in_transaction_session_timeout: 60000 }),
       keepAlive: true,
       stream: () => silentSocket(silenceMs),
     },

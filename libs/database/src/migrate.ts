@@ -12,8 +12,14 @@ export interface MigrationResult {
 
 /**
  * Applies pending migrations. Safe to run from several processes at once (every replica
- * of a Kubernetes Job, say): a session advisory lock serialises them, and the ones that
- * wait find nothing left to do. Creates the database first when it does not exist.
+ * of a Kubernetes Job, say): an advisory lock serialises them, and the ones that wait find
+ * nothing left to do. Creates the database first when it does not exist.
+ *
+ * The lock is transaction-scoped, held by a transaction of its own that stays open while
+ * the migrations run on other connections: so it works through a transaction-mode pooler
+ * too (PgBouncer keeps that transaction on one server connection, and a session lock
+ * would stay with whichever server connection took it), and ends with its connection if
+ * the process dies.
  */
 export async function runMigrations(database: DatabaseSettings): Promise<MigrationResult> {
   const createdDatabase = await ensureDatabase(database.url);
@@ -22,12 +28,15 @@ export async function runMigrations(database: DatabaseSettings): Promise<Migrati
   const lock = dataSource.createQueryRunner();
   try {
     await lock.connect();
-    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await lock.startTransaction();
     try {
+      // Idle while the migrations run elsewhere: not a stuck transaction.
+      await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+      await lock.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
       const applied = await dataSource.runMigrations({ transaction: 'each' });
       return { applied: applied.map((m) => m.name), createdDatabase };
     } finally {
-      await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      await lock.commitTransaction().catch(() => undefined);
     }
   } finally {
     await lock.release();
@@ -45,7 +54,11 @@ export async function ensureDatabase(url: string): Promise<boolean> {
     await probe.connect();
     return false;
   } catch (err) {
-    if ((err as { code?: string }).code !== '3D000') throw err; // invalid_catalog_name
+    // invalid_catalog_name; PgBouncer relays it as a message without the code.
+    const missing =
+      (err as { code?: string }).code === '3D000' ||
+      /^database ".*" does not exist$/.test((err as Error).message);
+    if (!missing) throw err;
   } finally {
     await probe.end().catch(() => undefined);
   }
