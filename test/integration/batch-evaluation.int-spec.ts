@@ -1,4 +1,5 @@
 import { DeviceAlertLock } from '@app/alerts';
+import { EvaluationService } from '@app/rules';
 import { isolatedRun, IsolatedRun, TestProject } from '@app/testing';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
@@ -130,5 +131,37 @@ describe('evaluating a batch where it is stored (integration)', () => {
       done: (a) => a.length > 0,
     });
     expect(await alertsOf(deviceId)).toEqual([new Date(T0 + 1000).toISOString()]);
+  });
+
+  it('waits for a batch being stored: a reading it adds before what the evaluation reads is evaluated, not passed over', async () => {
+    const p = await projectWithHotRule();
+    await send(api, p, 'f', [1], { metric: 't' });
+    await drained(pipeline.ingest);
+    const deviceId = (await deviceIdOf(db, p.projectId, 'f'))!;
+    // Stored, not yet evaluated: cold readings at 2 and 3.
+    await db.query(
+      `INSERT INTO telemetry (device_id, ts, data) VALUES ($1, $2, '{"t": 1}'), ($1, $3, '{"t": 1}')`,
+      [deviceId, at(2), at(3)],
+    );
+    // A batch being stored (the device row locked, as ingest does) adds a hot reading at 1.
+    let commit!: () => void;
+    let inserted!: () => void;
+    const isInserted = new Promise<void>((r) => (inserted = r));
+    const storing = db.transaction(async (em) => {
+      await em.query(`SELECT 1 FROM devices WHERE id = $1 FOR UPDATE`, [deviceId]);
+      await em.query(`INSERT INTO telemetry (device_id, ts, data) VALUES ($1, $2, '{"t": 9}')`, [
+        deviceId,
+        at(1),
+      ]);
+      inserted();
+      await new Promise<void>((r) => (commit = r));
+    });
+    await isInserted;
+    const evaluating = worker.app.get(EvaluationService).evaluateDevice(deviceId);
+    await new Promise((r) => setTimeout(r, 300));
+    commit();
+    await storing;
+    await evaluating;
+    expect(await alertsOf(deviceId)).toEqual([at(1)]);
   });
 });

@@ -1,5 +1,6 @@
 import { DeviceAlertLock } from '@app/alerts';
 import { EvaluationService } from '@app/rules';
+import { DeviceProgressRepository } from '@app/tenancy';
 import { testRunEnv } from '@app/testing';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
@@ -95,8 +96,12 @@ describe('evaluation under concurrency (integration)', () => {
   });
 
   it('negative control: without the lock the same race breaks the invariant', async () => {
-    // Every evaluator is let in at once, as if there were no lock.
+    // Every evaluator is let in at once, as if there were no lock (neither the device's
+    // lock nor its row, which evaluators also take to wait out a batch being stored).
     jest.spyOn(lock, 'tryTake').mockResolvedValue(true);
+    const progress = worker.app.get(DeviceProgressRepository);
+    const cursor = progress.evaluationCursor.bind(progress);
+    jest.spyOn(progress, 'evaluationCursor').mockImplementation((em, id) => cursor(em, id));
     let broken = 0;
     for (let round = 0; round < 5 && broken === 0; round++) {
       const { deviceId } = await deviceWithReadings();

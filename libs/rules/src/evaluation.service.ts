@@ -128,7 +128,8 @@ export class EvaluationService implements BatchFollower {
         this.evaluateChunk(em, deviceId, lines),
       );
       end();
-      // Committed: one line per alert opened or resolved (never one per reading).
+      // Committed: its counts, one line per alert opened or resolved (never per reading).
+      this.count(chunk);
       for (const line of lines) this.logger.log(line.fields, line.message);
       if (chunk.busy) return { ...total, busy: true };
       this.evaluations.inc({ path: 'queue' });
@@ -154,11 +155,18 @@ export class EvaluationService implements BatchFollower {
     deviceId: string,
     acceptedAt: number,
   ): Promise<BatchFollowUp | null> {
-    const context = await this.lockedContext(em, deviceId);
-    if (context === 'busy' || !context) return null;
-    if (await this.telemetry.hasReadingsAfter(em, deviceId, context.device.evaluatedUntil)) {
+    // Under the row lock the cursor and the stored readings cannot change: decide first,
+    // and take the device's lock only for a batch this transaction will evaluate (held
+    // until commit, it would keep the queued evaluation of an older backlog out).
+    const device = await this.devices.evaluationCursor(em, deviceId);
+    if (!device || (await this.telemetry.hasReadingsAfter(em, deviceId, device.evaluatedUntil)))
       return null;
-    }
+    if (!(await this.lock.tryTake(em, deviceId))) return null;
+    const context: DeviceContext = {
+      deviceId,
+      device,
+      rules: await this.rules.covering(em, { id: deviceId, ...device }),
+    };
     const lines: AlertChangeLine[] = [];
     let summary: EvaluationSummary = NOTHING;
     return {
@@ -182,8 +190,12 @@ export class EvaluationService implements BatchFollower {
     if (seconds > this.maxLagSeconds) this.maxLagSeconds = seconds;
   }
 
-  /** After an evaluation's commit: one line per alert change, events handed on. */
+  /**
+   * After an evaluation's commit: its counts (never for work a rollback undid, which runs
+   * again), one line per alert change, events handed on.
+   */
   private async committed(summary: EvaluationSummary, lines: AlertChangeLine[]): Promise<void> {
+    this.count(summary);
     for (const line of lines) this.logger.log(line.fields, line.message);
     // Hand new events on now rather than at the next sweep; a failure here is covered by it.
     if (summary.opened + summary.resolved > 0) await this.outbox.relay().catch(() => undefined);
@@ -217,12 +229,17 @@ export class EvaluationService implements BatchFollower {
   }
 
   /** Takes the device's alert lock (or `busy`), reads its cursor and covering rules. */
+  /**
+   * Takes the device's alert lock (or `busy`), then its row (waiting for a batch being
+   * stored to commit: readings it adds between the cursor and what this evaluation reads
+   * would otherwise be passed over), and reads its cursor and covering rules.
+   */
   private async lockedContext(
     em: EntityManager,
     deviceId: string,
   ): Promise<DeviceContext | 'busy' | null> {
     if (!(await this.lock.tryTake(em, deviceId))) return 'busy';
-    const device = await this.devices.evaluationCursor(em, deviceId);
+    const device = await this.devices.evaluationCursor(em, deviceId, { lock: true });
     if (!device) return null;
     const rules = await this.rules.covering(em, { id: deviceId, ...device });
     return { deviceId, device, rules };
@@ -316,10 +333,13 @@ export class EvaluationService implements BatchFollower {
     }
     if (newStates.length > 0) await this.rules.saveStates(em, deviceId, newStates);
     await this.devices.advanceEvaluation(em, deviceId, new Date(readings[readings.length - 1].ts));
-    this.readingsEvaluated.inc(readings.length);
+    return { readings: readings.length, opened, resolved };
+  }
+
+  private count({ readings, opened, resolved }: EvaluationSummary): void {
+    if (readings) this.readingsEvaluated.inc(readings);
     if (opened) this.transitions.inc({ kind: 'opened' }, opened);
     if (resolved) this.transitions.inc({ kind: 'resolved' }, resolved);
-    return { readings: readings.length, opened, resolved };
   }
 
   /**

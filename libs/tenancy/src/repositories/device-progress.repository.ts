@@ -66,10 +66,18 @@ export class DeviceProgressRepository {
     return Number(row?.ingest_seq ?? 0);
   }
 
-  /** The device's project, tags and evaluation cursor; null when there is no device. */
-  async evaluationCursor(em: EntityManager, deviceId: string): Promise<EvaluationCursor | null> {
+  /**
+   * The device's project, tags and evaluation cursor; null when there is no device. With
+   * `lock`, the row is locked for the transaction (`FOR NO KEY UPDATE`: it waits for a
+   * batch being stored, whose transaction holds the row, to commit).
+   */
+  async evaluationCursor(
+    em: EntityManager,
+    deviceId: string,
+    opts: { lock?: boolean } = {},
+  ): Promise<EvaluationCursor | null> {
     const [row] = (await em.query(
-      `SELECT project_id, tags, evaluated_until FROM devices WHERE id = $1`,
+      `SELECT project_id, tags, evaluated_until FROM devices WHERE id = $1${opts.lock ? ' FOR NO KEY UPDATE' : ''}`,
       [deviceId],
     )) as Array<{ project_id: string; tags: string[]; evaluated_until: Date | null }>;
     return row
