@@ -172,6 +172,8 @@ export function checkInvariants(docs: Json[]): string[] {
       problems.push(`${where}: privilege escalation allowed`);
     if (!(sc.capabilities?.drop ?? []).includes('ALL'))
       problems.push(`${where}: capabilities not dropped`);
+    if (!/:[^/:]+$/.test(container.image ?? ''))
+      problems.push(`${where}: image ${container.image} has no tag (an overlay's images: sets it)`);
     const res = container.resources ?? {};
     if (!res.requests?.cpu || !res.requests?.memory)
       problems.push(`${where}: no cpu and memory requests`);

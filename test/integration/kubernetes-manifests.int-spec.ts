@@ -56,6 +56,11 @@ describe('Kubernetes manifests (integration)', () => {
       /Deployment\/api: root filesystem is writable/,
     ],
     [
+      'an image without a tag',
+      (d) => (container(d, 'worker-deliver').image = 'telemetry-platform'),
+      /worker-deliver: image telemetry-platform has no tag/,
+    ],
+    [
       'a container port that is not PORT',
       (d) => (container(d, 'api').ports[0].containerPort = 8080),
       /Deployment\/api: no container port 8000/,

@@ -1,3 +1,4 @@
+import { withDeadline } from '@app/common';
 import { WorkerRoles } from '@app/config';
 import { MetricsService } from '@app/observability';
 import { Injectable } from '@nestjs/common';
@@ -20,7 +21,9 @@ export class AlertGauges {
     alerts: DeviceAlertsRepository,
   ) {
     if (!roles.runs('alert-events')) return;
-    const count = () => alerts.countActive(dataSource.manager).catch(() => null);
+    // A scrape waits at most 2 s: a PostgreSQL incident must not hold /metrics up.
+    const count = () =>
+      withDeadline(alerts.countActive(dataSource.manager), 2000).catch(() => null);
     metrics.gauge(
       'alerts_active',
       'open and acknowledged alerts now',

@@ -23,24 +23,25 @@ export interface MigrationResult {
  */
 export async function runMigrations(database: DatabaseSettings): Promise<MigrationResult> {
   const createdDatabase = await ensureDatabase(database.url);
+  // The lock's own connection: a plain client, not the DataSource's pool, whose sockets are
+  // dropped after a silence longer than the statement timeout (this one is silent while
+  // the migrations run), with no statement or idle timeout on its transaction.
+  const lock = new Client({ connectionString: database.url, keepAlive: true });
+  await lock.connect();
   const dataSource = new DataSource(buildDataSourceOptions(database, 'telemetry-migrate'));
-  await dataSource.initialize();
-  const lock = dataSource.createQueryRunner();
   try {
-    await lock.connect();
-    await lock.startTransaction();
-    try {
-      // Idle while the migrations run elsewhere: not a stuck transaction.
-      await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
-      await lock.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
-      const applied = await dataSource.runMigrations({ transaction: 'each' });
-      return { applied: applied.map((m) => m.name), createdDatabase };
-    } finally {
-      await lock.commitTransaction().catch(() => undefined);
-    }
+    await lock.query('BEGIN');
+    await lock.query('SET LOCAL statement_timeout = 0');
+    await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
+    await lock.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await dataSource.initialize();
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    // A lock lost meanwhile (its connection gone) would have let another run in: say so.
+    await lock.query('COMMIT');
+    return { applied: applied.map((m) => m.name), createdDatabase };
   } finally {
-    await lock.release();
-    await dataSource.destroy();
+    if (dataSource.isInitialized) await dataSource.destroy();
+    await lock.end().catch(() => undefined);
   }
 }
 

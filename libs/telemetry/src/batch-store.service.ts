@@ -59,6 +59,8 @@ export class BatchStoreService {
       'batches by outcome (stored, replay, wait, failed)',
       ['result'],
     );
+    // Present from the start, so an alert on its increase sees the first failure.
+    this.batches.inc({ result: 'failed' }, 0);
     this.events = metrics.counter(
       'telemetry_ingest_events_stored_total',
       'rows inserted (duplicates excluded)',

@@ -1,10 +1,15 @@
+import { withDeadline } from '@app/common';
 import { WorkerRoles } from '@app/config';
 import { MetricsService } from '@app/observability';
 import { RedisService } from '@app/redis';
 import { Injectable } from '@nestjs/common';
 
-/** A scrape reads at most this many circuits (a fleet with more is reported as a floor). */
-const MAX_CIRCUITS = 10000;
+/**
+ * A scrape makes at most this many SCAN calls (of 1,000 keys each, of the whole keyspace:
+ * a fleet past that is reported as a floor) and spends at most this long.
+ */
+const MAX_SCANS = 100;
+const SCRAPE_DEADLINE_MS = 2000;
 const STATES = ['open', 'half_open', 'closed'] as const;
 
 /**
@@ -22,7 +27,8 @@ export class CircuitGauges {
       try {
         const counts: Record<string, number> = { open: 0, half_open: 0, closed: 0 };
         let cursor = '0';
-        let seen = 0;
+        let scans = 0;
+        const deadline = Date.now() + SCRAPE_DEADLINE_MS;
         do {
           const [next, keys] = await redis.client.scan(
             cursor,
@@ -38,15 +44,14 @@ export class CircuitGauges {
           for (const [, state] of (await pipeline.exec()) ?? [])
             counts[(state as string | null) ?? 'closed'] =
               (counts[(state as string | null) ?? 'closed'] ?? 0) + 1;
-          seen += keys.length;
-        } while (cursor !== '0' && seen < MAX_CIRCUITS);
+        } while (cursor !== '0' && ++scans < MAX_SCANS && Date.now() < deadline);
         return counts;
       } catch {
         return null;
       }
     };
     metrics.gauge('webhook_circuits', 'webhook circuits by state', ['state'], async function () {
-      const counts = await count();
+      const counts = await withDeadline(count(), SCRAPE_DEADLINE_MS).catch(() => null);
       if (counts) for (const s of STATES) this.set({ state: s }, counts[s] ?? 0);
     });
   }
