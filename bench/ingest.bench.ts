@@ -93,6 +93,17 @@ export async function endToEnd(
   };
 }
 
+/**
+ * Capacity for the benchmarks that load at a fraction of it: stored events/s of this
+ * file's end-to-end run (BENCH_BATCHES batches over BENCH_DEVICES devices).
+ */
+export async function measureCapacity(db: Client): Promise<number> {
+  const bodies = Array.from({ length: BATCHES }, (_, i) =>
+    batchBody(i % DEVICES, Math.floor(i / DEVICES)),
+  );
+  return (await endToEnd(db, bodies)).storedPerSec;
+}
+
 /** The same rows, COPYed batch by batch into a scratch table shaped like telemetry. */
 async function rawCopy(db: Client, bodies: string[]): Promise<number> {
   await db.query(`DROP TABLE IF EXISTS bench_copy_scratch`);

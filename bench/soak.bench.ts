@@ -15,7 +15,7 @@
  */
 import { Client } from 'pg';
 import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
-import { BATCHES, batchBody, DEVICES, endToEnd, EVENTS } from './ingest.bench';
+import { EVENTS, measureCapacity } from './ingest.bench';
 import { load } from './webhook-latency.bench';
 
 const SOAK_S = int('BENCH_SOAK_S', 600);
@@ -49,10 +49,7 @@ async function memory(base: string): Promise<{ rss: number; heap: number }> {
 async function main(): Promise<void> {
   const db = new Client({ connectionString: DATABASE_URL });
   await db.connect();
-  const bodies = Array.from({ length: BATCHES }, (_, i) =>
-    batchBody(i % DEVICES, Math.floor(i / DEVICES)),
-  );
-  const capacity = (await endToEnd(db, bodies)).storedPerSec;
+  const capacity = await measureCapacity(db);
 
   // The load's own tenant, with a rule that never fires: every batch is evaluated.
   const { projectId, key } = await newTenant('bench-soak');

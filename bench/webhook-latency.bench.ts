@@ -19,7 +19,7 @@ import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
-import { BATCHES, batchBody, DEVICES, endToEnd, EVENTS } from './ingest.bench';
+import { BATCHES, batchBody, DEVICES, EVENTS, measureCapacity } from './ingest.bench';
 
 const PROBES = int('BENCH_PROBES', 150);
 const PROBE_MS = int('BENCH_PROBE_MS', 100);
@@ -158,10 +158,7 @@ export function load(
 async function main(): Promise<void> {
   const db = new Client({ connectionString: DATABASE_URL });
   await db.connect();
-  const bodies = Array.from({ length: BATCHES }, (_, i) =>
-    batchBody(i % DEVICES, Math.floor(i / DEVICES)),
-  );
-  const capacity = (await endToEnd(db, bodies)).storedPerSec;
+  const capacity = await measureCapacity(db);
   await db.end();
 
   const rx = await receiver();

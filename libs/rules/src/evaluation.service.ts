@@ -128,9 +128,7 @@ export class EvaluationService implements BatchFollower {
         this.evaluateChunk(em, deviceId, lines),
       );
       end();
-      // Committed: its counts, one line per alert opened or resolved (never per reading).
-      this.count(chunk);
-      for (const line of lines) this.logger.log(line.fields, line.message);
+      await this.committed(chunk, lines);
       if (chunk.busy) return { ...total, busy: true };
       this.evaluations.inc({ path: 'queue' });
       total.readings += chunk.readings;
@@ -191,8 +189,9 @@ export class EvaluationService implements BatchFollower {
   }
 
   /**
-   * After an evaluation's commit: its counts (never for work a rollback undid, which runs
-   * again), one line per alert change, events handed on.
+   * After an evaluation's commit, on either path: its counts (never for work a rollback
+   * undid, which runs again), one line per alert change (never one per reading), and its
+   * events handed on.
    */
   private async committed(summary: EvaluationSummary, lines: AlertChangeLine[]): Promise<void> {
     this.count(summary);

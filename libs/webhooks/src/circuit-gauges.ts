@@ -41,9 +41,10 @@ export class CircuitGauges {
           if (keys.length === 0) continue;
           const pipeline = redis.client.pipeline();
           for (const k of keys) pipeline.hget(k, 's');
-          for (const [, state] of (await pipeline.exec()) ?? [])
-            counts[(state as string | null) ?? 'closed'] =
-              (counts[(state as string | null) ?? 'closed'] ?? 0) + 1;
+          for (const [, state] of (await pipeline.exec()) ?? []) {
+            const s = (state as string | null) ?? 'closed';
+            counts[s] = (counts[s] ?? 0) + 1;
+          }
         } while (cursor !== '0' && ++scans < MAX_SCANS && Date.now() < deadline);
         return counts;
       } catch {

@@ -1,4 +1,3 @@
-import { OutboxRelay } from '@app/alerts';
 import { JobHandlers, QueueHandler, QUEUES } from '@app/queue';
 import { Injectable } from '@nestjs/common';
 import { DelayedError } from 'bullmq';
@@ -12,10 +11,7 @@ const BUSY_RETRY_MS = 50;
 export class EvaluationHandler implements QueueHandler<typeof QUEUES.RULE_EVALUATION> {
   static readonly queue = QUEUES.RULE_EVALUATION;
 
-  constructor(
-    private readonly evaluation: EvaluationService,
-    private readonly outbox: OutboxRelay,
-  ) {}
+  constructor(private readonly evaluation: EvaluationService) {}
 
   readonly jobs: JobHandlers<typeof QUEUES.RULE_EVALUATION> = {
     'evaluate-device': async (job, token) => {
@@ -25,8 +21,6 @@ export class EvaluationHandler implements QueueHandler<typeof QUEUES.RULE_EVALUA
         await job.moveToDelayed(Date.now() + BUSY_RETRY_MS, token);
         throw new DelayedError();
       }
-      // Hand new events on now rather than at the next sweep; a failure here is covered by it.
-      if (summary.opened + summary.resolved > 0) await this.outbox.relay().catch(() => undefined);
       return summary;
     },
   };
