@@ -9,6 +9,9 @@
  *    uses only its own TypeORM entities for queries. Another lib's data is reached through
  *    that lib's repository, an import a reader can see.
  * 3. Libs depend downward only: their imports of each other form no cycle.
+ * 4. Every Redis key has a hash-tag decision: a `key('<namespace>', …)` call names a
+ *    namespace declared in libs/redis/src/key-space.ts (the Redis Cluster suite checks
+ *    every key actually written against the declared patterns).
  *
  * Exits 1 listing each violation as file:line.
  */
@@ -120,6 +123,20 @@ for (const abs of files(join(ROOT, 'libs/database/src/migrations'))) {
   const text = readFileSync(abs, 'utf8');
   for (const m of text.matchAll(/CREATE TABLE (?:IF NOT EXISTS )?([a-z_]+)/g))
     if (!OWNERS[m[1]]) report(relative(ROOT, abs), text, m.index, `table ${m[1]} has no owning lib in scripts/check-architecture.js`);
+}
+
+// Every Redis key namespace used is declared, with its slot decision.
+const keySpace = readFileSync(join(ROOT, 'libs/redis/src/key-space.ts'), 'utf8');
+const declared = new Set(
+  [...keySpace.matchAll(/single: '<prefix>:([a-z-]+):/g)].map((m) => m[1]),
+);
+for (const abs of sources) {
+  const path = relative(ROOT, abs);
+  if (isTest(path)) continue;
+  const text = readFileSync(abs, 'utf8');
+  for (const m of text.matchAll(/\b(?:redis|redisService)\.key\(\s*'([^']*)'/g))
+    if (!declared.has(m[1]))
+      report(path, text, m.index, `Redis key namespace '${m[1]}' is not declared (with its hash tag) in libs/redis/src/key-space.ts`);
 }
 
 if (violations.length > 0) {

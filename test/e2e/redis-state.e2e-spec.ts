@@ -53,14 +53,17 @@ describe('ingest state in Redis (e2e)', () => {
         [p.projectId, externalId],
       )
     )[0] as { id: string; seq: number };
+  /** Keys matching `pattern`, on every node when Redis is a cluster. */
   const keys = async (pattern: string): Promise<string[]> => {
     const found: string[] = [];
-    let cursor = '0';
-    do {
-      const [nextCursor, batch] = await redis.client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      found.push(...batch);
-      cursor = nextCursor;
-    } while (cursor !== '0');
+    for (const node of redis.masters()) {
+      let cursor = '0';
+      do {
+        const [nextCursor, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        found.push(...batch);
+        cursor = nextCursor;
+      } while (cursor !== '0');
+    }
     return found;
   };
   /** The device's batch counter, wherever a version of the code keeps it. */
@@ -78,7 +81,7 @@ describe('ingest state in Redis (e2e)', () => {
     // A Redis restarted without persistence, or flushed: the counter is gone.
     const gone = await counterKeys(d.id);
     expect(gone.length).toBeGreaterThan(0);
-    await redis.client.del(...gone);
+    for (const key of gone) await redis.client.del(key);
 
     await post(p, 'lost');
     await post(p, 'lost');
@@ -136,7 +139,9 @@ describe('ingest state in Redis (e2e)', () => {
     expect(ttl).toBeGreaterThan(0);
 
     // A counter an older version left without an expiry gets one.
-    const old = api.app.get(IngestBacklog).seqKey('00000000-0000-4000-8000-00000000c0de');
+    const old = api.app
+      .get(IngestBacklog)
+      .seqKey('any project', '00000000-0000-4000-8000-00000000c0de');
     await redis.client.set(old, '7');
     expect(await api.app.get(IngestBacklog).expireIdleCounters()).toBeGreaterThanOrEqual(1);
     expect(await redis.client.pttl(old)).toBeGreaterThan(0);

@@ -77,6 +77,7 @@ class ReconnectTestModule {
         consumerFor(GatedHandler as QueueHandlerClass, {
           concurrency: 1,
           lockDurationMs: 30000,
+          prefix: `${config.redis.prefix}:bull`,
           connection: redisOptionsFromUrl(config.redis.url),
         }),
       ],

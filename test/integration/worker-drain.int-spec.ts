@@ -47,6 +47,7 @@ class DrainTestModule {
         consumerFor(SlowHandler as QueueHandlerClass, {
           concurrency: 1,
           lockDurationMs: 30000,
+          prefix: `${config.redis.prefix}:bull`,
           connection: redisOptionsFromUrl(config.redis.url),
         }),
       ],

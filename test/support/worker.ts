@@ -1,6 +1,12 @@
 import { AppConfig, AppConfigModule, EnvSource, loadConfig } from '@app/config';
 import { ObservabilityModule } from '@app/observability';
-import { QUEUES, QueueModule, QueueWorkerModule, redisOptionsFromUrl } from '@app/queue';
+import {
+  QUEUES,
+  QueueModule,
+  queuePrefix,
+  QueueWorkerModule,
+  redisOptionsFromUrl,
+} from '@app/queue';
 import { RedisModule } from '@app/redis';
 import { bootTestWorker, testConfigOverrides, TestWorker } from '@app/testing';
 import { WorkerModule } from '@worker/worker.module';
@@ -31,7 +37,7 @@ export function openQueue(name: string, overrides: EnvSource = {}): Queue {
   const config = loadConfig(testConfigOverrides(overrides));
   return new Queue(name, {
     connection: redisOptionsFromUrl(config.redis.url),
-    prefix: `${config.redis.prefix}:bull`,
+    prefix: queuePrefix(config.redis, name),
   });
 }
 

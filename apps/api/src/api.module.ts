@@ -12,6 +12,7 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import type Redis from 'ioredis';
 import { AdminToken } from './auth/admin-token';
 import { RateLimitGuard } from './http/rate-limit.guard';
 import { AuthGuard } from './auth/auth.guard';
@@ -51,7 +52,8 @@ export class ApiModule {
           // Counters live in Redis so every api replica shares them (RateLimitGuard).
           useFactory: (redis: RedisService) => ({
             throttlers: [{ ttl: 60000, limit: 1 }],
-            storage: new ThrottlerStorageRedisService(redis.connect('ratelimit')),
+            // Either overload: one Redis or a cluster (its keys are hash-tagged per bucket).
+            storage: new ThrottlerStorageRedisService(redis.connect('ratelimit') as Redis),
           }),
         }),
       ],

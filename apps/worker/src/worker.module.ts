@@ -10,6 +10,7 @@ import {
   QUEUE_OF_ROLE,
   queueConsumers,
   QueueWorkerModule,
+  queuePrefix,
   redisOptionsFromUrl,
   WorkerTuning,
 } from '@app/queue';
@@ -51,6 +52,7 @@ export function tuningOf(config: AppConfig, queue: QueueName): WorkerTuning {
     concurrency: role ? config.worker.roleConcurrency[role] : config.worker.concurrency,
     lockDurationMs: config.worker.lockDurationMs,
     connection: redisOptionsFromUrl(config.redis.url),
+    prefix: queuePrefix(config.redis, queue),
   };
 }
 

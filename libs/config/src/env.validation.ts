@@ -42,7 +42,15 @@ export class EnvironmentVariables {
   @IsIn(['none', 'transaction'])
   DATABASE_POOLER: 'none' | 'transaction' = 'none';
 
-  @Matches(/^rediss?:\/\/\S+$/, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  /**
+   * One Redis (`redis://`, `rediss://` for TLS), or a Redis Cluster: `redis+cluster://` /
+   * `rediss+cluster://` followed by one or more `host:port` seed nodes, comma-separated
+   * (`redis+cluster://:password@10.0.0.1:6379,10.0.0.2:6379`). The key layout follows:
+   * docs/operations.md, "Redis Cluster".
+   */
+  @Matches(/^rediss?(\+cluster)?:\/\/\S+$/, {
+    message: 'REDIS_URL must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL',
+  })
   REDIS_URL = 'redis://127.0.0.1:6379';
 
   /** Namespace for every Redis key and channel we own, BullMQ's included. */

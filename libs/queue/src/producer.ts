@@ -5,7 +5,7 @@ import { ConfigService } from '@nestjs/config';
 import type { Job, JobsOptions, Queue } from 'bullmq';
 import { QueueName } from './queue.constants';
 import { JobData, JobName } from './queue.jobs';
-import { redisOptionsFromUrl } from './redis-connection';
+import { queuePrefix, redisOptionsFromUrl } from './redis-connection';
 
 /** One job of queue `Q`: its name picks its payload's type. */
 export type JobOf<Q extends QueueName, N extends JobName<Q> = JobName<Q>> = {
@@ -76,24 +76,31 @@ export class ProducersModule {
     return {
       module: ProducersModule,
       imports: all.map(({ name, failFast }) =>
-        failFast
-          ? BullModule.registerQueueAsync({
-              name,
-              inject: [ConfigService],
-              useFactory: (config: ConfigService<AppConfig, true>) => ({
-                connection: {
-                  ...redisOptionsFromUrl(config.get('redis', { infer: true }).url),
-                  enableOfflineQueue: false,
-                  // An add the caller has given up on (and answered 503 for) is not sent
-                  // again when the connection comes back...
-                  autoResendUnfulfilledCommands: false,
-                  // ...and ioredis then neither answers nor rejects it: without a deadline
-                  // a command cut off by a reconnect would leave its caller waiting forever.
-                  commandTimeout: FAIL_FAST_COMMAND_TIMEOUT_MS,
-                },
-              }),
-            })
-          : BullModule.registerQueue({ name }),
+        BullModule.registerQueueAsync({
+          name,
+          inject: [ConfigService],
+          useFactory: (config: ConfigService<AppConfig, true>) => {
+            const redis = config.get('redis', { infer: true });
+            return {
+              prefix: queuePrefix(redis, name),
+              ...(failFast
+                ? {
+                    connection: {
+                      ...redisOptionsFromUrl(redis.url),
+                      enableOfflineQueue: false,
+                      // An add the caller has given up on (and answered 503 for) is not
+                      // sent again when the connection comes back...
+                      autoResendUnfulfilledCommands: false,
+                      // ...and ioredis then neither answers nor rejects it: without a
+                      // deadline a command cut off by a reconnect would leave its caller
+                      // waiting forever.
+                      commandTimeout: FAIL_FAST_COMMAND_TIMEOUT_MS,
+                    },
+                  }
+                : {}),
+            };
+          },
+        }),
       ),
       providers: producers,
       exports: producers.map((p) => (p as { provide: string }).provide),

@@ -4,7 +4,7 @@ import { OutageService } from './outage.service';
 import { consumerFor, JobHandlers, QueueHandler, queueConsumers } from './queue-consumer';
 import { QUEUES } from './queue.constants';
 
-const tuning = () => ({ concurrency: 1, lockDurationMs: 30000, connection: {} });
+const tuning = () => ({ concurrency: 1, lockDurationMs: 30000, connection: {}, prefix: 'q' });
 
 function handlerOf<Q extends (typeof QUEUES)[keyof typeof QUEUES]>(queue: Q, name: string) {
   @Injectable()

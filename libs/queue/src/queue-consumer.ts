@@ -45,6 +45,8 @@ export interface WorkerTuning {
    * cut off by a reconnect unanswered for good, and the consumer stuck behind it.
    */
   connection: RedisOptions;
+  /** The queue's key prefix (`queuePrefix`). */
+  prefix: string;
 }
 
 /** A deadlock or serialization failure is tried again at once, this many times. */
@@ -155,6 +157,7 @@ export function consumerFor<Q extends QueueName>(
     stalledInterval: Math.min(30000, tuning.lockDurationMs),
     maxStalledCount: 5,
     connection: tuning.connection,
+    prefix: tuning.prefix,
   })
   class Consumer extends QueueConsumerHost<Q> {
     constructor(@Inject(handler) h: QueueHandler<Q>, outage: OutageService) {

@@ -6,7 +6,7 @@ import { ConfigService } from '@nestjs/config';
 import { Queue } from 'bullmq';
 import { QueueName } from './queue.constants';
 import { QuietQueue } from './quiet-queue';
-import { redisOptionsFromUrl } from './redis-connection';
+import { queuePrefix, redisOptionsFromUrl } from './redis-connection';
 
 /** A scrape waits at most this long for Redis, then keeps the values it had. */
 const SCRAPE_DEADLINE_MS = 2000;
@@ -38,7 +38,7 @@ export class QueueMetrics implements BeforeApplicationShutdown {
             enableOfflineQueue: false,
             commandTimeout: SCRAPE_DEADLINE_MS,
           },
-          prefix: `${redis.prefix}:bull`,
+          prefix: queuePrefix(redis, name),
         }),
     );
     for (const q of this.queues) q.on('error', () => undefined); // reported by the probes

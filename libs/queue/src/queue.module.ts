@@ -11,7 +11,10 @@ import { redisOptionsFromUrl } from './redis-connection';
 // Every queue @nestjs/bullmq builds closes within a deadline (see QuietQueue).
 BullModule.queueClass = QuietQueue;
 
-/** BullMQ's shared connection and prefix; feature libs add producers (`ProducersModule`). */
+/**
+ * BullMQ's shared connection and prefix; feature libs add producers (`ProducersModule`),
+ * each with its queue's own prefix (`queuePrefix`: hash-tagged on a Redis Cluster).
+ */
 @Module({
   imports: [
     DiscoveryModule,

@@ -1,4 +1,4 @@
-import { redisOptionsFromUrl } from './redis-connection';
+import { queuePrefix, redisOptionsFromUrl } from './redis-connection';
 
 describe('redisOptionsFromUrl', () => {
   it('reads host, port, credentials, db and tls', () => {
@@ -23,5 +23,27 @@ describe('redisOptionsFromUrl', () => {
 
   it('strips IPv6 brackets', () => {
     expect(redisOptionsFromUrl('redis://[::1]:6379').host).toBe('::1');
+  });
+});
+
+describe('a Redis Cluster', () => {
+  it('carries the seed nodes to the client factory', () => {
+    expect(redisOptionsFromUrl('redis+cluster://:pw@10.0.0.1:7000,10.0.0.2:7001')).toMatchObject({
+      host: '10.0.0.1',
+      port: 7000,
+      password: 'pw',
+      clusterNodes: [
+        { host: '10.0.0.1', port: 7000 },
+        { host: '10.0.0.2', port: 7001 },
+      ],
+    });
+    expect(redisOptionsFromUrl('redis://10.0.0.1')).not.toHaveProperty('clusterNodes');
+  });
+
+  it("tags each queue's prefix on a cluster only", () => {
+    expect(queuePrefix({ url: 'redis+cluster://a:1', prefix: 'tp' }, 'alert-events')).toBe(
+      'tp:bull:{alert-events}',
+    );
+    expect(queuePrefix({ url: 'redis://a:1', prefix: 'tp' }, 'alert-events')).toBe('tp:bull');
   });
 });

@@ -1,2 +1,4 @@
+export * from './key-space';
+export * from './redis-target';
 export * from './redis.module';
 export * from './redis.service';

@@ -2,36 +2,62 @@ import { withDeadline } from '@app/common';
 import { AppConfig } from '@app/config';
 import { Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import Redis, { RedisOptions } from 'ioredis';
+import { RedisOptions } from 'ioredis';
+import {
+  createRedisClient,
+  masters,
+  parseRedisUrl,
+  RedisClient,
+  RedisTarget,
+} from './redis-target';
 
 /**
  * Owns this process's Redis connections and the key namespace. Every key and channel we
  * write goes through {@link key}, so test runs and several deployments can share one
- * Redis without stepping on each other.
+ * Redis without stepping on each other. `REDIS_URL` names one Redis or a Redis Cluster
+ * ({@link cluster}); every key pattern and its hash tag is declared in `key-space.ts`.
  */
 @Injectable()
 export class RedisService implements OnApplicationShutdown {
   private readonly logger = new Logger(RedisService.name);
-  private readonly connections = new Set<Redis>();
+  private readonly connections = new Set<RedisClient>();
   readonly prefix: string;
-  private readonly url: string;
+  private readonly target: RedisTarget;
   /** For short commands. Fails fast when Redis is away instead of queueing forever. */
-  readonly client: Redis;
+  readonly client: RedisClient;
 
   constructor(config: ConfigService<AppConfig, true>) {
     const redis = config.get('redis', { infer: true });
     this.prefix = redis.prefix;
-    this.url = redis.url;
+    this.target = parseRedisUrl(redis.url);
     this.client = this.connect('command');
+  }
+
+  /** A Redis Cluster: keys a script or transaction uses together must share a hash tag. */
+  get cluster(): boolean {
+    return this.target.cluster;
   }
 
   key(...parts: string[]): string {
     return [this.prefix, ...parts].join(':');
   }
 
+  /**
+   * `{part}` on a cluster (the keys holding it share a slot), `part` on a single Redis,
+   * where the key names stay those earlier versions wrote.
+   */
+  tagOnCluster(part: string): string {
+    return this.cluster ? `{${part}}` : part;
+  }
+
+  /** Every master's connection (SCAN visits each node of a cluster). */
+  masters(): ReturnType<typeof masters> {
+    return masters(this.client);
+  }
+
   /** A separate connection (subscribers and blocking commands need their own). */
-  connect(role: string, options: RedisOptions = {}): Redis {
-    const connection = new Redis(this.url, {
+  connect(role: string, options: RedisOptions = {}): RedisClient {
+    const connection = createRedisClient(this.target, {
       connectionName: `telemetry-${role}`,
       maxRetriesPerRequest: 1,
       commandTimeout: 2000,

@@ -206,8 +206,8 @@ export class BatchStoreService {
     job: Job<IngestBatchJob>,
     result: { inserted: number; applied: number },
   ): Promise<void> {
-    const { deviceId, seq } = job.data;
-    const raised = await this.backlog.raiseCounter(deviceId, result.applied);
+    const { projectId, deviceId, seq } = job.data;
+    const raised = await this.backlog.raiseCounter(projectId, deviceId, result.applied);
     this.counterResets.inc();
     this.logger.warn(
       { deviceId, seq, applied: result.applied, inserted: result.inserted, raised },

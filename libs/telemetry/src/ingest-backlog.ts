@@ -88,7 +88,8 @@ export type Admission =
  *
  * - Counter: `ingest:seq:<device>` (the name every version uses: api replicas of two
  *   versions side by side, in a rolling upgrade or a rollback, share it, so they never
- *   hand out one number twice), forgotten after 30 idle days. When it is missing (a new
+ *   hand out one number twice; on a Redis Cluster `ingest:{<project>}:seq:<device>`, in
+ *   its project's slot, which the script needs), forgotten after 30 idle days. When it is missing (a new
  *   device, a Redis that lost its data, an idle device) the api re-seeds it from
  *   `devices.ingest_seq`, the last batch PostgreSQL applied, so numbering continues after
  *   the stored batches. When Redis kept an older value (a failover to a lagging replica),
@@ -120,8 +121,10 @@ export class IngestBacklog {
   }
 
   /** Persisted, and shared with earlier versions: don't rename (see the class comment). */
-  seqKey(deviceId: string): string {
-    return this.redisService.key('ingest', 'seq', deviceId);
+  seqKey(projectId: string, deviceId: string): string {
+    return this.redisService.cluster
+      ? this.redisService.key('ingest', `{${projectId}}`, 'seq', deviceId)
+      : this.redisService.key('ingest', 'seq', deviceId);
   }
 
   backlogKey(projectId: string): string {
@@ -156,7 +159,7 @@ export class IngestBacklog {
     const [seq, jobs, bytes] = (
       await this.redis.ingestAdmit(
         this.backlogKey(a.projectId),
-        this.seqKey(a.deviceId),
+        this.seqKey(a.projectId, a.deviceId),
         ingestJobIdPrefix(a.deviceId),
         a.bytes,
         a.acceptedAt,
@@ -169,16 +172,13 @@ export class IngestBacklog {
     ).map(Number);
     if (seq === -1) return { kind: 'full', jobs, bytes };
     if (seq === -2) return { kind: 'unseeded' };
-    // The whole backlog's bytes, the audit's list and BullMQ's key: other slots, so apart
-    // from the script, in one round trip.
-    const results = await this.redis
-      .pipeline()
-      .incrby(this.totalBytesKey, a.bytes)
-      .sadd(this.projectsKey, a.projectId)
-      .exists(a.jobKey(ingestJobId(a.deviceId, seq)))
-      .exec();
-    const [err, taken] = results?.[2] ?? [new Error('no answer'), 0];
-    if (err) throw err;
+    // The whole backlog's bytes, the audit's list and BullMQ's key: other slots (a cluster
+    // refuses them in one pipeline), so apart from the script, sent together.
+    const [, , taken] = await Promise.all([
+      this.redis.incrby(this.totalBytesKey, a.bytes),
+      this.redis.sadd(this.projectsKey, a.projectId),
+      this.redis.exists(a.jobKey(ingestJobId(a.deviceId, seq))),
+    ]);
     return { kind: 'admitted', seq, jobIdTaken: Number(taken) === 1 };
   }
 
@@ -192,28 +192,30 @@ export class IngestBacklog {
   }
 
   /** Raises a device's counter to `applied` when it is below; true when it was. */
-  async raiseCounter(deviceId: string, applied: number): Promise<boolean> {
-    return Number(await this.redis.ingestRaise(this.seqKey(deviceId), applied, SEQ_TTL_MS)) === 1;
+  async raiseCounter(projectId: string, deviceId: string, applied: number): Promise<boolean> {
+    const key = this.seqKey(projectId, deviceId);
+    return Number(await this.redis.ingestRaise(key, applied, SEQ_TTL_MS)) === 1;
   }
 
   /**
    * Gives device counters without an expiry (written by versions before counters
    * expired) the idle expiry, so counters of devices that never send again don't stay in
-   * Redis forever. A SCAN of the counters, once per worker process. Returns how many.
+   * Redis forever. A SCAN of the counters (of every node of a cluster), once per worker
+   * process. Returns how many.
    */
   async expireIdleCounters(): Promise<number> {
     let expired = 0;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.seqKey('*'), 'COUNT', 1000);
-      cursor = next;
-      if (keys.length === 0) continue;
-      const ttls = await keys.reduce((p, key) => p.pttl(key), this.redis.pipeline()).exec();
-      const forever = keys.filter((_, i) => ttls?.[i]?.[1] === -1);
-      if (forever.length === 0) continue;
-      await forever.reduce((p, key) => p.pexpire(key, SEQ_TTL_MS), this.redis.pipeline()).exec();
-      expired += forever.length;
-    } while (cursor !== '0');
+    for (const node of this.redisService.masters()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', this.seqKey('*', '*'), 'COUNT', 1000);
+        cursor = next;
+        const ttls = await Promise.all(keys.map((key) => node.pttl(key)));
+        const forever = keys.filter((_, i) => ttls[i] === -1);
+        await Promise.all(forever.map((key) => node.pexpire(key, SEQ_TTL_MS)));
+        expired += forever.length;
+      } while (cursor !== '0');
+    }
     return expired;
   }
 

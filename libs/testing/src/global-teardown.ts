@@ -1,5 +1,5 @@
 import { quoteIdent } from '@app/database';
-import Redis from 'ioredis';
+import { createRedisClient, masters, parseRedisUrl } from '@app/redis';
 import { Client } from 'pg';
 import { withDatabase } from './global-setup';
 import { assertTestDatabase, testRunEnv } from './test-env';
@@ -23,14 +23,24 @@ export default async function globalTeardown(): Promise<void> {
     await admin.end();
   }
 
-  const redis = new Redis(run.redisUrl, { maxRetriesPerRequest: 1 });
+  const redis = createRedisClient(parseRedisUrl(run.redisUrl), { maxRetriesPerRequest: 1 });
   try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${run.redisPrefix}:*`, 'COUNT', 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
+    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+    // Each node of a cluster holds some keys; one UNLINK per key (they span slots).
+    for (const node of masters(redis)) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(
+          cursor,
+          'MATCH',
+          `*${run.redisPrefix}:*`,
+          'COUNT',
+          1000,
+        );
+        await Promise.all(keys.map((k) => node.unlink(k)));
+        cursor = next;
+      } while (cursor !== '0');
+    }
   } finally {
     redis.disconnect();
   }

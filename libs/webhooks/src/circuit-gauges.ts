@@ -26,26 +26,26 @@ export class CircuitGauges {
     const count = async (): Promise<Record<string, number> | null> => {
       try {
         const counts: Record<string, number> = { open: 0, half_open: 0, closed: 0 };
-        let cursor = '0';
-        let scans = 0;
         const deadline = Date.now() + SCRAPE_DEADLINE_MS;
-        do {
-          const [next, keys] = await redis.client.scan(
-            cursor,
-            'MATCH',
-            redis.key('circuit', '*'),
-            'COUNT',
-            1000,
-          );
-          cursor = next;
-          if (keys.length === 0) continue;
-          const pipeline = redis.client.pipeline();
-          for (const k of keys) pipeline.hget(k, 's');
-          for (const [, state] of (await pipeline.exec()) ?? []) {
-            const s = (state as string | null) ?? 'closed';
-            counts[s] = (counts[s] ?? 0) + 1;
-          }
-        } while (cursor !== '0' && ++scans < MAX_SCANS && Date.now() < deadline);
+        // Every node of a cluster holds some of the circuits.
+        for (const node of redis.masters()) {
+          let cursor = '0';
+          let scans = 0;
+          do {
+            const [next, keys] = await node.scan(
+              cursor,
+              'MATCH',
+              redis.key('circuit', '*'),
+              'COUNT',
+              1000,
+            );
+            cursor = next;
+            for (const state of await Promise.all(keys.map((k) => node.hget(k, 's')))) {
+              const s = state ?? 'closed';
+              counts[s] = (counts[s] ?? 0) + 1;
+            }
+          } while (cursor !== '0' && ++scans < MAX_SCANS && Date.now() < deadline);
+        }
         return counts;
       } catch {
         return null;
