@@ -6,6 +6,9 @@ const Redis = require('ioredis');
 const dbUrl = new URL(process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/telemetry');
 dbUrl.pathname = '/postgres'; // the database itself may not exist yet: migrations create it
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+// A cluster's seed nodes are Redis servers: the first one answering PING will do.
+const firstNode = (url) =>
+  url.replace(/^(rediss?)\+cluster:\/\/([^@/]*@)?([^,/]+)[^/]*/, (_, scheme, auth = '', host) => `${scheme}://${auth}${host}`);
 
 async function pg() {
   const c = new Client({ connectionString: dbUrl.toString(), connectionTimeoutMillis: 2000 });
@@ -22,7 +25,7 @@ async function pg() {
 }
 
 async function redis() {
-  const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+  const r = new Redis(firstNode(redisUrl), { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
   r.on('error', () => {});
   try {
     await r.connect();

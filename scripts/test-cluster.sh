@@ -16,9 +16,11 @@ stop_cluster() {
 }
 trap stop_cluster EXIT
 
-# Three ports whose cluster bus ports (+10000) are free too.
-port=21000
-while [ "${#ports[@]}" -lt 3 ] && [ "$port" -lt 25000 ]; do
+# Three ports whose cluster bus ports (+10000) are free too, from a random start (below
+# Linux's ephemeral range, 32768 and up, bus ports included).
+port=$((12000 + RANDOM % 8000))
+limit=$((port + 2000))
+while [ "${#ports[@]}" -lt 3 ] && [ "$port" -lt "$limit" ]; do
   if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
     ! (exec 3<>"/dev/tcp/127.0.0.1/$((port + 10000))") 2>/dev/null; then
     ports+=("$port")
@@ -33,16 +35,21 @@ for p in "${ports[@]}"; do
     --cluster-config-file "$dir/nodes-$p.conf" --cluster-node-timeout 2000 --dir "$dir" \
     --save "" --appendonly no --daemonize yes --pidfile "$dir/$p.pid" --logfile "$dir/$p.log"
 done
+# Each port answers, and from the process this script started (not a neighbour's).
 for p in "${ports[@]}"; do
-  for _ in $(seq 1 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 50); do [ -s "$dir/$p.pid" ] && redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  [ "$(redis-cli -p "$p" info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$(cat "$dir/$p.pid" 2>/dev/null)" ] ||
+    die "redis-server on port $p did not start: $(tail -3 "$dir/$p.log" 2>/dev/null)"
 done
 redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 0 \
   --cluster-yes >"$dir/create.log" || die "redis-cli --cluster create failed: $(cat "$dir/create.log")"
 for p in "${ports[@]}"; do
+  ok=0
   for _ in $(seq 1 100); do
-    redis-cli -p "$p" cluster info | grep -q cluster_state:ok && break
+    redis-cli -p "$p" cluster info | grep -q cluster_state:ok && ok=1 && break
     sleep 0.1
   done
+  [ "$ok" = 1 ] || die "cluster node $p did not reach cluster_state:ok"
 done
 
 log "running the pipeline suites on the cluster"

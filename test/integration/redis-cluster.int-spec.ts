@@ -205,4 +205,36 @@ describe('on a Redis Cluster (integration)', () => {
     );
     expect(new Set(nodes).size).toBeGreaterThan(1);
   });
+  // Last: it takes the cluster away.
+  it('answers at once while the whole cluster is away: reads served, ingest refused with 503', async () => {
+    const p = await api.tenants.newProject();
+    // The worker goes first: with Redis away it would wait out its shutdown grace (the
+    // process exits then; a test has no such timer).
+    await pipeline.close();
+    await worker.close();
+    pipeline = undefined as never;
+    worker = undefined as never;
+    await cluster.stop();
+    const timed = async (req: request.Test) => {
+      const started = Date.now();
+      const res = await req
+        .timeout(20000)
+        .catch((err: { status?: number }) => ({ status: err.status ?? 0 }));
+      return { status: res.status, fast: Date.now() - started < 5000 };
+    };
+    // Requests keep coming while the clients notice: every one answered fast.
+    for (let i = 0; i < 3; i++) {
+      expect(
+        await timed(request(api.server).get(`/projects/${p.projectId}/alerts`).set(p.headers)),
+      ).toEqual({ status: 200, fast: true });
+      expect(
+        await timed(
+          request(api.server)
+            .post('/telemetry')
+            .set(p.headers)
+            .send({ device_external_id: 'away', events: [{ ts: at(0), data: { t: 1 } }] }),
+        ),
+      ).toEqual({ status: 503, fast: true });
+    }
+  });
 });

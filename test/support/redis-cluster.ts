@@ -134,7 +134,8 @@ export class RedisCluster {
 /** A free port whose cluster bus port (+10000) is free too. */
 async function clusterPort(): Promise<number> {
   for (let i = 0; i < 100; i++) {
-    const port = 20000 + Math.floor(Math.random() * 25000);
+    // Below Linux's ephemeral range (32768 and up), bus ports included.
+    const port = 12000 + Math.floor(Math.random() * 8000);
     if ((await isFree(port)) && (await isFree(port + 10000))) return port;
   }
   throw new Error('no free port pair for a cluster node');
@@ -149,7 +150,7 @@ function isFree(port: number): Promise<boolean> {
 }
 
 async function waitForPing(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     try {
       await run('redis-cli', ['-p', String(port), 'ping']);
       return;

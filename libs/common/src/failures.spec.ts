@@ -59,6 +59,13 @@ describe('classifyFailure', () => {
     ],
     ['ioredis: command timeout', new Error('Command timed out'), 'outage'],
     [
+      'ioredis: cluster reconnecting',
+      new Error("Cluster isn't ready and enableOfflineQueue options is false"),
+      'outage',
+    ],
+    ['ioredis: cluster slots', new Error('Failed to refresh slots cache.'), 'outage'],
+    ['ioredis: cluster seeds', new Error('None of startup nodes is available'), 'outage'],
+    [
       'ioredis: a partition (socketTimeout)',
       new Error("Socket timeout. Expecting data, but didn't receive any in 30000ms."),
       'outage',

@@ -48,6 +48,10 @@ const OUTAGE_MESSAGE = new RegExp(
     'Connection is closed',
     'Reached the max retries per request limit',
     "Stream isn't writeable",
+    // A Redis Cluster reconnecting, or none of its nodes answering.
+    "Cluster isn't ready",
+    'Failed to refresh slots cache',
+    'None of startup nodes is available',
     'Command timed out',
     'Socket timeout',
     'sent nothing for',

@@ -48,8 +48,9 @@ export class EnvironmentVariables {
    * (`redis+cluster://:password@10.0.0.1:6379,10.0.0.2:6379`). The key layout follows:
    * docs/operations.md, "Redis Cluster".
    */
-  @Matches(/^rediss?(\+cluster)?:\/\/\S+$/, {
-    message: 'REDIS_URL must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL',
+  @Matches(/^rediss?(\+cluster)?:\/\/[^\s?#]+$/, {
+    message:
+      'REDIS_URL must be a redis://, rediss://, redis+cluster:// or rediss+cluster:// URL, without a query string',
   })
   REDIS_URL = 'redis://127.0.0.1:6379';
 

@@ -38,7 +38,8 @@ export function redisOptionsFromUrl(url: string): QueueConnectionOptions {
 // carry its seed nodes), or from a `url` given directly.
 RedisConnection.clientFactory = (opts) => {
   const { clusterNodes, url, ...options } = opts as QueueConnectionOptions & { url?: string };
-  if (url) return RedisConnection.clientFactory!({ ...redisOptionsFromUrl(url), ...options });
+  // BullMQ adds a default host and port to the options: the URL's win over them.
+  if (url) return RedisConnection.clientFactory!({ ...options, ...redisOptionsFromUrl(url) });
   const host = { host: options.host ?? '127.0.0.1', port: options.port ?? 6379 };
   const target = clusterNodes
     ? { cluster: true, nodes: clusterNodes, node: {} }

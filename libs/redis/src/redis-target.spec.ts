@@ -35,6 +35,7 @@ describe('parseRedisUrl', () => {
     ['redis://a/x', /not a database number/],
     ['redis://a:port', /not host:port/],
     ['redis+cluster://', /no host/],
+    ['redis://h:6379?family=6', /no query string/],
   ])('refuses %s', (url, message) => {
     expect(() => parseRedisUrl(url)).toThrow(message);
   });

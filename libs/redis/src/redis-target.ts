@@ -27,6 +27,7 @@ const SINGLE_SCHEMES = new Set(['redis:', 'rediss:']);
  */
 export function parseRedisUrl(url: string): RedisTarget {
   const scheme = /^([a-z+]+:)\/\//i.exec(url)?.[1]?.toLowerCase() ?? '';
+  if (/[?#]/.test(url)) throw new Error('REDIS_URL: no query string or fragment is read');
   const cluster = CLUSTER_SCHEMES.has(scheme);
   if (!cluster && !SINGLE_SCHEMES.has(scheme))
     throw new Error(`REDIS_URL: unsupported scheme "${scheme}"`);
@@ -94,8 +95,8 @@ export function createRedisClient(target: RedisTarget, options: RedisOptions = {
     clusterRetryStrategy: merged.retryStrategy
       ? (times) => merged.retryStrategy?.(times) ?? null
       : undefined,
-    // A failover moves slots: refresh the map and follow MOVED/ASK without failing the
-    // command (ioredis' defaults, written down).
+    // A failover moves slots: refresh the map (allowing a busy node 2 s) and follow
+    // MOVED/ASK without failing the command.
     maxRedirections: 16,
     retryDelayOnFailover: 100,
     slotsRefreshTimeout: 2000,
@@ -106,8 +107,22 @@ export function createRedisClient(target: RedisTarget, options: RedisOptions = {
 
 /**
  * Every master's connection: SCAN and other node-local commands must visit each of them
- * on a cluster; on a single Redis this is the client itself.
+ * on a cluster; on a single Redis this is the client itself. Throws while a cluster is
+ * not ready (it knows none or only some of its masters then), as a command would.
  */
 export function masters(client: RedisClient): Redis[] {
-  return client instanceof Cluster ? client.nodes('master') : [client];
+  if (!(client instanceof Cluster)) return [client];
+  if (client.status !== 'ready') throw new Error(`Cluster isn't ready (${client.status})`);
+  return client.nodes('master');
+}
+
+/**
+ * A cluster client queues commands while it (re)connects, whatever its nodes' retry
+ * limits; once it has been ready, make it refuse them instead, as a single Redis client
+ * with `maxRetriesPerRequest` does: a caller with a deadline of its own (a request, a
+ * probe) must hear that Redis is away, not wait for it.
+ */
+export function failFastOnceReady(client: RedisClient): void {
+  if (client instanceof Cluster)
+    client.once('ready', () => (client.options.enableOfflineQueue = false));
 }

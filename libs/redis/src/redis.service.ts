@@ -5,6 +5,7 @@ import { ConfigService } from '@nestjs/config';
 import { RedisOptions } from 'ioredis';
 import {
   createRedisClient,
+  failFastOnceReady,
   masters,
   parseRedisUrl,
   RedisClient,
@@ -42,15 +43,7 @@ export class RedisService implements OnApplicationShutdown {
     return [this.prefix, ...parts].join(':');
   }
 
-  /**
-   * `{part}` on a cluster (the keys holding it share a slot), `part` on a single Redis,
-   * where the key names stay those earlier versions wrote.
-   */
-  tagOnCluster(part: string): string {
-    return this.cluster ? `{${part}}` : part;
-  }
-
-  /** Every master's connection (SCAN visits each node of a cluster). */
+  /** Every master's connection (SCAN visits each node of a cluster); throws while it is not ready. */
   masters(): ReturnType<typeof masters> {
     return masters(this.client);
   }
@@ -68,6 +61,8 @@ export class RedisService implements OnApplicationShutdown {
       retryStrategy: (times) => Math.min(times * 200, 2000),
       ...options,
     });
+    // Fails fast when Redis is away, on a cluster too (an explicit offline queue stays).
+    if (options.enableOfflineQueue === undefined) failFastOnceReady(connection);
     connection.on('error', (err: Error) => {
       this.logger.warn({ role, err: err.message }, 'redis connection error');
     });

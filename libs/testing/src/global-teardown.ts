@@ -1,3 +1,4 @@
+import { withDeadline } from '@app/common';
 import { quoteIdent } from '@app/database';
 import { createRedisClient, masters, parseRedisUrl } from '@app/redis';
 import { Client } from 'pg';
@@ -25,7 +26,8 @@ export default async function globalTeardown(): Promise<void> {
 
   const redis = createRedisClient(parseRedisUrl(run.redisUrl), { maxRetriesPerRequest: 1 });
   try {
-    if (redis.status !== 'ready') await new Promise((resolve) => redis.once('ready', resolve));
+    if (redis.status !== 'ready')
+      await withDeadline(new Promise((resolve) => redis.once('ready', resolve)), 10000);
     // Each node of a cluster holds some keys; one UNLINK per key (they span slots).
     for (const node of masters(redis)) {
       let cursor = '0';
