@@ -5,7 +5,13 @@
  * A fresh tenant gets one device with a month of readings, one every 10 s (259,200
  * `{temperature, humidity}` rows), written straight into `telemetry`. First, with
  * BENCH_FILL_ROWS, other devices' rows are added until the table holds that many (2,000
- * devices at a time, one reading per second each, `generate_series`), then `ANALYZE`.
+ * devices at a time, spread evenly over the same month, `generate_series`), then `ANALYZE`.
+ *
+ * The month is the first one after the partition of the past the migration left
+ * (`telemetry_before_…`), in partitions of TELEMETRY_PARTITION_INTERVAL (month unless set),
+ * created first as the maintenance duty would have by the month's end; so the reads run on
+ * the layout of an installation in use, the device's rows sharing their partitions with the
+ * other devices' rows.
  * Each read then runs BENCH_READS (50) times, one at a time, and its p50 and p99 are
  * printed. Beside the api, the same SQL as the api's list and month aggregate runs
  * straight on PostgreSQL, as a same-run baseline.
@@ -14,17 +20,44 @@
  * `since` an hour before the end (limit 1,000), and `aggregate` (avg) over a day in
  * 5-minute buckets and over the month in 1-hour buckets.
  */
+import { PartitionInterval } from '@app/config';
+import { buildDataSourceOptions, LOCK_CLASS, lockForTransaction } from '@app/database';
+import { planPartitions, TelemetryPartitionsRepository } from '@app/telemetry';
 import { Client } from 'pg';
-import { API, DATABASE_URL, int, machine, newTenant, percentile } from './common';
+import { DataSource } from 'typeorm';
+import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
 
 const READS = int('BENCH_READS', 50);
 const FILL_ROWS = int('BENCH_FILL_ROWS', 0);
+const INTERVAL = (env.TELEMETRY_PARTITION_INTERVAL ?? 'month') as PartitionInterval;
 const MONTH_S = 30 * 24 * 3600;
 const EVERY_S = 10;
-const START = Date.UTC(2025, 5, 1);
-const END = START + MONTH_S * 1000;
 
-async function fill(db: Client): Promise<number> {
+/**
+ * The month's start (where the partition of the past ends), after creating the partitions
+ * until its end; returns how many partitions the table has.
+ */
+async function placeMonth(): Promise<{ start: number; partitions: number }> {
+  const ds = new DataSource(buildDataSourceOptions({ url: DATABASE_URL, poolSize: 1 }, 'bench'));
+  await ds.initialize();
+  try {
+    const repo = new TelemetryPartitionsRepository(ds);
+    const past = (await repo.list()).find((p) => p.from === null);
+    if (!past?.to) throw new Error('no partition of the past (telemetry_before_…) to start after');
+    const start = past.to.getTime();
+    await ds.transaction(async (em) => {
+      await lockForTransaction(em, LOCK_CLASS.TELEMETRY_PARTITIONS, 'telemetry');
+      const policy = { interval: INTERVAL, retentionDays: 0 };
+      const plan = planPartitions(await repo.list(em), policy, new Date(start + MONTH_S * 1000));
+      for (const p of plan.create) await repo.create(em, p);
+    });
+    return { start, partitions: (await repo.list()).length };
+  } finally {
+    await ds.destroy();
+  }
+}
+
+async function fill(db: Client, start: number): Promise<number> {
   const count = async () =>
     Number((await db.query(`SELECT count(*)::bigint AS n FROM telemetry`)).rows[0].n);
   let rows = await count();
@@ -32,11 +65,11 @@ async function fill(db: Client): Promise<number> {
     const perDevice = Math.min(25000, Math.ceil((FILL_ROWS - rows) / 2000));
     await db.query(
       `INSERT INTO telemetry (device_id, ts, data)
-       SELECT d.id, timestamptz '2024-01-01' + i * interval '1 second',
+       SELECT d.id, to_timestamp($2::float8 / 1000) + i * $3::int * interval '1 second',
               jsonb_build_object('temperature', 20 + (i % 100) / 10.0, 'humidity', 40 + i % 7)
          FROM (SELECT gen_random_uuid() AS id FROM generate_series(1, 2000)) d,
-              generate_series(1, $1::int) i`,
-      [perDevice],
+              generate_series(0, $1::int - 1) i`,
+      [perDevice, start, Math.floor(MONTH_S / perDevice)],
     );
     rows = await count();
   }
@@ -55,9 +88,11 @@ async function time(fn: () => Promise<unknown>): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
+  const { start: START, partitions } = await placeMonth();
+  const END = START + MONTH_S * 1000;
   const db = new Client({ connectionString: DATABASE_URL });
   await db.connect();
-  const rows = await fill(db);
+  const rows = await fill(db, START);
 
   const { projectId, key } = await newTenant('bench-reads');
   const device = await fetch(`${API}/projects/${projectId}/devices`, {
@@ -128,6 +163,9 @@ async function main(): Promise<void> {
   console.log(`machine      ${machine()}`);
   console.log(
     `table        ${rows.toLocaleString('en-US')} rows before this run's device (${(MONTH_S / EVERY_S).toLocaleString('en-US')} readings)`,
+  );
+  console.log(
+    `partitions   ${partitions} (${INTERVAL}), the month from ${new Date(START).toISOString().slice(0, 10)}`,
   );
   console.log(`reads        ${READS} of each, one at a time`);
   for (const [name, fn] of reads) {

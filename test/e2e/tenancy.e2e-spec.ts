@@ -143,6 +143,7 @@ describe('tenancy (e2e)', () => {
           org_id: orgId,
           name,
           auto_register_devices: true,
+          retention_days: null,
           created_at: expect.any(String),
         });
       }
@@ -174,6 +175,35 @@ describe('tenancy (e2e)', () => {
         .expect(200);
       expect(patched.body.auto_register_devices).toBe(false);
       await http().get(`/projects/${id}`).set(adminHeaders).expect(200);
+    });
+
+    it('takes a retention in days, null for the global one, and refuses anything else', async () => {
+      const orgId = await api.tenants.newOrg();
+      const created = await http()
+        .post(`/orgs/${orgId}/projects`)
+        .set(adminHeaders)
+        .send({ name: uniqueName('kept'), retention_days: 30 })
+        .expect(201);
+      expect(created.body.retention_days).toBe(30);
+      const path = `/projects/${created.body.id}`;
+      const patch = (body: object) => http().patch(path).set(adminHeaders).send(body);
+      expect((await patch({ retention_days: 365 }).expect(200)).body.retention_days).toBe(365);
+      // Other fields leave it alone; null gives the global maximum back.
+      expect((await patch({ auto_register_devices: false }).expect(200)).body.retention_days).toBe(
+        365,
+      );
+      expect((await patch({ retention_days: null }).expect(200)).body.retention_days).toBeNull();
+      for (const [value, message] of [
+        [0, 'retention_days must be at least 1 (null keeps readings)'],
+        [-3, 'retention_days must be at least 1 (null keeps readings)'],
+        [1.5, 'retention_days must be a whole number of days, or null'],
+        ['30', 'retention_days must be a whole number of days, or null'],
+        [36501, 'retention_days must be at most 36500'],
+      ] as const) {
+        const res = await patch({ retention_days: value }).expect(422);
+        expect(res.body.details).toEqual([{ field: 'retention_days', message }]);
+      }
+      expect((await http().get(path).set(adminHeaders).expect(200)).body.retention_days).toBeNull();
     });
 
     it('404s a project in an unknown org', async () => {

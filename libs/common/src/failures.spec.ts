@@ -22,6 +22,7 @@ describe('classifyFailure', () => {
     ['NUL in text', pg('22021'), 'data'],
     ['invalid json', pg('22P02'), 'data'],
     ['not null violation', pg('23502'), 'data'],
+    ['no partition for the row (check violation)', pg('23514'), 'data'],
     ['row too big', pg('54000'), 'data'],
     ['unique violation is not data (callers handle it)', pg('23505'), 'unknown'],
     ['statement timeout', pg('57014'), 'unknown'],

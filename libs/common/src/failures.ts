@@ -5,9 +5,10 @@
  *   connections or memory. Nothing is wrong with the work itself: wait for the dependency
  *   and do it again, as often as it takes, without using up a job's attempts.
  * - `transient`: a serialization failure or deadlock (40001, 40P01). Do it again now.
- * - `data`: the database refused a value (SQLSTATE class 22, a NOT NULL violation, a
- *   program limit such as an oversized row). Doing it again fails the same way: the value
- *   has to be set aside (quarantined), never retried forever.
+ * - `data`: the database refused a value (SQLSTATE class 22, a NOT NULL or CHECK
+ *   violation, a program limit such as an oversized row). Doing it again fails the same
+ *   way: the value has to be set aside (quarantined), never retried forever. A `telemetry`
+ *   reading whose `ts` no partition takes is a CHECK violation (23514) too.
  * - `unknown`: anything else, our bugs included. Retried a bounded number of times.
  */
 export type FailureKind = 'outage' | 'transient' | 'data' | 'unknown';
@@ -91,7 +92,8 @@ export function classifyFailure(err: unknown): FailureKind {
   if (sqlState(err) !== undefined) {
     if (code.startsWith('08') || code.startsWith('53') || PG_OUTAGE.has(code)) return 'outage';
     if (code === '40001' || code === '40P01') return 'transient';
-    if (code.startsWith('22') || code === '23502' || code.startsWith('54')) return 'data';
+    if (code.startsWith('22') || code === '23502' || code === '23514' || code.startsWith('54'))
+      return 'data';
   }
   if (NODE_OUTAGE.has(code)) return 'outage';
   if (messagesOf(err).some((m) => OUTAGE_MESSAGE.test(m))) return 'outage';

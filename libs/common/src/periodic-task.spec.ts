@@ -36,4 +36,24 @@ describe('PeriodicTask', () => {
       jest.useRealTimers();
     }
   });
+
+  it('runs at once when started with now, then every period', async () => {
+    jest.useFakeTimers();
+    try {
+      let runs = 0;
+      const task = new PeriodicTask(
+        1000,
+        async () => runs++,
+        { warn: jest.fn() } as unknown as Logger,
+        'duty failed',
+      );
+      task.start({ now: true });
+      expect(runs).toBe(1);
+      await jest.advanceTimersByTimeAsync(1000);
+      expect(runs).toBe(2);
+      await task.stop();
+    } finally {
+      jest.useRealTimers();
+    }
+  });
 });

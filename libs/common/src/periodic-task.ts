@@ -23,14 +23,18 @@ export class PeriodicTask {
     private readonly opts: { quiet?: boolean } = {},
   ) {}
 
-  start(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.task()
-        .catch((err: Error) => {
-          if (!this.opts.quiet) this.logger.warn({ err: err.message }, this.failure);
-        })
-        .finally(() => (this.running = undefined));
-    }, this.everyMs).unref();
+  /** `now`: a first run at once instead of after `everyMs` (a duty that must not wait an hour). */
+  start({ now = false }: { now?: boolean } = {}): void {
+    this.timer = setInterval(() => this.tick(), this.everyMs).unref();
+    if (now) this.tick();
+  }
+
+  private tick(): void {
+    this.running ??= this.task()
+      .catch((err: Error) => {
+        if (!this.opts.quiet) this.logger.warn({ err: err.message }, this.failure);
+      })
+      .finally(() => (this.running = undefined));
   }
 
   async stop(): Promise<void> {

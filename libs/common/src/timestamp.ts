@@ -15,21 +15,26 @@ function daysInMonth(year: number, month: number): number {
   return DAYS_IN_MONTH[month - 1] + (leap ? 1 : 0);
 }
 
+export function isValidTimestamp(value: string): boolean {
+  return !Number.isNaN(timestampMs(value));
+}
+
 /**
+ * The epoch milliseconds of a valid timestamp of the contract, NaN for anything else.
  * Runs once per event (5,000 per request), so it reads digits with charCodeAt instead of
  * splitting strings: it was the api's largest CPU cost in `bench:ingest` profiles.
  */
-export function isValidTimestamp(value: string): boolean {
-  if (!TS_RE.test(value)) return false;
+export function timestampMs(value: string): number {
+  if (!TS_RE.test(value)) return NaN;
   const two = (i: number) => (value.charCodeAt(i) - 48) * 10 + value.charCodeAt(i + 1) - 48;
   const year = two(0) * 100 + two(2);
   const month = two(5);
   const day = two(8);
   if (month < 1 || month > 12 || day < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59)
-    return false;
-  if (day > daysInMonth(year, month)) return false;
+    return NaN;
+  if (day > daysInMonth(year, month)) return NaN;
   const ms = Date.parse(value);
-  return ms >= MIN_TS && ms < MAX_TS;
+  return ms >= MIN_TS && ms < MAX_TS ? ms : NaN;
 }
 
 /**

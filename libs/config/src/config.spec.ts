@@ -100,6 +100,23 @@ describe('environment validation', () => {
     expect(validateEnv({ ...valid, PORT: '' }).PORT).toBe(8000);
   });
 
+  it('keeps readings forever in monthly partitions unless told otherwise', () => {
+    expect(loadConfig(valid).telemetryStorage).toEqual({
+      partitionInterval: 'month',
+      retentionDays: 0,
+    });
+    expect(
+      loadConfig({ ...valid, TELEMETRY_PARTITION_INTERVAL: 'day', TELEMETRY_RETENTION_DAYS: '90' })
+        .telemetryStorage,
+    ).toEqual({ partitionInterval: 'day', retentionDays: 90 });
+    expect(() => validateEnv({ ...valid, TELEMETRY_PARTITION_INTERVAL: 'week' })).toThrow(
+      /TELEMETRY_PARTITION_INTERVAL/,
+    );
+    expect(() => validateEnv({ ...valid, TELEMETRY_RETENTION_DAYS: '-1' })).toThrow(
+      /TELEMETRY_RETENTION_DAYS/,
+    );
+  });
+
   it('builds the typed config with overrides winning', () => {
     const config = loadConfig({
       ADMIN_TOKEN: 'b'.repeat(20),

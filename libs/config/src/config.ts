@@ -1,5 +1,10 @@
 import { EnvSource, readEnv } from './env';
-import { EnvironmentVariables, LogFormatSetting, validateEnv } from './env.validation';
+import {
+  EnvironmentVariables,
+  LogFormatSetting,
+  PartitionInterval,
+  validateEnv,
+} from './env.validation';
 import { parseWorkerRoles, WorkerRole } from './worker-roles';
 
 /**
@@ -51,6 +56,12 @@ export interface AppConfig {
     aggregateMaxRows: number;
     pageMaxBytes: number;
     perProject: number;
+  };
+  /** Partitions of `telemetry` and how long readings are kept (the worker's maintenance). */
+  telemetryStorage: {
+    partitionInterval: PartitionInterval;
+    /** 0: forever. */
+    retentionDays: number;
   };
   worker: {
     port: number;
@@ -123,6 +134,10 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       aggregateMaxRows: env.TELEMETRY_AGGREGATE_MAX_ROWS,
       pageMaxBytes: env.TELEMETRY_PAGE_MAX_BYTES,
       perProject: env.TELEMETRY_READS_PER_PROJECT,
+    },
+    telemetryStorage: {
+      partitionInterval: env.TELEMETRY_PARTITION_INTERVAL,
+      retentionDays: env.TELEMETRY_RETENTION_DAYS,
     },
     worker: {
       port: env.WORKER_PORT,

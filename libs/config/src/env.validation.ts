@@ -6,6 +6,10 @@ import { WORKER_QUEUES_RE, WORKER_ROLES } from './worker-roles';
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormatSetting = (typeof LOG_FORMATS)[number];
 
+/** `TELEMETRY_PARTITION_INTERVAL`: the width of a `telemetry` partition (UTC days or months). */
+export const PARTITION_INTERVALS = ['day', 'month'] as const;
+export type PartitionInterval = (typeof PARTITION_INTERVALS)[number];
+
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 const toBool = ({ value }: { value: unknown }): unknown => {
@@ -152,6 +156,21 @@ export class EnvironmentVariables {
   @Min(1)
   @IsInt()
   TELEMETRY_READS_PER_PROJECT = 4;
+
+  /**
+   * Readings are kept this many days at most, then dropped a whole partition at a time
+   * (a reading lives up to one partition width longer); 0 keeps them forever. A project's
+   * `retention_days` may only shorten it.
+   */
+  @Transform(toInt)
+  @Min(0)
+  @Max(36500)
+  @IsInt()
+  TELEMETRY_RETENTION_DAYS = 0;
+
+  /** Width of each `telemetry` partition: `day` or `month` (UTC); read when one is created. */
+  @IsIn(PARTITION_INTERVALS)
+  TELEMETRY_PARTITION_INTERVAL: PartitionInterval = 'month';
 
   @Transform(toBool)
   @IsBoolean()

@@ -1,7 +1,16 @@
 import type { EntityManager } from 'typeorm';
 
-/** Lock classes (first key of the two-key advisory lock). Persisted in running sessions only. */
-export const LOCK_CLASS = { DEVICE_EVALUATION: 74031 } as const;
+/**
+ * Lock classes (first key of the two-key advisory lock). Persisted in running sessions only;
+ * 74032 is the quota lock (quota.ts).
+ */
+export const LOCK_CLASS = {
+  DEVICE_EVALUATION: 74031,
+  /** Creating and dropping `telemetry` partitions: one process at a time. */
+  TELEMETRY_PARTITIONS: 74033,
+  /** A project's retention deletes: one process at a time per project. */
+  TELEMETRY_RETENTION: 74034,
+} as const;
 
 /**
  * Takes a transaction-scoped advisory lock through the transaction's own EntityManager

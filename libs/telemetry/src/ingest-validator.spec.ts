@@ -157,6 +157,36 @@ describe('validateIngestBody', () => {
     ]);
   });
 
+  it('refuses a ts more than a day ahead of the clock, naming the latest accepted', () => {
+    const now = Date.parse('2026-12-01T12:00:00Z');
+    const body = (...ts: string[]) => ({
+      device_external_id: 'd',
+      events: ts.map((t) => ({ ts: t, data: {} })),
+    });
+    expect(
+      validateIngestBody(
+        body('1970-01-01T00:00:00Z', '2026-12-02T12:00:00Z', '2026-12-02T13:59:59.999+02:00'),
+        now,
+      ).ok,
+    ).toBe(true);
+    const res = validateIngestBody(
+      body('2026-12-01T12:00:00Z', '2026-12-02T12:00:00.001Z', '2026-12-02T14:00:01+02:00', 'x'),
+      now,
+    );
+    expect(res).toMatchObject({ ok: false, tooMany: false });
+    if (res.ok) return;
+    const ahead =
+      "ts is more than 24 hours ahead of the server's clock: readings up to 2026-12-02T12:00:00.000Z are accepted";
+    expect(res.details).toEqual([
+      { field: 'events.1.ts', message: ahead },
+      { field: 'events.2.ts', message: ahead },
+      { field: 'events.3.ts', message: expect.stringMatching(/^ts must be an ISO 8601 timestamp/) },
+    ]);
+    // The clock of the call is the default.
+    expect(validateIngestBody(body(new Date(Date.now() + 3600000).toISOString())).ok).toBe(true);
+    expect(validateIngestBody(body('2199-12-31T00:00:00Z')).ok).toBe(false);
+  });
+
   it('rewrites nothing when refusing the batch', () => {
     const body = {
       device_external_id: 'a b',

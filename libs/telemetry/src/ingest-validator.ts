@@ -1,7 +1,8 @@
-import Ajv, { ErrorObject } from 'ajv';
-import { ErrorDetail, isStorableText, isValidTimestamp, toUtcTimestamp } from '@app/common';
+import Ajv, { ErrorObject, SchemaValidateFunction } from 'ajv';
+import { ErrorDetail, isStorableText, timestampMs, toUtcTimestamp } from '@app/common';
 import {
   MAX_EVENTS_PER_BATCH,
+  MAX_FUTURE_MS,
   MAX_METRIC_NAME_LENGTH,
   MAX_METRICS_PER_EVENT,
   MAX_STRING_VALUE_LENGTH,
@@ -50,11 +51,37 @@ export function pgAcceptsOffset(value: string): boolean {
 interface Tally {
   /** Metric values that are not JSON numbers (strings, booleans, nulls). */
   nonNumeric: number;
+  /** The latest `ts` accepted, epoch ms: {@link MAX_FUTURE_MS} after the request's now. */
+  latestMs: number;
 }
 
 // unicodeRegExp: the external id pattern uses \p{Cc}. passContext: keywords see the Tally.
 const ajv = new Ajv({ allErrors: true, strict: true, unicodeRegExp: true, passContext: true });
-ajv.addFormat('iso-ts', { type: 'string', validate: isValidTimestamp });
+
+/**
+ * A reading's `ts`: a timestamp of the contract (1970-2199, a zone) no later than
+ * `latestMs`, in one parse. A later one has no partition to go to; and once evaluated it
+ * would move the device's evaluation cursor past every real reading to come, which would
+ * all be late (stored, never evaluated).
+ */
+const readingTs: SchemaValidateFunction = function (
+  this: Tally,
+  _schema: boolean,
+  value: string,
+): boolean {
+  const ms = timestampMs(value);
+  if (ms <= this.latestMs) return true;
+  readingTs.errors = [
+    { keyword: 'readingTs', params: Number.isNaN(ms) ? {} : { latestMs: this.latestMs } },
+  ];
+  return false;
+};
+ajv.addKeyword({
+  keyword: 'readingTs',
+  type: 'string',
+  schemaType: 'boolean',
+  validate: readingTs,
+});
 // Text PostgreSQL's jsonb cannot hold, though JSON.parse accepts it (NUL, unpaired UTF-16
 // surrogates), is refused here (422) rather than failing in the worker.
 ajv.addKeyword({
@@ -98,7 +125,7 @@ const schema = {
         additionalProperties: false,
         required: ['ts', 'data'],
         properties: {
-          ts: { type: 'string', format: 'iso-ts' },
+          ts: { type: 'string', readingTs: true },
           data: {
             type: 'object',
             maxProperties: MAX_METRICS_PER_EVENT,
@@ -130,8 +157,9 @@ export type IngestValidation =
   | { ok: true; body: IngestBody; rewritten: boolean; nonNumeric: number }
   | { ok: false; tooMany: boolean; details: ErrorDetail[] };
 
-export function validateIngestBody(body: unknown): IngestValidation {
-  const tally: Tally = { nonNumeric: 0 };
+/** `now`: the api's clock, epoch ms (a parameter for tests). */
+export function validateIngestBody(body: unknown, now = Date.now()): IngestValidation {
+  const tally: Tally = { nonNumeric: 0, latestMs: now + MAX_FUTURE_MS };
   if (validates(tally, body)) {
     let rewritten = false;
     for (const event of body.events) {
@@ -190,10 +218,13 @@ function describe(e: ErrorObject): ErrorDetail {
         field: field(String(p.propertyName ?? e.propertyName)),
         message: `metric names are 1-${MAX_METRIC_NAME_LENGTH} characters`,
       };
-    case 'format':
+    case 'readingTs':
       return {
         field: here,
-        message: 'ts must be an ISO 8601 timestamp with a zone (Z or ±hh:mm), years 1970-2199',
+        message:
+          typeof p.latestMs === 'number'
+            ? `ts is more than ${MAX_FUTURE_MS / 3600000} hours ahead of the server's clock: readings up to ${new Date(p.latestMs).toISOString()} are accepted`
+            : 'ts must be an ISO 8601 timestamp with a zone (Z or ±hh:mm), years 1970-2199',
       };
     case 'pattern':
       return {

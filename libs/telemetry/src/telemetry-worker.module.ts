@@ -5,12 +5,23 @@ import { BATCH_FOLLOWER, BatchFollower } from './batch-follower';
 import { BacklogAuditor } from './backlog-auditor.service';
 import { BatchStoreService } from './batch-store.service';
 import { IngestHandler } from './handlers/ingest.handler';
+import { PartitionMaintenance } from './partition-maintenance.service';
+import { TelemetryPartitionsRepository } from './telemetry-partitions.repository';
 import { TelemetryModule } from './telemetry.module';
 
-/** Stores accepted batches: the consumer of `telemetry-ingest` (worker only). */
+/**
+ * Stores accepted batches: the consumer of `telemetry-ingest` (worker only); and keeps the
+ * table's partitions and retention (role `ingest`).
+ */
 @Module({
   imports: [TelemetryModule, TenancyModule, ProducersModule.forQueues(QUEUES.RULE_EVALUATION)],
-  providers: [BatchStoreService, IngestHandler, BacklogAuditor],
+  providers: [
+    BatchStoreService,
+    IngestHandler,
+    BacklogAuditor,
+    TelemetryPartitionsRepository,
+    PartitionMaintenance,
+  ],
   exports: [IngestHandler],
 })
 export class TelemetryWorkerModule {

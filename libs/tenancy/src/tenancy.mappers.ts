@@ -13,6 +13,7 @@ export const toProjectResponse = (p: ProjectEntity): ProjectResponse => ({
   org_id: p.orgId,
   name: p.name,
   auto_register_devices: p.autoRegisterDevices,
+  retention_days: p.retentionDays,
   created_at: p.createdAt.toISOString(),
 });
 

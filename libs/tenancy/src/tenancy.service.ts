@@ -71,6 +71,7 @@ export class TenancyService {
     const project = await this.projects.create(orgId, {
       name: dto.name,
       autoRegisterDevices: dto.auto_register_devices ?? true,
+      retentionDays: dto.retention_days ?? null,
     });
     return toProjectResponse(project);
   }
@@ -102,6 +103,7 @@ export class TenancyService {
       ...(dto.auto_register_devices !== undefined && {
         autoRegisterDevices: dto.auto_register_devices,
       }),
+      ...(dto.retention_days !== undefined && { retentionDays: dto.retention_days }),
     });
     return this.getProject(projectId);
   }

@@ -6,6 +6,8 @@ import { OutboxRelayedAt1764290000000 } from './1764290000000-OutboxRelayedAt';
 import { TelemetryRejections1764300000000 } from './1764300000000-TelemetryRejections';
 import { RuleNamesUnique1764310000000 } from './1764310000000-RuleNamesUnique';
 import { WebhookTestEvents1764320000000 } from './1764320000000-WebhookTestEvents';
+import { TelemetryPartitions1764330000000 } from './1764330000000-TelemetryPartitions';
+import { ProjectRetention1764340000000 } from './1764340000000-ProjectRetention';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
@@ -20,4 +22,6 @@ export const migrations = [
   TelemetryRejections1764300000000,
   RuleNamesUnique1764310000000,
   WebhookTestEvents1764320000000,
+  TelemetryPartitions1764330000000,
+  ProjectRetention1764340000000,
 ];

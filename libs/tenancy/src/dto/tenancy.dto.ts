@@ -1,4 +1,5 @@
 import { IsDisplayName, IsOptionalNonNull, ListQueryDto } from '@app/common';
+import { applyDecorators } from '@nestjs/common';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import {
   ArrayMaxSize,
@@ -6,9 +7,12 @@ import {
   IsArray,
   IsBoolean,
   IsIn,
+  IsInt,
   IsOptional,
   IsString,
   Matches,
+  Max,
+  Min,
   ValidateIf,
 } from 'class-validator';
 import { API_KEY_SCOPES, ApiKeyScope } from '../api-key.format';
@@ -22,6 +26,27 @@ export class CreateOrgDto {
   name: string;
 }
 
+/** Days a project may keep its readings: 1 to 100 years' worth. */
+export const MAX_RETENTION_DAYS = 36500;
+
+/** `retention_days` of a project: a whole number of days, or null for the global maximum. */
+const RetentionDays = (): PropertyDecorator =>
+  applyDecorators(
+    ApiPropertyOptional({
+      type: 'integer',
+      nullable: true,
+      minimum: 1,
+      maximum: MAX_RETENTION_DAYS,
+      example: 90,
+      description:
+        "Readings older than this many days are deleted (within the hour). null: kept until the platform's maximum (TELEMETRY_RETENTION_DAYS), which also caps this.",
+    }),
+    IsOptional(),
+    IsInt({ message: 'retention_days must be a whole number of days, or null' }),
+    Min(1, { message: 'retention_days must be at least 1 (null keeps readings)' }),
+    Max(MAX_RETENTION_DAYS, { message: `retention_days must be at most ${MAX_RETENTION_DAYS}` }),
+  );
+
 export class CreateProjectDto extends CreateOrgDto {
   @ApiPropertyOptional({
     default: true,
@@ -31,6 +56,9 @@ export class CreateProjectDto extends CreateOrgDto {
   @IsOptionalNonNull()
   @IsBoolean()
   auto_register_devices?: boolean;
+
+  @RetentionDays()
+  retention_days?: number | null;
 }
 
 export class UpdateProjectDto {
@@ -43,6 +71,9 @@ export class UpdateProjectDto {
   @IsOptionalNonNull()
   @IsBoolean()
   auto_register_devices?: boolean;
+
+  @RetentionDays()
+  retention_days?: number | null;
 }
 
 export class CreateApiKeyDto {
@@ -138,6 +169,12 @@ export class ProjectResponse {
   @ApiProperty({ format: 'uuid' }) org_id: string;
   @ApiProperty() name: string;
   @ApiProperty() auto_register_devices: boolean;
+  @ApiProperty({
+    type: 'integer',
+    nullable: true,
+    description: "days readings are kept; null: the platform's maximum",
+  })
+  retention_days: number | null;
   @ApiProperty({ format: 'date-time' }) created_at: string;
 }
 

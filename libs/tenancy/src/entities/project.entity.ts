@@ -15,6 +15,10 @@ export class ProjectEntity {
   @Column({ name: 'auto_register_devices', type: 'boolean', default: true })
   autoRegisterDevices: boolean;
 
+  /** Readings older than this many days are deleted; null: the global TELEMETRY_RETENTION_DAYS. */
+  @Column({ name: 'retention_days', type: 'integer', nullable: true })
+  retentionDays: number | null;
+
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' })
   createdAt: Date;
 }

@@ -77,6 +77,12 @@ export class DevicesRepository {
     return this.findById(projectId, deviceId);
   }
 
+  /** The ids of every device of the project (at most its device quota). */
+  async idsOf(projectId: ProjectId): Promise<string[]> {
+    const rows = await this.devices.find({ select: { id: true }, where: { projectId } });
+    return rows.map((d) => d.id);
+  }
+
   /**
    * Oldest first, keyset-paginated on (created_at, id); `tag` uses the GIN index,
    * `externalId` (exact) the unique one.

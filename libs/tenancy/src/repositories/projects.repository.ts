@@ -2,7 +2,7 @@ import { ConflictError } from '@app/common';
 import { isUniqueViolation, pageByCreated } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
-import { Repository } from 'typeorm';
+import { IsNull, Not, Repository } from 'typeorm';
 import { ProjectEntity } from '../entities';
 
 @Injectable()
@@ -13,7 +13,7 @@ export class ProjectsRepository {
 
   async create(
     orgId: string,
-    values: { name: string; autoRegisterDevices?: boolean },
+    values: { name: string; autoRegisterDevices?: boolean; retentionDays?: number | null },
   ): Promise<ProjectEntity> {
     try {
       return await this.projects.save(this.projects.create({ orgId, ...values }));
@@ -36,7 +36,7 @@ export class ProjectsRepository {
 
   async update(
     projectId: string,
-    values: { name?: string; autoRegisterDevices?: boolean },
+    values: { name?: string; autoRegisterDevices?: boolean; retentionDays?: number | null },
   ): Promise<void> {
     try {
       await this.projects.update({ id: projectId }, values);
@@ -46,6 +46,18 @@ export class ProjectsRepository {
       }
       throw err;
     }
+  }
+
+  /**
+   * Every project with a retention of its own, for the worker's retention duty: a
+   * platform-wide read, the named exception to tenant-first.
+   */
+  async withRetention(): Promise<Array<{ id: string; retentionDays: number }>> {
+    const rows = await this.projects.find({
+      select: { id: true, retentionDays: true },
+      where: { retentionDays: Not(IsNull()) },
+    });
+    return rows.map((p) => ({ id: p.id, retentionDays: p.retentionDays! }));
   }
 
   list(orgId: string, limit: number, cursor?: string): Promise<ProjectEntity[]> {
