@@ -224,4 +224,35 @@ describe('migration: telemetry partitioned in place (integration)', () => {
       21,
     );
   }, 120000);
+  it('leaves the table as it was, without its CHECK, when it gives up part way', async () => {
+    const side = sideDatabaseUrl('partition_migration_cut');
+    try {
+      const before = migrations.findIndex((m) => m.name === 'TelemetryPartitions1764330000000');
+      await ensureDatabase(side);
+      const old = new DataSource({
+        ...buildDataSourceOptions({ url: side, poolSize: 2 }, 'partition-migration-cut'),
+        migrations: migrations.slice(0, before),
+      });
+      await old.initialize();
+      await old.runMigrations({ transaction: 'each' });
+      // Enough rows that reading them all (VALIDATE, step 2) outlasts the statement timeout.
+      await old.query(
+        `INSERT INTO telemetry (device_id, ts, data)
+         SELECT '00000000-0000-4000-8000-00000000000c', to_timestamp(1735689600) + i * interval '1 second', '{}'
+           FROM generate_series(1, 2000000) i`,
+      );
+      await expect(
+        runMigrations({ url: side, poolSize: 2, statementTimeoutMs: 50 }),
+      ).rejects.toThrow(/statement timeout/);
+      const [state] = await old.query(
+        `SELECT c.relkind AS kind,
+                (SELECT count(*)::int FROM pg_constraint WHERE conrelid = c.oid AND contype = 'c') AS checks
+           FROM pg_class c WHERE c.oid = 'telemetry'::regclass`,
+      );
+      expect(state).toEqual({ kind: 'r', checks: 0 });
+      await old.destroy();
+    } finally {
+      await dropDatabase(side);
+    }
+  }, 120000);
 });

@@ -289,4 +289,16 @@ describe('telemetry partitions and retention (integration)', () => {
         reason: expect.stringMatching(/no partition/),
       });
   });
+  it('goes on with its run when a partition cannot be created, and creates it once it can', async () => {
+    const newest = (await partitions.list()).at(-1)!;
+    const next = partitionName(newest.to, new Date(newest.to!.getTime() + DAY_MS));
+    // A table of the name the duty wants next (a detached partition left behind).
+    await db.query(`CREATE TABLE ${next} (LIKE telemetry)`);
+    const now = new Date(newest.to!.getTime() - 5 * DAY_MS);
+    const blocked = await maintenance.runOnce(now);
+    expect(blocked.created).toEqual([]);
+    expect(blocked.dropped.length).toBeGreaterThan(0);
+    await db.query(`DROP TABLE ${next}`);
+    expect((await maintenance.runOnce(now)).created[0]).toBe(next);
+  });
 });

@@ -116,12 +116,20 @@ export class PartitionMaintenance implements OnApplicationBootstrap, BeforeAppli
 
   /** One run of the duty, as of `now`. */
   async runOnce(now = new Date()): Promise<MaintenanceResult> {
-    const plan = await this.createPartitions(now);
-    const created = plan.create.map((p) => p.name);
+    const { plan, created } = await this.createPartitions(now);
     if (created.length > 0)
       this.logger.log({ partitions: created }, 'telemetry partitions created');
     const dropped: string[] = [];
-    for (const p of plan.drop) if (await this.drop(p.name)) dropped.push(p.name);
+    // One partition that can't be dropped doesn't hold up the others, nor the rest of the run.
+    for (const p of plan.drop)
+      try {
+        if (await this.drop(p.name)) dropped.push(p.name);
+      } catch (err) {
+        this.logger.warn(
+          { partition: p.name, err: (err as Error).message },
+          'telemetry partition not dropped; tried again next run',
+        );
+      }
     if (dropped.length > 0) {
       this.droppedPartitions?.inc(dropped.length);
       this.logger.log({ partitions: dropped }, 'telemetry partitions dropped past the retention');
@@ -136,13 +144,32 @@ export class PartitionMaintenance implements OnApplicationBootstrap, BeforeAppli
     return { created, dropped, deleted };
   }
 
-  /** Plans and creates, in one transaction under the lock. */
-  private createPartitions(now: Date): Promise<PartitionPlan<TelemetryPartition>> {
+  /**
+   * Plans and creates, in one transaction under the lock. A partition that can't be
+   * created (a table of its name left behind, see docs/operations.md) is logged, and the
+   * run goes on: the partition of the past apart from those ahead, which stop there (one
+   * after it would leave a hole the planner does not fill); the next run tries again.
+   */
+  private createPartitions(
+    now: Date,
+  ): Promise<{ plan: PartitionPlan<TelemetryPartition>; created: string[] }> {
     return this.dataSource.transaction(async (em) => {
       await lockForTransaction(em, LOCK_CLASS.TELEMETRY_PARTITIONS, 'telemetry');
       const plan = planPartitions(await this.partitions.list(em), this.policy, now);
-      for (const p of plan.create) await this.partitions.create(em, p);
-      return plan;
+      const created: string[] = [];
+      for (const p of plan.create) {
+        const err = await this.partitions.tryCreate(em, p);
+        if (!err) {
+          created.push(p.name);
+          continue;
+        }
+        this.logger.error(
+          { partition: p.name, err: err.message },
+          'telemetry partition not created; tried again next run',
+        );
+        if (p.from !== null) break;
+      }
+      return { plan, created };
     });
   }
 

@@ -53,6 +53,23 @@ export class TelemetryPartitionsRepository {
   }
 
   /**
+   * {@link create} in a savepoint of `em`'s transaction: a partition that can't be created
+   * (a table of its name left behind) is given back as the error, and the transaction
+   * goes on with the others.
+   */
+  async tryCreate(em: EntityManager, p: PartitionBounds): Promise<Error | undefined> {
+    await em.query('SAVEPOINT partition_create');
+    try {
+      await this.create(em, p);
+      await em.query('RELEASE SAVEPOINT partition_create');
+      return undefined;
+    } catch (err) {
+      await em.query('ROLLBACK TO SAVEPOINT partition_create');
+      return err as Error;
+    }
+  }
+
+  /**
    * Runs `fn` while this process holds the partition maintenance lock, taken by a
    * transaction of its own that stays open meanwhile, for statements that can't run in a
    * transaction (DETACH … CONCURRENTLY). Undefined, without running `fn`, when another

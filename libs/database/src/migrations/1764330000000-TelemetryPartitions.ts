@@ -57,7 +57,20 @@ export class TelemetryPartitions1764330000000 implements MigrationInterface {
            ADD CONSTRAINT ${CONSTRAINT} CHECK (ts < '${bound}') NOT VALID`,
       );
     });
-    await q.query(`ALTER TABLE telemetry VALIDATE CONSTRAINT ${CONSTRAINT}`);
+    try {
+      await q.query(`ALTER TABLE telemetry VALIDATE CONSTRAINT ${CONSTRAINT}`);
+      await this.convert(q, bound, history);
+    } catch (err) {
+      // Left behind, the CHECK would refuse the readings of the present a week from now.
+      await q
+        .query(`ALTER TABLE telemetry DROP CONSTRAINT IF EXISTS ${CONSTRAINT}`)
+        .catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Step 3: the partitioned `telemetry`, the old table attached as its past. */
+  private async convert(q: QueryRunner, bound: string, history: string): Promise<void> {
     await this.inTransaction(q, async () => {
       await q.query(`SET LOCAL lock_timeout = '5s'`);
       await q.query(`ALTER TABLE telemetry RENAME TO ${history}`);
