@@ -56,14 +56,7 @@ describe('ingest state in Redis (e2e)', () => {
   /** Keys matching `pattern`, on every node when Redis is a cluster. */
   const keys = async (pattern: string): Promise<string[]> => {
     const found: string[] = [];
-    for (const node of redis.masters()) {
-      let cursor = '0';
-      do {
-        const [nextCursor, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        found.push(...batch);
-        cursor = nextCursor;
-      } while (cursor !== '0');
-    }
+    for await (const { keys: batch } of redis.scan(pattern)) found.push(...batch);
     return found;
   };
   /** The device's batch counter, wherever a version of the code keeps it. */

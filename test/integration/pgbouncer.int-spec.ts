@@ -1,17 +1,14 @@
-import { DeviceAlertLock } from '@app/alerts';
 import { buildDataSourceOptions, migrations, runMigrations } from '@app/database';
 import { EvaluationService } from '@app/rules';
 import { dropDatabase, isolatedRun, IsolatedRun, sideDatabaseUrl, testRunEnv } from '@app/testing';
-import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
 import { deviceIdOf, rule, send, until } from '../support/fixtures';
 import { PgBouncer } from '../support/pgbouncer';
+import { runPipelineScenario } from '../support/pipeline-scenario';
 import { closeInOrder } from '../support/shutdown';
 import { TestReceiver } from '../support/subscriber';
-import { drained, Pipeline, RunningWorker, startWorker } from '../support/worker';
-
-type Json = Record<string, any>;
+import { Pipeline, RunningWorker, startWorker } from '../support/worker';
 
 /**
  * The api, the worker and migrations through a real PgBouncer in transaction mode
@@ -118,49 +115,7 @@ describe('through PgBouncer in transaction mode (integration)', () => {
     );
 
     it('stores, evaluates (both ways), opens, acknowledges and delivers signed webhooks', async () => {
-      const http = () => request(api.server);
-      const p = await api.tenants.newProject();
-      await rule(api, p).expect(201);
-      await http()
-        .post(`/projects/${p.projectId}/webhooks`)
-        .set(p.headers)
-        .send({ url: receiver.url, event_types: ['alert.created', 'alert.acknowledged'] })
-        .expect(201);
-
-      // In the storing transaction: the first batch.
-      await send(api, p, 'pg', [1, 1], { metric: 't' });
-      await pipeline.idle();
-      const deviceId = (await deviceIdOf(direct, p.projectId, 'pg'))!;
-
-      // From the queue: a batch stored while another transaction holds the device.
-      const lock = worker.app.get(DeviceAlertLock);
-      let release!: () => void;
-      let held!: () => void;
-      const isHeld = new Promise<void>((r) => (held = r));
-      const holder = worker.app.get(DataSource).transaction(async (em) => {
-        await lock.take(em, deviceId);
-        held();
-        await new Promise<void>((r) => (release = r));
-      });
-      await isHeld;
-      await send(api, p, 'pg', [9, 9], { metric: 't', start: 2 });
-      await drained(pipeline.ingest);
-      release();
-      await holder;
-      await pipeline.idle();
-
-      const alerts = (
-        await http().get(`/projects/${p.projectId}/alerts`).set(p.headers).expect(200)
-      ).body.items as Json[];
-      expect(alerts).toHaveLength(1);
-      await http().post(`/alerts/${alerts[0].id}/ack`).set(p.headers).expect(200);
-
-      const received = await receiver.waitFor(2, 30000);
-      expect(received.map((r) => (JSON.parse(r.body) as Json).type).sort()).toEqual([
-        'alert.acknowledged',
-        'alert.created',
-      ]);
-      expect(received.every((r) => r.headers['webhook-signature']?.startsWith('v1,'))).toBe(true);
+      await runPipelineScenario({ api, worker, pipeline, receiver, direct, device: 'pg' });
     });
 
     it('lets one of four evaluators in at a time through the pooler', async () => {

@@ -1,4 +1,3 @@
-import { DeviceAlertLock } from '@app/alerts';
 import { loadConfig } from '@app/config';
 import { MetricsService } from '@app/observability';
 import { QUEUES, queuePrefix } from '@app/queue';
@@ -10,13 +9,12 @@ import { ConfigService } from '@nestjs/config';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
-import { at, deviceIdOf, rule, send } from '../support/fixtures';
+import { at, deviceIdOf, send } from '../support/fixtures';
 import { RedisCluster } from '../support/redis-cluster';
+import { runPipelineScenario } from '../support/pipeline-scenario';
 import { closeInOrder } from '../support/shutdown';
 import { TestReceiver } from '../support/subscriber';
-import { drained, Pipeline, RunningWorker, startWorker } from '../support/worker';
-
-type Json = Record<string, any>;
+import { Pipeline, RunningWorker, startWorker } from '../support/worker';
 
 /**
  * The api and the worker on a real three-master Redis Cluster (REDIS_URL
@@ -69,50 +67,17 @@ describe('on a Redis Cluster (integration)', () => {
   const prefix = () => String(own.env.REDIS_PREFIX);
 
   it('stores, evaluates (both ways), opens, acknowledges and delivers signed webhooks', async () => {
-    const http = () => request(api.server);
-    const p = await api.tenants.newProject();
-    await rule(api, p).expect(201);
-    await http()
-      .post(`/projects/${p.projectId}/webhooks`)
-      .set(p.headers)
-      .send({ url: receiver.url, event_types: ['alert.created', 'alert.acknowledged'] })
-      .expect(201);
-
-    // Evaluated in the storing transaction: the first batch.
-    await send(api, p, 'c1', [1, 1], { metric: 't' });
-    await pipeline.idle();
+    // The second batch through the other api replica: one batch numbering for both.
     const db = worker.app.get(DataSource);
-    const deviceId = (await deviceIdOf(db, p.projectId, 'c1'))!;
-
-    // From the rule-evaluation queue: a batch stored while another transaction holds the
-    // device, through the second api replica (one batch numbering for both).
-    const lock = worker.app.get(DeviceAlertLock);
-    let release!: () => void;
-    let held!: () => void;
-    const isHeld = new Promise<void>((r) => (held = r));
-    const holder = db.transaction(async (em) => {
-      await lock.take(em, deviceId);
-      held();
-      await new Promise<void>((r) => (release = r));
+    const deviceId = await runPipelineScenario({
+      api,
+      second,
+      worker,
+      pipeline,
+      receiver,
+      direct: db,
+      device: 'c1',
     });
-    await isHeld;
-    await send(second, p, 'c1', [9, 9], { metric: 't', start: 2 });
-    await drained(pipeline.ingest);
-    release();
-    await holder;
-    await pipeline.idle();
-
-    const alerts = (await http().get(`/projects/${p.projectId}/alerts`).set(p.headers).expect(200))
-      .body.items as Json[];
-    expect(alerts).toHaveLength(1);
-    await http().post(`/alerts/${alerts[0].id}/ack`).set(p.headers).expect(200);
-
-    const received = await receiver.waitFor(2, 30000);
-    expect(received.map((r) => (JSON.parse(r.body) as Json).type).sort()).toEqual([
-      'alert.acknowledged',
-      'alert.created',
-    ]);
-    expect(received.every((r) => r.headers['webhook-signature']?.startsWith('v1,'))).toBe(true);
     const [{ n }] = await db.query(
       `SELECT count(*)::int AS n FROM telemetry WHERE device_id = $1`,
       [deviceId],

@@ -110,10 +110,29 @@ export function createRedisClient(target: RedisTarget, options: RedisOptions = {
  * on a cluster; on a single Redis this is the client itself. Throws while a cluster is
  * not ready (it knows none or only some of its masters then), as a command would.
  */
-export function masters(client: RedisClient): Redis[] {
+function masters(client: RedisClient): Redis[] {
   if (!(client instanceof Cluster)) return [client];
   if (client.status !== 'ready') throw new Error(`Cluster isn't ready (${client.status})`);
   return client.nodes('master');
+}
+
+/**
+ * The keys matching `match`, one SCAN batch at a time with the master holding them, on
+ * every master of a cluster (each holds its own slots). Throws while a cluster is not
+ * ready ({@link masters}).
+ */
+export async function* scanKeys(
+  client: RedisClient,
+  match: string,
+): AsyncGenerator<{ node: Redis; keys: string[] }> {
+  for (const node of masters(client)) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', 1000);
+      cursor = next;
+      yield { node, keys };
+    } while (cursor !== '0');
+  }
 }
 
 /**

@@ -6,10 +6,10 @@ import { RedisOptions } from 'ioredis';
 import {
   createRedisClient,
   failFastOnceReady,
-  masters,
   parseRedisUrl,
   RedisClient,
   RedisTarget,
+  scanKeys,
 } from './redis-target';
 
 /**
@@ -43,9 +43,9 @@ export class RedisService implements OnApplicationShutdown {
     return [this.prefix, ...parts].join(':');
   }
 
-  /** Every master's connection (SCAN visits each node of a cluster); throws while it is not ready. */
-  masters(): ReturnType<typeof masters> {
-    return masters(this.client);
+  /** The keys matching `match`, a batch at a time, on every node of a cluster ({@link scanKeys}). */
+  scan(match: string): ReturnType<typeof scanKeys> {
+    return scanKeys(this.client, match);
   }
 
   /** A separate connection (subscribers and blocking commands need their own). */

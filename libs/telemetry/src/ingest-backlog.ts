@@ -205,16 +205,11 @@ export class IngestBacklog {
    */
   async expireIdleCounters(): Promise<number> {
     let expired = 0;
-    for (const node of this.redisService.masters()) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', this.seqKey('*', '*'), 'COUNT', 1000);
-        cursor = next;
-        const ttls = await Promise.all(keys.map((key) => node.pttl(key)));
-        const forever = keys.filter((_, i) => ttls[i] === -1);
-        await Promise.all(forever.map((key) => node.pexpire(key, SEQ_TTL_MS)));
-        expired += forever.length;
-      } while (cursor !== '0');
+    for await (const { node, keys } of this.redisService.scan(this.seqKey('*', '*'))) {
+      const ttls = await Promise.all(keys.map((key) => node.pttl(key)));
+      const forever = keys.filter((_, i) => ttls[i] === -1);
+      await Promise.all(forever.map((key) => node.pexpire(key, SEQ_TTL_MS)));
+      expired += forever.length;
     }
     return expired;
   }

@@ -1,6 +1,6 @@
 import { withDeadline } from '@app/common';
 import { quoteIdent } from '@app/database';
-import { createRedisClient, masters, parseRedisUrl } from '@app/redis';
+import { createRedisClient, parseRedisUrl, scanKeys } from '@app/redis';
 import { Client } from 'pg';
 import { withDatabase } from './global-setup';
 import { assertTestDatabase, testRunEnv } from './test-env';
@@ -29,20 +29,8 @@ export default async function globalTeardown(): Promise<void> {
     if (redis.status !== 'ready')
       await withDeadline(new Promise((resolve) => redis.once('ready', resolve)), 10000);
     // Each node of a cluster holds some keys; one UNLINK per key (they span slots).
-    for (const node of masters(redis)) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(
-          cursor,
-          'MATCH',
-          `*${run.redisPrefix}:*`,
-          'COUNT',
-          1000,
-        );
-        await Promise.all(keys.map((k) => node.unlink(k)));
-        cursor = next;
-      } while (cursor !== '0');
-    }
+    for await (const { node, keys } of scanKeys(redis, `*${run.redisPrefix}:*`))
+      await Promise.all(keys.map((k) => node.unlink(k)));
   } finally {
     redis.disconnect();
   }

@@ -27,24 +27,14 @@ export class CircuitGauges {
       try {
         const counts: Record<string, number> = { open: 0, half_open: 0, closed: 0 };
         const deadline = Date.now() + SCRAPE_DEADLINE_MS;
+        let scans = 0;
         // Every node of a cluster holds some of the circuits.
-        for (const node of redis.masters()) {
-          let cursor = '0';
-          let scans = 0;
-          do {
-            const [next, keys] = await node.scan(
-              cursor,
-              'MATCH',
-              redis.key('circuit', '*'),
-              'COUNT',
-              1000,
-            );
-            cursor = next;
-            for (const state of await Promise.all(keys.map((k) => node.hget(k, 's')))) {
-              const s = state ?? 'closed';
-              counts[s] = (counts[s] ?? 0) + 1;
-            }
-          } while (cursor !== '0' && ++scans < MAX_SCANS && Date.now() < deadline);
+        for await (const { node, keys } of redis.scan(redis.key('circuit', '*'))) {
+          for (const state of await Promise.all(keys.map((k) => node.hget(k, 's')))) {
+            const s = state ?? 'closed';
+            counts[s] = (counts[s] ?? 0) + 1;
+          }
+          if (++scans >= MAX_SCANS || Date.now() >= deadline) break;
         }
         return counts;
       } catch {

@@ -9,6 +9,9 @@ const DAY_MS = 86400000;
  */
 const FIRST_BOUNDARY_DAYS = 8;
 const CONSTRAINT = 'telemetry_partition_bound';
+/** `telemetry`'s columns and key (as migration 1764260000000 made them), both ways. */
+const COLUMNS = `device_id uuid NOT NULL, ts timestamptz(3) NOT NULL, data jsonb NOT NULL,
+  PRIMARY KEY (device_id, ts)`;
 
 /**
  * `telemetry` becomes a table partitioned by range on `ts` (docs/operations.md, "Partitions
@@ -75,13 +78,7 @@ export class TelemetryPartitions1764330000000 implements MigrationInterface {
       await q.query(`SET LOCAL lock_timeout = '5s'`);
       await q.query(`ALTER TABLE telemetry RENAME TO ${history}`);
       await q.query(`ALTER TABLE ${history} RENAME CONSTRAINT telemetry_pkey TO ${history}_pkey`);
-      await q.query(`
-        CREATE TABLE telemetry (
-          device_id uuid NOT NULL,
-          ts timestamptz(3) NOT NULL,
-          data jsonb NOT NULL,
-          PRIMARY KEY (device_id, ts)
-        ) PARTITION BY RANGE (ts)`);
+      await q.query(`CREATE TABLE telemetry (${COLUMNS}) PARTITION BY RANGE (ts)`);
       await q.query(
         `ALTER TABLE telemetry ATTACH PARTITION ${history} FOR VALUES FROM (MINVALUE) TO ('${bound}')`,
       );
@@ -96,13 +93,7 @@ export class TelemetryPartitions1764330000000 implements MigrationInterface {
       await q.query(
         `ALTER TABLE telemetry_partitioned RENAME CONSTRAINT telemetry_pkey TO telemetry_partitioned_pkey`,
       );
-      await q.query(`
-        CREATE TABLE telemetry (
-          device_id uuid NOT NULL,
-          ts timestamptz(3) NOT NULL,
-          data jsonb NOT NULL,
-          PRIMARY KEY (device_id, ts)
-        )`);
+      await q.query(`CREATE TABLE telemetry (${COLUMNS})`);
       await q.query(`INSERT INTO telemetry SELECT device_id, ts, data FROM telemetry_partitioned`);
       await q.query(`DROP TABLE telemetry_partitioned`);
     });
