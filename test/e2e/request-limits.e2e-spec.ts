@@ -220,29 +220,127 @@ describe('request body limits (e2e)', () => {
   });
 });
 
+interface Trickled extends RawExchange {
+  /** From the first byte sent to the close (or the deadline). */
+  elapsedMs: number;
+  /** How many bytes of `dripped` went out before the server closed. */
+  dripped: number;
+}
+
+/**
+ * Sends `upfront` at once, then `dripped` one byte every `everyMs`: a client that is never
+ * idle (a socket idle timeout never fires) but never finishes either. Settles when the
+ * server closes the connection, or at the deadline with `closed: false`.
+ */
+function trickle(
+  port: number,
+  upfront: string,
+  dripped: string,
+  everyMs: number,
+  deadlineMs: number,
+): Promise<Trickled> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const started = Date.now();
+    let received = '';
+    let sent = 0;
+    const finish = (closed: boolean) => {
+      clearTimeout(timer);
+      clearInterval(drip);
+      socket.destroy();
+      resolve({ received, closed, elapsedMs: Date.now() - started, dripped: sent });
+    };
+    const timer = setTimeout(() => finish(false), deadlineMs);
+    const drip = setInterval(() => {
+      if (sent < dripped.length && socket.writable) socket.write(dripped[sent++]);
+    }, everyMs);
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    socket.on('error', () => finish(true));
+    socket.on('close', () => finish(true));
+    if (upfront) socket.write(upfront);
+  });
+}
+
+/** A request head as a client sends it (CRLF line ends, the blank line included). */
+const head = (lines: string[]): string => [...lines, '', ''].join('\r\n');
+
+/**
+ * Slow clients against the server `configureApp` sets up (what `main.ts` listens with):
+ * whatever a client sends, headers end by HTTP_HEADERS_TIMEOUT_MS and a whole request by
+ * HTTP_REQUEST_TIMEOUT_MS, each enforced within Node's connection sweep (1 s) of it. With
+ * Node's defaults (60 s, 300 s) every one of these would still be connected at its deadline.
+ */
 describe('HTTP server timeouts (e2e)', () => {
+  const HEADERS_MS = 1000;
+  const REQUEST_MS = 4000;
+  /** Node sweeps connections every second (CONNECTIONS_CHECK_MS). */
+  const SWEEP_MS = 1000;
+  /** Timers on a busy machine; below REQUEST_MS - HEADERS_MS - SWEEP_MS, so the two stay apart. */
+  const SLACK_MS = 1500;
   let api: RunningApi;
+  let p: TestProject;
 
   beforeAll(async () => {
-    api = await startApi({ HTTP_REQUEST_TIMEOUT_MS: '1000' });
+    api = await startApi({
+      HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_MS),
+      HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
+    });
     await api.app.listen(0, '127.0.0.1');
+    p = await api.tenants.newProject();
   });
   afterAll(() => api.close());
 
-  it('ends a request whose body never finishes arriving', async () => {
-    const { received, closed } = await rawExchange(
+  /** Cut by the server, answering 408 if it answered at all, within [from, to) ms. */
+  const expectCut = (r: Trickled, from: number, to: number) => {
+    expect({ closed: r.closed, status: r.received.slice(0, 12) || 'none' }).toEqual({
+      closed: true,
+      status: expect.stringMatching(/^(none|HTTP\/1\.1 408)$/),
+    });
+    expect(r.elapsedMs).toBeGreaterThanOrEqual(from);
+    expect(r.elapsedMs).toBeLessThan(to);
+  };
+
+  it('cuts off a client trickling its headers at HTTP_HEADERS_TIMEOUT_MS', async () => {
+    // A byte every 50 ms, never the blank line that ends the headers.
+    const r = await trickle(
       portOf(api),
-      [
-        'POST /orgs HTTP/1.1',
+      '',
+      `GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ${'a'.repeat(1000)}`,
+      50,
+      REQUEST_MS + 5000,
+    );
+    expectCut(r, HEADERS_MS - 100, HEADERS_MS + SWEEP_MS + SLACK_MS);
+    expect(r.dripped).toBeGreaterThan(10); // it never went quiet
+  });
+
+  it('cuts off a body that trickles or stalls at HTTP_REQUEST_TIMEOUT_MS, not at the headers timeout', async () => {
+    const port = portOf(api);
+    const json = (path: string, headers: string[], length: number) =>
+      head([
+        `POST ${path} HTTP/1.1`,
         'Host: 127.0.0.1',
         'Content-Type: application/json',
-        'Content-Length: 1000',
-        '',
-      ].join('\n'),
-      Buffer.from('{"na'),
-      15000,
-    );
-    expect(closed).toBe(true);
-    if (received) expect(received).toMatch(/^HTTP\/1\.1 408 /);
+        `Content-Length: ${length}`,
+        ...headers,
+      ]);
+    const deadline = REQUEST_MS + 5000;
+    const [orgs, telemetry, stalled] = await Promise.all([
+      // An admin route, its body read by the JSON middleware before the guards.
+      trickle(port, json('/orgs', [], 10000), `{"name":"${'x'.repeat(9000)}"}`, 50, deadline),
+      // POST /telemetry, its body read by the route after the key is verified.
+      trickle(
+        port,
+        json('/telemetry', [`X-API-Key: ${p.apiKey}`], 10000),
+        `{"device_external_id":"slow","events":[${' '.repeat(9000)}]}`,
+        50,
+        deadline,
+      ),
+      // Four bytes, then nothing.
+      trickle(port, json('/orgs', [], 1000) + '{"na', '', 50, deadline),
+    ]);
+    for (const r of [orgs, telemetry, stalled])
+      expectCut(r, REQUEST_MS - 100, REQUEST_MS + SWEEP_MS + SLACK_MS);
+    expect(orgs.dripped).toBeGreaterThan(30);
+    expect(telemetry.dripped).toBeGreaterThan(30);
   });
 });

@@ -1,3 +1,4 @@
+import { API_KEY_SCOPES } from '@app/tenancy';
 import { adminHeaders } from '@app/testing';
 import { DataSource } from 'typeorm';
 import request from 'supertest';
@@ -25,6 +26,7 @@ type Operation = {
     example?: unknown;
   }>;
   requestBody?: { content: Record<string, { schema: Schema }> };
+  responses?: Record<string, { description?: string }>;
 };
 type Document = {
   paths: Record<string, Record<string, Operation>>;
@@ -44,9 +46,11 @@ const CREDENTIAL_SCOPED: Record<string, string> = {
 };
 
 /**
- * Walks every route the app registers with another tenant's credentials and fails if any
- * answers anything but 401/403/404 or changes the victim's data. A route added later
- * without a tenant check, or with a path parameter this walk cannot fill, fails here.
+ * Walks every route the app registers with another tenant's credentials, once with a key
+ * of every scope and once with a key of each single scope, and fails if any answers
+ * anything but 401/403/404 or changes the victim's data. A route added later without a
+ * tenant check, or with a path parameter this walk cannot fill, fails here; so does a
+ * tenant check that only keys of some scopes meet.
  */
 describe('tenant isolation (e2e)', () => {
   let api: RunningApi;
@@ -61,7 +65,7 @@ describe('tenant isolation (e2e)', () => {
     webhookId: string;
     deliveryId: string;
   };
-  let attacker: { apiKey: string };
+  let attacker: { apiKey: string; projectId: string };
 
   beforeAll(async () => {
     api = await startApi();
@@ -148,21 +152,24 @@ describe('tenant isolation (e2e)', () => {
     expect(registered.filter((r) => !documented.includes(r))).toEqual([]);
   });
 
-  it('answers 401/403/404 to a foreign key on every route and changes nothing', async () => {
-    const before = await snapshot(api, victim.projectId, victim.orgId);
-    const answers: string[] = [];
+  /**
+   * One walk with `foreignKey`. A route its scope covers must be stopped by the tenant
+   * check (404: never 403, which would confirm the resource exists); one it doesn't, by
+   * the scope check (403). The route's scope is the one its 403 response documents.
+   */
+  async function walk(foreignKey: string, scopes: readonly string[]): Promise<string[]> {
     const violations: string[] = [];
     let walked = 0;
+    let inScope = 0;
 
     for (const [path, ops] of Object.entries(doc.paths)) {
       if (PUBLIC.some((re) => re.test(path))) continue;
       for (const [method, op] of Object.entries(ops)) {
+        const route = `${method.toUpperCase()} ${path}`;
         const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
         const unknown = params.filter((p) => !(p in fixtures()));
         if (unknown.length > 0) {
-          violations.push(
-            `${method.toUpperCase()} ${path}: no fixture for {${unknown.join('}, {')}}; add one`,
-          );
+          violations.push(`${route}: no fixture for {${unknown.join('}, {')}}; add one`);
           continue;
         }
         const url = path.replace(/\{(\w+)\}/g, (_m, p: string) => fixtures()[p]);
@@ -171,7 +178,14 @@ describe('tenant isolation (e2e)', () => {
         const isAdmin = op.security?.some((s) => 'admin' in s);
         const isKey = op.security?.some((s) => 'api-key' in s);
         if (!isAdmin && !isKey) {
-          violations.push(`${method.toUpperCase()} ${path}: declares no security scheme`);
+          violations.push(`${route}: declares no security scheme`);
+          continue;
+        }
+        const required = isKey
+          ? /lacks the "(\w+)" scope/.exec(op.responses?.['403']?.description ?? '')?.[1]
+          : undefined;
+        if (isKey && !required) {
+          violations.push(`${route}: documents no 403 naming the scope it requires`);
           continue;
         }
         // Valid query parameters too: validation must not be what stops the request.
@@ -183,35 +197,52 @@ describe('tenant isolation (e2e)', () => {
         let req = request(api.server)
           [method as 'get'](url)
           .query(query)
-          .set('X-API-Key', attacker.apiKey);
+          .set('X-API-Key', foreignKey);
         if (body !== undefined) req = req.send(body as object);
         const res = await req;
         walked++;
-        answers.push(`${method.toUpperCase()} ${path} → ${res.status}`);
-        const scoped =
-          params.length === 0 && isKey && CREDENTIAL_SCOPED[`${method.toUpperCase()} ${path}`];
-        if (!scoped && ![401, 403, 404].includes(res.status)) {
+        const scoped = params.length === 0 && isKey && CREDENTIAL_SCOPED[route];
+        const covered = required !== undefined && scopes.includes(required);
+        if (covered) inScope++;
+        const expected = isAdmin ? [401] : covered ? [404] : [403];
+        if (!scoped && !expected.includes(res.status)) {
           violations.push(
-            `${method.toUpperCase()} ${url} answered ${res.status}: ${JSON.stringify(res.body)}`,
+            `${method.toUpperCase()} ${url} answered ${res.status}, not ${expected.join('/')}: ${JSON.stringify(res.body)}`,
           );
         }
         if (params.length === 0 && isKey && !scoped && ![401, 403, 404].includes(res.status)) {
-          violations.push(
-            `${method.toUpperCase()} ${path}: names no tenant; list it in CREDENTIAL_SCOPED with why`,
-          );
+          violations.push(`${route}: names no tenant; list it in CREDENTIAL_SCOPED with why`);
         }
       }
     }
-    expect(violations).toEqual([]);
-    expect(walked).toBeGreaterThan(10);
-    expect(await snapshot(api, victim.projectId, victim.orgId)).toEqual(before);
-    // The victim's own key still works: the walk revoked nothing.
-    await request(api.server)
-      .get(`/devices/${victim.deviceId}`)
-      .set('X-API-Key', (await keyOf()).key)
-      .expect(200);
-    expect(answers.length).toBe(walked);
-  });
+    if (walked <= 10) violations.push(`only ${walked} routes walked`);
+    // Each scope has routes of its own: the tenant check, not the scope check, stopped them.
+    if (scopes.length > 0 && inScope === 0) violations.push(`no route in scope ${scopes.join()}`);
+    return violations;
+  }
+
+  it.each([
+    ['every scope', API_KEY_SCOPES],
+    ['ingest', ['ingest']],
+    ['read', ['read']],
+    ['manage', ['manage']],
+  ] as Array<[string, readonly string[]]>)(
+    'answers a foreign key with %s 404 in its scope, 403 outside it, 401 on admin routes, and changes nothing',
+    async (_label, scopes) => {
+      const before = await snapshot(api, victim.projectId, victim.orgId);
+      const foreign =
+        scopes === API_KEY_SCOPES
+          ? attacker.apiKey
+          : (await api.tenants.newKey(attacker.projectId, [...scopes])).key;
+      expect(await walk(foreign, scopes)).toEqual([]);
+      expect(await snapshot(api, victim.projectId, victim.orgId)).toEqual(before);
+      // The victim's own key still works: the walk revoked nothing.
+      await request(api.server)
+        .get(`/devices/${victim.deviceId}`)
+        .set('X-API-Key', (await keyOf()).key)
+        .expect(200);
+    },
+  );
 
   it('refuses admin routes to an admin token of the wrong value, and API routes to the admin token', async () => {
     await request(api.server)

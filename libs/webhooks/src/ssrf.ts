@@ -59,6 +59,11 @@ const RANGES: Array<[AddressClass, 'ipv4' | 'ipv6', string, number]> = [
   ['reserved', 'ipv4', '240.0.0.0', 4],
   ['reserved', 'ipv4', '192.0.0.0', 24],
   ['reserved', 'ipv4', '198.18.0.0', 15],
+  // Documentation (RFC 5737, RFC 3849): never a subscriber, yet some networks number their
+  // own hosts from them, and then a webhook would reach the worker's host.
+  ['reserved', 'ipv4', '192.0.2.0', 24],
+  ['reserved', 'ipv4', '198.51.100.0', 24],
+  ['reserved', 'ipv4', '203.0.113.0', 24],
   ['unspecified', 'ipv6', '::', 128],
   ['loopback', 'ipv6', '::1', 128],
   ['unique-local', 'ipv6', 'fc00::', 7],
@@ -70,6 +75,7 @@ const RANGES: Array<[AddressClass, 'ipv4' | 'ipv6', string, number]> = [
   // Deprecated site-local (still routed inside some networks) and the discard prefix.
   ['reserved', 'ipv6', 'fec0::', 10],
   ['reserved', 'ipv6', '100::', 64],
+  ['reserved', 'ipv6', '2001:db8::', 32],
 ];
 
 const lists = new Map<AddressClass, BlockList>();
