@@ -37,5 +37,7 @@ module.exports = {
       slowTestThreshold: 30,
     },
     { ...base, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'], slowTestThreshold: 30 },
+    // OpenAPI-driven fuzzing (test:fuzz): FUZZ_CASES requests, FUZZ_SEED to replay.
+    { ...base, displayName: 'fuzz', testMatch: ['<rootDir>/test/fuzz/**/*.fuzz-spec.ts'], slowTestThreshold: 300 },
   ],
 };

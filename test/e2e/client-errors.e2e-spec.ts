@@ -299,6 +299,40 @@ describe('client errors never answer 500 (e2e)', () => {
     });
   });
 
+  // Each of these was a 500 or a status docs/openapi.json does not list, until the OpenAPI
+  // fuzzer (test/fuzz) sent it.
+  describe('found by the OpenAPI fuzzer', () => {
+    it('a body that claims gzip but is not: 400 naming the encoding (was a 500)', async () => {
+      const res = await http()
+        .patch(`/rules/${ruleId}`)
+        .set(p.headers)
+        .set('Content-Type', 'application/json')
+        .set('Content-Encoding', 'gzip')
+        .send('{"enabled":true}');
+      expect({ status: res.status, message: res.body.message }).toEqual({
+        status: 400,
+        message:
+          'the request body could not be decompressed: it does not match its Content-Encoding',
+      });
+    });
+
+    it('a body sent with a GET or a DELETE is not read (was a 400 no GET lists)', async () => {
+      const res = await http()
+        .get(`/devices/${deviceId}`)
+        .set(p.headers)
+        .set('Content-Type', 'application/json')
+        .send('{');
+      expect(res.status).toBe(200);
+    });
+
+    it('a path segment that is not valid %-encoding names nothing: 404 (was a 400)', async () => {
+      for (const path of ['/devices/%', '/rules/%zz', '/alerts/%E0%A4%A']) {
+        const res = await http().get(path).set(p.headers);
+        expect({ path, status: res.status }).toEqual({ path, status: 404 });
+      }
+    });
+  });
+
   describe('Redis unreachable during circuit-status', () => {
     it('answers 503 with Retry-After, not 500', async () => {
       const run = testRunEnv();

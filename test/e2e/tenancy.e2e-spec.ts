@@ -177,6 +177,22 @@ describe('tenancy (e2e)', () => {
       await http().get(`/projects/${id}`).set(adminHeaders).expect(200);
     });
 
+    it('answers an empty patch with the project unchanged (found by the fuzzer: was a 500)', async () => {
+      const { projectId } = await api.tenants.newProject();
+      const before = await http().get(`/projects/${projectId}`).set(adminHeaders).expect(200);
+      for (const send of [
+        () => http().patch(`/projects/${projectId}`).set(adminHeaders).send({}),
+        () =>
+          http()
+            .patch(`/projects/${projectId}`)
+            .set(adminHeaders)
+            .set('Content-Type', 'application/json')
+            .set('Content-Length', '0'),
+      ]) {
+        expect((await send().expect(200)).body).toEqual(before.body);
+      }
+    });
+
     it('takes a retention in days, null for the global one, and refuses anything else', async () => {
       const orgId = await api.tenants.newOrg();
       const created = await http()

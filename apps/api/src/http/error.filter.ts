@@ -48,6 +48,11 @@ export class ErrorFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown, req: Request): { body: ErrorBody; retryAfter?: number } {
+    if (/^Failed to decode param/.test((exception as Error)?.message ?? '')) {
+      // The router could not %-decode a path segment (`/devices/%zz`): such a path names no
+      // resource, like any other unknown id.
+      return { body: build(404, 'not found: the path is not valid %-encoding') };
+    }
     if (exception instanceof AppError) {
       const status = STATUS_BY_CODE[exception.code];
       const retryAfter =

@@ -117,21 +117,34 @@ export function jsonBodyReader(
 
 function toAppError(err: unknown, limit: BodyLimit): unknown {
   const known = PARSER_ERRORS[(err as { type?: string }).type ?? ''];
-  if (!known) return err;
+  if (!known) {
+    // zlib's own error (Z_DATA_ERROR, Z_BUF_ERROR…): a body that says it is compressed but
+    // is not, which body-parser passes on untyped.
+    if (/^Z_/.test(String((err as { code?: unknown }).code ?? '')))
+      return new AppError(
+        'bad_request',
+        'the request body could not be decompressed: it does not match its Content-Encoding',
+      );
+    return err;
+  }
   const detail =
     known.code === 'bad_request' && err instanceof SyntaxError ? ` (${err.message})` : '';
   return new AppError(known.code, `${known.message(limit)}${detail}`);
 }
 
+/** The methods whose body means something; any other's is never read (RFC 9110 §9.3). */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
 /**
- * The JSON body parser for every request but those `deferred` picks: their route reads its
- * own body, with its own limit, once the guards have let the request in
- * ({@link JsonBodyInterceptor}).
+ * The JSON body parser for every request of a method that has a body, but those
+ * `deferred` picks: their route reads its own body, with its own limit, once the guards
+ * have let the request in ({@link JsonBodyInterceptor}). A body sent with a GET or a
+ * DELETE is left unread, not refused: no route of those methods takes one.
  */
 export function jsonBodyMiddleware(limit: BodyLimit, deferred: (req: Request) => boolean) {
   const read = jsonBodyReader(limit);
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (deferred(req)) return next();
+    if (!BODY_METHODS.has(req.method) || deferred(req)) return next();
     read(req, res).then(() => next(), next);
   };
 }

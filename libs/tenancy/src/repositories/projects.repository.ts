@@ -38,6 +38,8 @@ export class ProjectsRepository {
     projectId: string,
     values: { name?: string; autoRegisterDevices?: boolean; retentionDays?: number | null },
   ): Promise<void> {
+    // An empty patch changes nothing (TypeORM refuses an UPDATE without a SET).
+    if (!Object.values(values).some((v) => v !== undefined)) return;
     try {
       await this.projects.update({ id: projectId }, values);
     } catch (err) {
