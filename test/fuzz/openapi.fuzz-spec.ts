@@ -18,7 +18,9 @@ import {
 import { RowWatch } from '../support/row-watch';
 import { closeInOrder } from '../support/shutdown';
 import { TestReceiver } from '../support/subscriber';
-import { startWorker } from '../support/worker';
+import { openQueue, startWorker } from '../support/worker';
+import { QUEUES } from '@app/queue';
+import { Queue } from 'bullmq';
 
 /** Cases per run: FUZZ_CASES (10,000 in CI). FUZZ_SEED replays a run. */
 const CASES = Number(readEnv().FUZZ_CASES ?? 10000);
@@ -41,6 +43,8 @@ describe('OpenAPI fuzzing (fuzz)', () => {
   let db: Client;
   let receiver: TestReceiver;
   let world: FuzzWorld;
+  let ingestQueue: Queue;
+  let deliveryQueue: Queue;
 
   beforeAll(async () => {
     run = await isolatedRun('fuzz');
@@ -51,9 +55,12 @@ describe('OpenAPI fuzzing (fuzz)', () => {
     db = new Client({ connectionString: String(run.env.DATABASE_URL) });
     await db.connect();
     world = await buildWorld(api, run.env, receiver.url);
+    ingestQueue = openQueue(QUEUES.TELEMETRY_INGEST, run.env);
+    deliveryQueue = openQueue(QUEUES.WEBHOOK_DELIVERY, run.env);
   });
   afterAll(async () => {
     await closeInOrder([
+      ['queues', () => Promise.all([ingestQueue?.close(), deliveryQueue?.close()])],
       ['api', api && (() => api.close())],
       ['receiver', receiver && (() => receiver.close())],
       ['db', db && (() => db.end())],
@@ -90,14 +97,26 @@ describe('OpenAPI fuzzing (fuzz)', () => {
     const watch = new RowWatch(db, ['api_keys.last_used_at']);
     await watch.start();
     const tally = new Map<string, Map<number, number>>();
+    // Routes that queue work: a refusal must leave their queue as it was, too.
+    const queued = new Map([
+      ['POST /telemetry', ingestQueue],
+      ['POST /webhook-deliveries/{delivery_id}/retry', deliveryQueue],
+      ['POST /webhooks/{webhook_id}/test', deliveryQueue],
+    ]);
 
     const property = fc.asyncProperty(requests, async (req: FuzzRequest) => {
       const route = byName.get(req.route) as Route;
-      const res = await send(port, req).catch((err: Error) => {
-        // A body the api refuses unread (over the route's limit, or sent to a GET) is cut
-        // off by closing the connection (docs/reliability.md), and the client may see
-        // the close before the answer: allowed for large bodies only.
-        if ((req.body?.length ?? 0) > 64 * 1024)
+      const queue = queued.get(req.route);
+      const jobsBefore = queue && (await jobCount(queue));
+      const res = await send(port, req).catch((err: NodeJS.ErrnoException) => {
+        // A large body the api refuses unread (over the route's limit, or one a GET or a
+        // DELETE never reads) is cut off by closing the connection (docs/api.md), and the
+        // client may see the close before the answer.
+        const limit = req.route === 'POST /telemetry' ? 8 * 1024 * 1024 : 100 * 1024;
+        const unread = ['GET', 'DELETE'].includes(req.method) ? 64 * 1024 : limit;
+        const closed =
+          ['ECONNRESET', 'EPIPE'].includes(err.code ?? '') || err.message === 'aborted';
+        if (closed && (req.body?.length ?? 0) > unread)
           return { status: 0, headers: {}, body: Buffer.alloc(0) };
         throw err;
       });
@@ -109,7 +128,12 @@ describe('OpenAPI fuzzing (fuzz)', () => {
         const changed = await watch.changed();
         if (changed.length)
           problems.push(`refused with ${res.status} but changed rows of ${changed.join(', ')}`);
-      } else await watch.settle();
+        if (queue && (await jobCount(queue)) !== jobsBefore)
+          problems.push(`refused with ${res.status} but queued a job`);
+      } else {
+        await watch.settle();
+        if (res.status < 300) problems.push(...wrongfullyAllowed(route, req));
+      }
       if (problems.length)
         throw new Error(
           `${req.method} ${req.url.slice(0, 300)} (${req.kind}) → ${res.status} ${res.body.toString('utf8').slice(0, 300)}\n  ${problems.join('\n  ')}`,
@@ -119,6 +143,12 @@ describe('OpenAPI fuzzing (fuzz)', () => {
       `fuzz: ${CASES} cases, seed ${SEED} (FUZZ_SEED=${SEED} FUZZ_CASES=${CASES} to replay)`,
     );
     await fc.assert(property, { numRuns: CASES, seed: SEED });
+
+    // The other tenant's key still works: the run tested it to the end.
+    await request(api.server)
+      .get(`/projects/${world.ids.project_id.foreign[0]}/rules`)
+      .set('X-API-Key', world.foreignKey)
+      .expect(200);
 
     // The generator must reach past the guards: most operations answered a success.
     const summary = routes.map((r) => {
@@ -139,6 +169,40 @@ describe('OpenAPI fuzzing (fuzz)', () => {
     if (CASES >= 5000) expect(neverOk).toEqual(neverOk.slice(0, Math.floor(routes.length * 0.1)));
   });
 });
+
+const jobCount = async (queue: Queue): Promise<number> =>
+  Object.values(await queue.getJobCounts()).reduce((a, b) => a + b, 0);
+
+/**
+ * The reasons a success should not have been: a credential that is no credential for the
+ * route (wrong kind, revoked, forged, doubled), a key without the route's scope (read off
+ * its documented 403), or a key of one tenant on the other tenant's ids.
+ */
+function wrongfullyAllowed(route: Route, req: FuzzRequest): string[] {
+  if (route.scheme === 'public') return [];
+  const who = req.credential;
+  if (route.scheme === 'admin')
+    return who === 'admin' || who === 'doubled:admin'
+      ? []
+      : [`an admin route answered ${who} with a success`];
+  const scope = /lacks the "(\w+)" scope/.exec(
+    route.operation.responses['403']?.description ?? '',
+  )?.[1];
+  const keys: Record<string, { tenant: 'own' | 'foreign'; scopes: string[] }> = {
+    'key:all': { tenant: 'own', scopes: ['ingest', 'read', 'manage'] },
+    'key:ingest': { tenant: 'own', scopes: ['ingest'] },
+    'key:read': { tenant: 'own', scopes: ['read'] },
+    'key:manage': { tenant: 'own', scopes: ['manage'] },
+    'key:foreign': { tenant: 'foreign', scopes: ['ingest', 'read', 'manage'] },
+  };
+  const key = keys[who];
+  if (!key) return [`a ${who} credential got a success`];
+  if (!scope || !key.scopes.includes(scope))
+    return [`a ${who} key got a success needing "${scope}"`];
+  return req.tenants.some((t) => t !== key.tenant)
+    ? [`a ${key.tenant} key got a success on ids of ${req.tenants.join(', ')}`]
+    : [];
+}
 
 /**
  * Two tenants with a device, rules, webhooks, an alert and a delivery each, made through
@@ -197,14 +261,15 @@ async function buildWorld(api: RunningApi, env: EnvSource, webhookUrl: string): 
   const worker = await startWorker(env);
   try {
     for (const t of [own, other]) {
-      await request(s)
-        .post('/telemetry')
-        .set(t.p.headers)
-        .send({
-          device_external_id: t.external,
-          events: [{ ts: at(0), data: { t: 10, temperature: 20 } }],
-        })
-        .expect(202);
+      for (const device of [t.external, `${t.external}-2`])
+        await request(s)
+          .post('/telemetry')
+          .set(t.p.headers)
+          .send({
+            device_external_id: device,
+            events: [0, 1].map((i) => ({ ts: at(i), data: { t: 10, temperature: 20 } })),
+          })
+          .expect(202);
     }
     const firstOf = async (t: typeof own, path: string) =>
       (
@@ -237,12 +302,28 @@ async function buildWorld(api: RunningApi, env: EnvSource, webhookUrl: string): 
       .expect(204);
     keys.revoked = revoked.key;
     const spare = await newKey(['read']);
+    const foreignSpare = await api.tenants.newKey(other.p.projectId, ['read']);
+    // Cursors the api issued, one per list: each is also a forgery for the other lists.
+    const cursors: string[] = [];
+    for (const [path, headers] of [
+      ['/orgs', adminHeaders],
+      [`/projects/${own.p.projectId}/api-keys`, adminHeaders],
+      [`/projects/${own.p.projectId}/rules`, own.p.headers],
+      [`/projects/${own.p.projectId}/webhooks`, own.p.headers],
+      [`/projects/${own.p.projectId}/devices`, own.p.headers],
+      [`/projects/${other.p.projectId}/rules`, other.p.headers],
+      [`/telemetry/devices/${own.device}/telemetry`, own.p.headers],
+    ] as const) {
+      const page = await request(s).get(`${path}?limit=1`).set(headers).expect(200);
+      if (page.body.next_cursor) cursors.push(page.body.next_cursor as string);
+    }
     return {
       adminToken: TEST_ADMIN_TOKEN,
       keys,
       foreignKey: other.p.apiKey,
       deviceExternalId: own.external,
       webhookUrl,
+      cursors,
       ids: {
         org_id: { own: [own.p.orgId], foreign: [other.p.orgId] },
         project_id: { own: [own.p.projectId], foreign: [other.p.projectId] },
@@ -251,7 +332,7 @@ async function buildWorld(api: RunningApi, env: EnvSource, webhookUrl: string): 
         webhook_id: { own: own.webhooks, foreign: other.webhooks, spare: own.spareWebhooks },
         alert_id: { own: alerts[0], foreign: alerts[1] },
         delivery_id: { own: deliveries[0], foreign: deliveries[1] },
-        key_id: { own: [spare.id], foreign: [other.p.keyId] },
+        key_id: { own: [spare.id], foreign: [foreignSpare.id] },
         external_id: { own: [own.external], foreign: [other.external] },
       },
     };

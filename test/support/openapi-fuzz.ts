@@ -40,6 +40,7 @@ interface Parameter {
   schema: Schema;
 }
 interface Response {
+  description?: string;
   content?: Record<string, { schema: Schema }>;
 }
 interface Operation {
@@ -100,6 +101,8 @@ export interface FuzzWorld {
   deviceExternalId: string;
   /** Where webhook bodies point: a receiver of the test's. */
   webhookUrl: string;
+  /** `next_cursor`s the api issued (of several lists: one list's is another's forgery). */
+  cursors: string[];
 }
 
 export interface FuzzRequest {
@@ -112,6 +115,10 @@ export interface FuzzRequest {
   body?: Buffer;
   /** What kind of case this is, for the tallies. */
   kind: string;
+  /** The credential sent: `key:<scope>` (the fuzzed tenant's), `key:foreign`, `admin`, … */
+  credential: string;
+  /** Whose ids the path and the body name: the fuzzed tenant's (`own`) or the other one's. */
+  tenants: ('own' | 'foreign')[];
 }
 
 export interface FuzzResponse {
@@ -292,8 +299,21 @@ function deref(doc: OpenApiDocument, schema: Schema): Schema {
   return schema.$ref ? deref(doc, doc.components.schemas[schema.$ref.split('/').pop()!]) : schema;
 }
 
-/** A base64url "cursor" the server never issued: random JSON, or not JSON at all. */
+/** A cursor's position value: a time, an id, a number or a string, odd ones first. */
+const cursorPart = fc.oneof(
+  fc.constantFrom<string | number>(...ODD_TIMESTAMPS, ...NASTY_NUMBERS),
+  fc.uuid(),
+  nastyString,
+);
+
+/**
+ * A base64url "cursor" the server never issued: of the issued shape (a JSON array of 2 or
+ * 3 positions) with odd positions, random JSON, or not JSON at all.
+ */
 const forgedCursor = fc.oneof(
+  fc
+    .array(cursorPart, { minLength: 2, maxLength: 3 })
+    .map((parts) => Buffer.from(JSON.stringify(parts)).toString('base64url')),
   fc
     .json({ maxDepth: 2 })
     .map((j) => Buffer.from(j).toString('base64url'))
@@ -316,6 +336,7 @@ function validQuery(doc: OpenApiDocument, p: Parameter, world: FuzzWorld): fc.Ar
   if (p.name === 'webhook_id') return fc.constantFrom(...world.ids.webhook_id.own);
   if (p.name === 'external_id') return fc.constant(world.deviceExternalId);
   if (p.name === 'metric') return fc.constantFrom('t', 'temperature', 'humidity');
+  if (p.name === 'cursor') return fc.constantFrom(...world.cursors);
   if (s.enum) return fc.constantFrom(...s.enum.map(String));
   if (s.oneOf) {
     // A time: ISO 8601 or unix seconds.
@@ -603,6 +624,25 @@ function withDescription(req: FuzzRequest): FuzzRequest {
 
 export function generators(doc: OpenApiDocument, world: FuzzWorld): Generators {
   const routes = routesOf(doc);
+  const owners = new Map<string, 'own' | 'foreign'>();
+  for (const ids of Object.values(world.ids)) {
+    for (const id of [...ids.own, ...(ids.spare ?? [])]) owners.set(id, 'own');
+    for (const id of ids.foreign) owners.set(id, 'foreign');
+  }
+  /** The tenants whose ids a path names (any id), or a body (ids, not external ids). */
+  const tenantsNamed = (path: string, body?: Buffer): ('own' | 'foreign')[] => {
+    const text = body?.toString('utf8') ?? '';
+    const segments = path.split('/').map((v) => {
+      try {
+        return decodeURIComponent(v);
+      } catch {
+        return v;
+      }
+    });
+    return [...owners]
+      .filter(([id]) => segments.includes(id) || (/^[0-9a-f-]{36}$/.test(id) && text.includes(id)))
+      .map(([, owner]) => owner);
+  };
   const perRoute = routes.map((route) => {
     const params = route.operation.parameters ?? [];
     const pathParams = params.filter((p) => p.in === 'path');
@@ -695,6 +735,8 @@ export function generators(doc: OpenApiDocument, world: FuzzWorld): Generators {
           headers: headers.filter(([, v]) => /^[\t\x20-\x7e\x80-\xff]*$/.test(v)),
           body: payload,
           kind: `${auth.kind} ${b.kind}`,
+          credential: auth.kind,
+          tenants: tenantsNamed(url.split('?')[0], payload),
         });
       });
   });

@@ -4,15 +4,18 @@ import { Client } from 'pg';
  * Tells whether anything wrote to a database between two points, cheaply enough to ask
  * around every request of a fuzz run.
  *
- * The cheap question is PostgreSQL's: the next transaction id (`pg_snapshot_xmax`) moves
- * only when some transaction wrote (or took a row lock). When it hasn't moved, no row
- * changed. When it has (this database's writes, or any other database's on the server),
- * the expensive question settles it: a fingerprint of every table's rows (count and a
- * sum of row hashes) compared with the one taken after the last move.
+ * The cheap question is PostgreSQL's: the current snapshot (`pg_current_snapshot()`: the
+ * oldest transaction still running, one past the newest finished, and those in between
+ * still running) stays the same only while no transaction that took an id (every one
+ * that writes, or locks a row) starts or ends, on the whole server. When it is the same,
+ * no row changed. When it is not (this database's writes, or any other database's), the
+ * expensive question settles it: a fingerprint of every table's rows (count and a sum of
+ * row hashes; a partitioned table through its parent) compared with the one taken after
+ * the last change.
  */
 export class RowWatch {
   private tables: string[] = [];
-  private xid = '';
+  private snapshot = '';
   private fingerprint = new Map<string, string>();
 
   /**
@@ -36,26 +39,26 @@ export class RowWatch {
 
   /** Takes the current state as the reference: after a request allowed to write. */
   async settle(): Promise<void> {
-    this.xid = await this.nextXid();
+    const snapshot = await this.currentSnapshot();
+    if (snapshot === this.snapshot) return;
+    this.snapshot = snapshot;
     this.fingerprint = await this.fingerprints();
   }
 
   /** The tables whose rows differ from the reference (and re-takes it); [] if none. */
   async changed(): Promise<string[]> {
-    const xid = await this.nextXid();
-    if (xid === this.xid) return [];
+    const snapshot = await this.currentSnapshot();
+    if (snapshot === this.snapshot) return [];
     const now = await this.fingerprints();
     const changed = this.tables.filter((t) => now.get(t) !== this.fingerprint.get(t));
-    this.xid = xid;
+    this.snapshot = snapshot;
     this.fingerprint = now;
     return changed;
   }
 
-  private async nextXid(): Promise<string> {
-    const { rows } = await this.db.query<{ x: string }>(
-      'SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x',
-    );
-    return rows[0].x;
+  private async currentSnapshot(): Promise<string> {
+    const { rows } = await this.db.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
+    return rows[0].s;
   }
 
   private async fingerprints(): Promise<Map<string, string>> {

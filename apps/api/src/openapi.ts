@@ -84,7 +84,7 @@ function documentCommonErrors(document: OpenAPIObject): void {
  */
 function documentNotJsonBodies(document: OpenAPIObject): void {
   for (const operations of Object.values(document.paths)) {
-    for (const method of ['post', 'put', 'patch', 'delete'] as const) {
+    for (const method of ['post', 'put', 'patch'] as const) {
       const operation = operations[method];
       if (!operation || operation.responses['415']) continue;
       operation.responses['415'] = {

@@ -48,11 +48,6 @@ export class ErrorFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown, req: Request): { body: ErrorBody; retryAfter?: number } {
-    if (/^Failed to decode param/.test((exception as Error)?.message ?? '')) {
-      // The router could not %-decode a path segment (`/devices/%zz`): such a path names no
-      // resource, like any other unknown id.
-      return { body: build(404, 'not found: the path is not valid %-encoding') };
-    }
     if (exception instanceof AppError) {
       const status = STATUS_BY_CODE[exception.code];
       const retryAfter =
@@ -69,6 +64,11 @@ export class ErrorFilter implements ExceptionFilter {
             ? (response as { message: string[] }).message.join('; ')
             : String((response as { message?: unknown }).message ?? exception.message);
       const details = (response as { details?: ErrorDetail[] }).details;
+      if (status === 400 && /^Failed to decode param /.test(message)) {
+        // The router could not %-decode a path segment (`/devices/%zz`; Nest turns its
+        // URIError into this 400): such a path names no resource, like an unknown id.
+        return { body: build(404, 'not found: the path is not valid %-encoding') };
+      }
       return {
         body: build(
           status,
