@@ -1,4 +1,5 @@
 import Redis, { Cluster, ClusterOptions, RedisOptions } from 'ioredis';
+import { clearSocketTimeoutOnClose } from './socket-timeout';
 
 /** A client of either kind: the commands we use are the same on both. */
 export type RedisClient = Redis | Cluster;
@@ -83,6 +84,7 @@ const CLUSTER_LEVEL = [
  * announced (ElastiCache and Memorystore certificates are for the names, not addresses).
  */
 export function createRedisClient(target: RedisTarget, options: RedisOptions = {}): RedisClient {
+  clearSocketTimeoutOnClose();
   const merged: RedisOptions = { ...target.node, ...options };
   if (!target.cluster) return new Redis({ ...merged, ...target.nodes[0] });
   const node: RedisOptions = { ...merged };
