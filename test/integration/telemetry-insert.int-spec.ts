@@ -82,6 +82,27 @@ describe('storing a batch (integration)', () => {
     ]);
   });
 
+  it('keeps the first event of a millisecond repeated within the batch, whatever its microseconds', async () => {
+    const device = randomUUID();
+    // Both are stored at 00:00:01.001 (timestamptz(3) rounds to the millisecond): the same
+    // reading, so the first in the batch wins, not the earlier in time. Found by the alert
+    // oracle (alert-oracle.int-spec.ts); the later one was stored before.
+    const payload = JSON.stringify({
+      events: [
+        { ts: '2025-07-01T00:00:01.0010Z', data: { t: 10 } },
+        { ts: '2025-07-01T00:00:01.000600Z', data: { t: 99 } },
+        { ts: '2025-07-01T00:00:01.9996Z', data: { t: 20 } },
+        { ts: iso(2), data: { t: 98 } },
+      ],
+    });
+    const result = await insert(device, payload);
+    expect(result).toEqual({ inserted: 2, late: 0 });
+    expect(await stored(device)).toEqual([
+      [1.001, 10],
+      [2, 20],
+    ]);
+  });
+
   it('adds only the new readings of a batch that overlaps stored ones, and the transaction goes on', async () => {
     const device = randomUUID();
     await insert(

@@ -132,7 +132,7 @@ export class TelemetryRepository {
         em,
         `INSERT INTO telemetry (device_id, ts, data)
          SELECT $1::uuid, e.ts, e.data
-           FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz, data jsonb)`,
+           FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz(3), data jsonb)`,
         [deviceId, payload, evaluatedUntil],
         evaluate,
       );
@@ -151,6 +151,11 @@ export class TelemetryRepository {
    * The batch in one statement that tolerates duplicates: DISTINCT ON keeps the first event
    * of each ts within the batch, and ON CONFLICT makes replays no-ops. {@link insertBatch}'s
    * fallback (public for `npm run bench:insert`).
+   *
+   * `ts` is read as `timestamptz(3)`, the column's precision (rounded to the millisecond):
+   * two events of one millisecond are one reading, and the first of the batch must win.
+   * Read at microseconds, DISTINCT ON kept the earlier in time instead (`…01.0010Z` then
+   * `…01.0006Z` stored the second).
    */
   async insertDeduplicating(
     em: EntityManager,
@@ -163,7 +168,7 @@ export class TelemetryRepository {
       em,
       `INSERT INTO telemetry (device_id, ts, data)
        SELECT DISTINCT ON (e.ts) $1::uuid, e.ts, e.data
-         FROM ROWS FROM (jsonb_to_recordset($2::jsonb -> 'events') AS (ts timestamptz, data jsonb))
+         FROM ROWS FROM (jsonb_to_recordset($2::jsonb -> 'events') AS (ts timestamptz(3), data jsonb))
               WITH ORDINALITY AS e(ts, data, n)
         ORDER BY e.ts, e.n
        ON CONFLICT (device_id, ts) DO NOTHING`,
