@@ -767,8 +767,8 @@ export class ResponseChecker {
     )
       return problems;
     // Node's own refusal of a request line and headers over its 16 KiB limit, before the
-    // api sees the request.
-    if (res.status === 431 && req.url.length + JSON.stringify(req.headers).length > 16 * 1024)
+    // api sees the request (counted with slack: Node adds Host and Content-Length).
+    if (res.status === 431 && req.url.length + JSON.stringify(req.headers).length > 15 * 1024)
       return problems;
     const documented =
       route.operation.responses[String(res.status)] ?? route.operation.responses.default;
