@@ -40,3 +40,15 @@ export const int = (name: string, fallback: number): number => {
   const v = env[name];
   return v === undefined ? fallback : Number(v);
 };
+
+/** mulberry32: a small seeded PRNG, so a run (its data, its fault schedule) can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

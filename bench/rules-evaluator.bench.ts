@@ -17,24 +17,13 @@ import {
   emptyState,
   evaluate,
 } from '@app/rules/evaluator';
+import { prng } from './common';
 
 const BATCH = 5000;
 const WARMUP_BATCHES = 5;
 const MEASURED_BATCHES = 30;
 const RULE_COUNTS = [1, 10, 100];
 const T0 = Date.UTC(2025, 0, 1);
-
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One device's stream: a slow wave plus noise, integer-valued, 2% without the metric. */
 function makeBatches(count: number, rand: () => number): Reading[][] {

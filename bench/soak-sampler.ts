@@ -295,18 +295,6 @@ export class Sampler {
 
 export const ingestDepth = (s: Sample) => s.depths?.[QUEUES.TELEMETRY_INGEST] ?? null;
 
-/** mulberry32: a small seeded PRNG, so a run's fault schedule can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export interface Fault {
   n: number;
   kind: FaultKind;

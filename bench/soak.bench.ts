@@ -47,7 +47,7 @@ import { Queue } from 'bullmq';
 import { writeFileSync } from 'node:fs';
 import { Pool } from 'pg';
 import { migratedDatabase, PrivatePostgres, PrivateRedis } from '../test/support/private-services';
-import { machine, percentile } from './common';
+import { machine, percentile, prng } from './common';
 import {
   Check,
   checkAlerts,
@@ -64,7 +64,6 @@ import {
   inject,
   otherDepth,
   present,
-  prng,
   recoveries,
   Sample,
   Sampler,

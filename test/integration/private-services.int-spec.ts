@@ -2,17 +2,12 @@ import Redis from 'ioredis';
 import { existsSync, readFileSync } from 'node:fs';
 import { Client } from 'pg';
 import { sleep } from '../support/fixtures';
-import { migratedDatabase, PrivatePostgres, PrivateRedis } from '../support/private-services';
-
-/** Whether a process with this id is running. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import {
+  alive,
+  migratedDatabase,
+  PrivatePostgres,
+  PrivateRedis,
+} from '../support/private-services';
 
 async function canConnect(url: string): Promise<boolean> {
   const client = new Client({ connectionString: url, connectionTimeoutMillis: 2000 });

@@ -61,7 +61,8 @@ function signalNumber(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): number {
   return { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }[signal];
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this id is running. */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
