@@ -625,7 +625,10 @@ function withDescription(req: FuzzRequest): FuzzRequest {
 export function generators(doc: OpenApiDocument, world: FuzzWorld): Generators {
   const routes = routesOf(doc);
   const owners = new Map<string, 'own' | 'foreign'>();
-  for (const ids of Object.values(world.ids)) {
+  for (const [name, ids] of Object.entries(world.ids)) {
+    // An external id names a device only within the project the path also names, and
+    // ingest auto-registers the same external id in any project a key sends it to.
+    if (name === 'external_id') continue;
     for (const id of [...ids.own, ...(ids.spare ?? [])]) owners.set(id, 'own');
     for (const id of ids.foreign) owners.set(id, 'foreign');
   }
