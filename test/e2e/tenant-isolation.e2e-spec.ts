@@ -4,6 +4,7 @@ import { DataSource } from 'typeorm';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
 import { rule } from '../support/fixtures';
+import { requiredScope } from '../support/openapi-fuzz';
 
 type Schema = {
   $ref?: string;
@@ -181,9 +182,7 @@ describe('tenant isolation (e2e)', () => {
           violations.push(`${route}: declares no security scheme`);
           continue;
         }
-        const required = isKey
-          ? /lacks the "(\w+)" scope/.exec(op.responses?.['403']?.description ?? '')?.[1]
-          : undefined;
+        const required = isKey ? requiredScope(op) : undefined;
         if (isKey && !required) {
           violations.push(`${route}: documents no 403 naming the scope it requires`);
           continue;

@@ -11,6 +11,7 @@ import {
   FuzzWorld,
   generators,
   loadDocument,
+  requiredScope,
   ResponseChecker,
   Route,
   send,
@@ -185,9 +186,7 @@ function wrongfullyAllowed(route: Route, req: FuzzRequest): string[] {
     return who === 'admin' || who === 'doubled:admin'
       ? []
       : [`an admin route answered ${who} with a success`];
-  const scope = /lacks the "(\w+)" scope/.exec(
-    route.operation.responses['403']?.description ?? '',
-  )?.[1];
+  const scope = requiredScope(route.operation);
   const keys: Record<string, { tenant: 'own' | 'foreign'; scopes: string[] }> = {
     'key:all': { tenant: 'own', scopes: ['ingest', 'read', 'manage'] },
     'key:ingest': { tenant: 'own', scopes: ['ingest'] },

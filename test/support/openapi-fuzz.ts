@@ -68,6 +68,16 @@ export function loadDocument(): OpenApiDocument {
   return JSON.parse(readFileSync(DOCUMENT_PATH, 'utf8')) as OpenApiDocument;
 }
 
+/**
+ * The scope an API-key route requires, as its documented 403 names it (`… lacks the
+ * "read" scope`); undefined when the document names none.
+ */
+export function requiredScope(operation: {
+  responses?: Record<string, { description?: string } | undefined>;
+}): string | undefined {
+  return /lacks the "(\w+)" scope/.exec(operation.responses?.['403']?.description ?? '')?.[1];
+}
+
 export function routesOf(doc: OpenApiDocument): Route[] {
   return Object.entries(doc.paths).flatMap(([path, ops]) =>
     Object.entries(ops).map(([method, operation]) => ({
