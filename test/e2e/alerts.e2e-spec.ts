@@ -86,6 +86,16 @@ describe('rules and alerts (e2e)', () => {
       ['threshold null', { threshold: null }, 'threshold'],
       ['unknown scope', { scope: 'SOME' }, 'scope'],
       ['fractional window', { window_n: 2.5 }, 'window_n'],
+      ['clear_threshold above a > threshold', { clear_threshold: 85 }, 'clear_threshold'],
+      [
+        'clear_threshold below a < threshold',
+        { operator: '<', clear_threshold: 75 },
+        'clear_threshold',
+      ],
+      ['clear_threshold on an == rule', { operator: '==', clear_threshold: 80 }, 'clear_threshold'],
+      ['clear_threshold as string', { clear_threshold: '75' }, 'clear_threshold'],
+      ['clear_k above window_n', { clear_k: 6 }, 'clear_k'],
+      ['clear_k of 0', { clear_k: 0 }, 'clear_k'],
     ])('refuses %s with 422 naming the field', async (_label, patch, field) => {
       const p = await api.tenants.newProject();
       const res = await newRule(p, patch).expect(422);
@@ -95,6 +105,37 @@ describe('rules and alerts (e2e)', () => {
         .set(p.headers)
         .send(field === 'required_k' && 'window_n' in patch ? { required_k: 6 } : patch);
       expect(patchRes.status).toBe(422);
+    });
+
+    it('keeps hysteresis fields, checks a PATCH against the rule it leaves, and removes them with null', async () => {
+      const p = await api.tenants.newProject();
+      const created = await newRule(p, { clear_threshold: 75, clear_k: 4 }).expect(201);
+      expect(created.body).toMatchObject({ clear_threshold: 75, clear_k: 4 });
+      expect((await newRule(p, { name: 'plain' }).expect(201)).body).toMatchObject({
+        clear_threshold: null,
+        clear_k: null,
+      });
+      const id = created.body.id;
+      const below = await http().patch(`/rules/${id}`).set(p.headers).send({ threshold: 70 });
+      expect(below.status).toBe(422);
+      expect(below.body.details).toEqual([
+        {
+          field: 'clear_threshold',
+          message: 'clear_threshold (75) must be at most threshold (70) for a > rule',
+        },
+      ]);
+      const shrunk = await http()
+        .patch(`/rules/${id}`)
+        .set(p.headers)
+        .send({ window_n: 3, required_k: 3 });
+      expect(shrunk.status).toBe(422);
+      expect(shrunk.body.details.map((d: { field: string }) => d.field)).toEqual(['clear_k']);
+      const cleared = await http()
+        .patch(`/rules/${id}`)
+        .set(p.headers)
+        .send({ clear_threshold: null, clear_k: null, threshold: 70 })
+        .expect(200);
+      expect(cleared.body).toMatchObject({ threshold: 70, clear_threshold: null, clear_k: null });
     });
 
     it("assigns devices to EXPLICIT rules idempotently, refusing another project's device (404)", async () => {
@@ -212,6 +253,21 @@ describe('rules and alerts (e2e)', () => {
         [at(10), 'open', null],
         [at(0), 'resolved', at(1)],
       ]);
+    });
+
+    it('with a clear threshold, resolves only once the value is back across it', async () => {
+      const p = await api.tenants.newProject();
+      const r = await newRule(p, { window_n: 1, required_k: 1, clear_threshold: 75 }).expect(201);
+      // 85 opens; 78 and 79 are below 80 but not back under 75; 74 resolves; 81 opens again.
+      await send(api, p, 'hover', [85, 78, 79, 74, 81]);
+      await idle();
+      const list = await alerts(p);
+      expect(list.map((a) => [a.triggered_at, a.status, a.resolved_at])).toEqual([
+        [at(4), 'open', null],
+        [at(0), 'resolved', at(3)],
+      ]);
+      expect(list[1].details.rule).toMatchObject({ id: r.body.id, clear_threshold: 75 });
+      expect(list[1].details.resolution).toBe('condition_cleared');
     });
 
     it('acknowledges and resolves by hand, and opens again only after the cooldown', async () => {

@@ -57,6 +57,8 @@ export interface AppConfig {
     pageMaxBytes: number;
     perProject: number;
   };
+  /** Rule backtests (`POST /projects/{id}/rules/backtest`): 422 past either. */
+  backtest: { maxReadings: number; maxDevices: number };
   /** Partitions of `telemetry` and how long readings are kept (the worker's maintenance). */
   telemetryStorage: {
     partitionInterval: PartitionInterval;
@@ -134,6 +136,10 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       aggregateMaxRows: env.TELEMETRY_AGGREGATE_MAX_ROWS,
       pageMaxBytes: env.TELEMETRY_PAGE_MAX_BYTES,
       perProject: env.TELEMETRY_READS_PER_PROJECT,
+    },
+    backtest: {
+      maxReadings: env.BACKTEST_MAX_READINGS,
+      maxDevices: env.BACKTEST_MAX_DEVICES,
     },
     telemetryStorage: {
       partitionInterval: env.TELEMETRY_PARTITION_INTERVAL,

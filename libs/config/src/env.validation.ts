@@ -145,6 +145,18 @@ export class EnvironmentVariables {
   @IsInt()
   TELEMETRY_AGGREGATE_MAX_ROWS = 1000000;
 
+  /** The most readings one rule backtest may evaluate (422 naming it past that). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  BACKTEST_MAX_READINGS = 1000000;
+
+  /** The most devices one rule backtest may cover (422 naming it past that). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  BACKTEST_MAX_DEVICES = 1000;
+
   /** A page of readings stops early (with next_cursor) once it holds this many bytes of data. */
   @Transform(toInt)
   @Min(1024)

@@ -289,6 +289,8 @@ export class EvaluationService implements BatchFollower {
           windowN: rule.windowN,
           requiredK: rule.requiredK,
           cooldownSeconds: rule.cooldownSeconds,
+          clearThreshold: rule.clearThreshold,
+          clearK: rule.clearK,
         },
         { ...prior, open: activeId !== undefined },
         readings,

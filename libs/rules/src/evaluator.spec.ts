@@ -104,13 +104,17 @@ function naive(r: RuleSpec, state: EvaluationState, readings: Reading[]): Evalua
       breached: REF_OPS[r.operator](p.value, r.threshold),
     }));
     const holds = window.filter((e) => e.breached).length >= r.requiredK;
+    const clearAt = r.clearThreshold ?? r.threshold;
+    const clearCount = window.filter((e) => !REF_OPS[r.operator](e.value, clearAt)).length;
+    const clears =
+      r.clearK == null ? window.length - clearCount < r.requiredK : clearCount >= r.clearK;
     const cooledDown =
       lastTriggeredAt === null || rd.ts - lastTriggeredAt >= r.cooldownSeconds * 1000;
     if (!open && holds && cooledDown) {
       transitions.push({ kind: 'open', at: rd.ts, window });
       open = true;
       lastTriggeredAt = rd.ts;
-    } else if (open && !holds) {
+    } else if (open && !holds && clears) {
       transitions.push({ kind: 'resolve', at: rd.ts });
       open = false;
     }
@@ -761,6 +765,10 @@ describe('evaluate properties', () => {
       windowN: fc.constant(windowN),
       requiredK: fc.integer({ min: 1, max: windowN }),
       cooldownSeconds: fc.integer({ min: 0, max: 30 }),
+      // Hysteresis in any direction, also the nonsensical ones the API refuses: the
+      // evaluator's semantics hold for every value.
+      clearThreshold: fc.option(fc.integer({ min: -4, max: 4 }), { nil: undefined }),
+      clearK: fc.option(fc.integer({ min: 1, max: windowN + 1 }), { nil: undefined }),
     }),
   );
 
@@ -891,5 +899,109 @@ describe('evaluate properties', () => {
       }),
       { numRuns: 300 },
     );
+  });
+  it('(5) hysteresis never brings a resolve forward: each one also resolves the plain rule', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ rule: r, state, readings }) => {
+        const plain = { ...r, clearThreshold: undefined, clearK: undefined };
+        // The same stream cut at each resolve: the plain rule, in the state hysteresis had
+        // reached just before, resolves at that reading too.
+        let st = state;
+        let from = 0;
+        for (const t of evaluate(r, state, readings).transitions) {
+          const upTo = readings.findIndex((rd) => rd.ts === t.at);
+          const before = evaluate(r, st, readings.slice(from, upTo));
+          if (t.kind === 'resolve') {
+            const step = evaluate(plain, before.state, [readings[upTo]]);
+            expect(step.transitions).toEqual([{ kind: 'resolve', at: t.at }]);
+          }
+          st = evaluate(r, before.state, [readings[upTo]]).state;
+          from = upTo + 1;
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('(6) without clear fields, or with the threshold as clear threshold, it is the plain rule', () => {
+    fc.assert(
+      fc.property(scenarioArb, ({ rule: r, state, readings }) => {
+        const plain = { ...r, clearThreshold: undefined, clearK: undefined };
+        expect(
+          evaluate({ ...plain, clearThreshold: r.threshold, clearK: null }, state, readings),
+        ).toEqual(evaluate(plain, state, readings));
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('hysteresis', () => {
+  it('a clear threshold keeps the alert open until the value is back across it', () => {
+    const r = rule({ operator: '>', threshold: 80, windowN: 1, requiredK: 1, clearThreshold: 75 });
+    const res = evaluate(r, emptyState(), series([85, 78, 79, 74, 78, 81]));
+    expect(kinds(res.transitions)).toEqual(['open@0', 'resolve@3', 'open@5']);
+  });
+
+  it('without it the same stream flaps at every crossing', () => {
+    const r = rule({ operator: '>', threshold: 80, windowN: 1, requiredK: 1 });
+    const res = evaluate(r, emptyState(), series([85, 78, 81, 79, 82]));
+    expect(kinds(res.transitions)).toEqual([
+      'open@0',
+      'resolve@1',
+      'open@2',
+      'resolve@3',
+      'open@4',
+    ]);
+  });
+
+  it('works downwards: a < rule clears once a value is no longer below its clear threshold', () => {
+    const r = rule({ operator: '<', threshold: 10, windowN: 1, requiredK: 1, clearThreshold: 15 });
+    const res = evaluate(r, emptyState(), series([5, 12, 14, 15, 16]));
+    expect(kinds(res.transitions)).toEqual(['open@0', 'resolve@3']);
+  });
+
+  it('clearK needs that many clear points in the window', () => {
+    const r = rule({ operator: '>', threshold: 80, windowN: 5, requiredK: 3, clearK: 5 });
+    // Opens at the third breach; the condition stops holding at 70 #2 (2 of 5 breach), but
+    // only the fifth clear point in a row resolves it.
+    const res = evaluate(r, emptyState(), series([90, 90, 90, 70, 70, 70, 70, 70]));
+    expect(kinds(res.transitions)).toEqual(['open@2', 'resolve@7']);
+  });
+
+  it('a small clearK does not resolve while the open condition still holds', () => {
+    const r = rule({ operator: '>', threshold: 80, windowN: 5, requiredK: 2, clearK: 3 });
+    // At the fifth reading 3 points are clear but 2 still breach: the alert stays open.
+    const res = evaluate(r, emptyState(), series([90, 90, 70, 70, 70, 70]));
+    expect(kinds(res.transitions)).toEqual(['open@1', 'resolve@5']);
+  });
+
+  it('both: clearK points back across the clear threshold', () => {
+    const r = rule({
+      operator: '>=',
+      threshold: 80,
+      windowN: 3,
+      requiredK: 3,
+      clearThreshold: 70,
+      clearK: 2,
+    });
+    const res = evaluate(r, emptyState(), series([80, 80, 80, 75, 69, 75, 69]));
+    // 69 is clear (not >= 70), 75 is not: two 69s in the window of 3 resolve.
+    expect(kinds(res.transitions)).toEqual(['open@2', 'resolve@6']);
+  });
+
+  it('is kept across calls: the window carries what the clear count needs', () => {
+    const r = rule({ operator: '>', threshold: 80, windowN: 5, requiredK: 3, clearK: 5 });
+    const readings = series([90, 90, 90, 70, 70, 70, 70, 70]);
+    for (let cut = 0; cut <= readings.length; cut++)
+      expect(evaluateSplit(r, emptyState(), readings, [cut])).toEqual(
+        evaluate(r, emptyState(), readings),
+      );
+  });
+
+  it('refuses a clear threshold that is not finite and a clearK below 1', () => {
+    expect(() => evaluate(rule({ clearThreshold: NaN }), emptyState(), [])).toThrow(RangeError);
+    expect(() => evaluate(rule({ clearK: 0 }), emptyState(), [])).toThrow(RangeError);
+    expect(() => evaluate(rule({ clearK: 1.5 }), emptyState(), [])).toThrow(RangeError);
   });
 });

@@ -6,7 +6,14 @@
  * when at least `requiredK` points of the window breach `value <operator> threshold`. An alert
  * opens where the condition holds, none is open and the cooldown (in reading time) has passed
  * since the last trigger; an open alert resolves at the first later numeric reading where the
- * condition no longer holds.
+ * condition no longer holds and the clear condition does.
+ *
+ * The clear condition is hysteresis, optional. A point is clear when it does not breach
+ * `value <operator> clearThreshold` (`clearThreshold` defaults to `threshold`). With
+ * `clearK`, the clear condition holds when at least `clearK` points of the window are clear;
+ * without it, when fewer than `requiredK` points are not clear (the open condition, at the
+ * clear threshold). Without either field it is exactly "the condition no longer holds".
+ * Hysteresis can only delay a resolve, never bring one forward.
  *
  * Cost: O(windowN) per call to load the stored window (breaches are recomputed from the current
  * rule), O(1) per reading (ring buffer + running breach count), plus O(windowN) per `open`
@@ -24,6 +31,10 @@ export interface RuleSpec {
   windowN: number;
   requiredK: number;
   cooldownSeconds: number;
+  /** Hysteresis: the threshold a point must be back across to count as clear. */
+  clearThreshold?: number | null;
+  /** Hysteresis: how many clear points of the window resolve an open alert. */
+  clearK?: number | null;
 }
 
 /** ts = epoch ms */
@@ -110,6 +121,12 @@ function assertRule(rule: RuleSpec): void {
   if (!Number.isFinite(rule.threshold)) {
     throw new RangeError(`threshold must be a finite number, got ${rule.threshold}`);
   }
+  if (rule.clearThreshold != null && !Number.isFinite(rule.clearThreshold)) {
+    throw new RangeError(`clearThreshold must be a finite number, got ${rule.clearThreshold}`);
+  }
+  if (rule.clearK != null && (!Number.isSafeInteger(rule.clearK) || rule.clearK < 1)) {
+    throw new RangeError(`clearK must be a positive integer, got ${rule.clearK}`);
+  }
 }
 
 /**
@@ -124,29 +141,37 @@ export function evaluate(
   assertRule(rule);
   const { metric, threshold, windowN, requiredK } = rule;
   const cmp = comparator(rule.operator);
+  const clearThreshold = rule.clearThreshold ?? threshold;
+  const clearK = rule.clearK ?? null;
   const cooldownMs = rule.cooldownSeconds * 1000;
   const stored = state.window;
   const kept = Math.min(stored.length, windowN);
 
-  // Ring buffer of the window: oldest point at `head`, `size` points, `count` of them breach.
+  // Ring buffer of the window: oldest point at `head`, `size` points, `count` of them breach,
+  // `clear` of them are clear (do not breach the clear threshold).
   // Its capacity never needs to exceed the points this call can see; when it is smaller than
   // windowN the buffer never fills, so it evicts exactly when the window is windowN long.
   const cap = Math.min(windowN, kept + readings.length);
   const tsBuf = new Float64Array(cap);
   const valueBuf = new Float64Array(cap);
   const breachBuf = new Uint8Array(cap);
+  const clearBuf = new Uint8Array(cap);
   let head = 0;
   let size = 0;
   let count = 0;
+  let clear = 0;
 
   // A window longer than the (possibly shrunk) windowN keeps only its newest points.
   for (let i = stored.length - kept; i < stored.length; i++) {
     const p = stored[i];
     const b = cmp(p.value, threshold) ? 1 : 0;
+    const c = cmp(p.value, clearThreshold) ? 0 : 1;
     tsBuf[size] = p.ts;
     valueBuf[size] = p.value;
     breachBuf[size] = b;
+    clearBuf[size] = c;
     count += b;
+    clear += c;
     size++;
   }
 
@@ -162,10 +187,12 @@ export function evaluate(
 
     const ts = reading.ts;
     const b = cmp(value, threshold) ? 1 : 0;
+    const c = cmp(value, clearThreshold) ? 0 : 1;
     let slot: number;
     if (size === cap) {
       slot = head;
       count -= breachBuf[slot];
+      clear -= clearBuf[slot];
       head = head + 1 === cap ? 0 : head + 1;
     } else {
       slot = head + size;
@@ -175,11 +202,13 @@ export function evaluate(
     tsBuf[slot] = ts;
     valueBuf[slot] = value;
     breachBuf[slot] = b;
+    clearBuf[slot] = c;
     count += b;
+    clear += c;
 
     const holds = count >= requiredK;
     if (open) {
-      if (!holds) {
+      if (!holds && (clearK === null ? size - clear < requiredK : clear >= clearK)) {
         open = false;
         transitions.push({ kind: 'resolve', at: ts });
       }

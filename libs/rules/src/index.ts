@@ -1,4 +1,6 @@
+export * from './backtest.service';
 export * from './device-rules.repository';
+export * from './dto/backtest.dto';
 export * from './dto/rules.dto';
 export * from './entities/rule.entity';
 export * from './handlers/evaluation.handler';

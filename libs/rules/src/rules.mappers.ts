@@ -11,6 +11,8 @@ export const toRuleResponse = (r: RuleEntity): RuleResponse => ({
   window_n: r.windowN,
   required_k: r.requiredK,
   cooldown_seconds: r.cooldownSeconds,
+  clear_threshold: r.clearThreshold,
+  clear_k: r.clearK,
   scope: r.scope,
   tag: r.tag,
   enabled: r.enabled,

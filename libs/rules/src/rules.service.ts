@@ -4,6 +4,7 @@ import { AppConfig } from '@app/config';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { CreateRuleDto, RuleResponse, UpdateRuleDto } from './dto/rules.dto';
+import type { Operator } from './evaluator';
 import { RuleEntity } from './entities/rule.entity';
 import { toRuleResponse } from './rules.mappers';
 import { RulesRepository } from './rules.repository';
@@ -29,6 +30,8 @@ export class RulesService {
       windowN: dto.window_n,
       requiredK: dto.required_k,
       cooldownSeconds: dto.cooldown_seconds ?? 0,
+      clearThreshold: dto.clear_threshold ?? null,
+      clearK: dto.clear_k ?? null,
       scope: dto.scope ?? 'ALL',
       tag: dto.tag ?? null,
       enabled: dto.enabled ?? true,
@@ -65,6 +68,8 @@ export class RulesService {
       ...(dto.window_n !== undefined && { windowN: dto.window_n }),
       ...(dto.required_k !== undefined && { requiredK: dto.required_k }),
       ...(dto.cooldown_seconds !== undefined && { cooldownSeconds: dto.cooldown_seconds }),
+      ...(dto.clear_threshold !== undefined && { clearThreshold: dto.clear_threshold }),
+      ...(dto.clear_k !== undefined && { clearK: dto.clear_k }),
       ...(dto.scope !== undefined && { scope: dto.scope }),
       ...(dto.tag !== undefined && { tag: dto.tag }),
       ...(dto.enabled !== undefined && { enabled: dto.enabled }),
@@ -119,20 +124,52 @@ export class RulesService {
   }
 }
 
-/** Cross-field rules the DTO decorators cannot express; 422 naming the field. */
-function checkRule(r: {
-  windowN: number;
-  requiredK: number;
-  scope: string;
-  tag: string | null;
-}): void {
+/**
+ * Cross-field rules the DTO decorators cannot express; 422 naming the field (after
+ * `prefix`: `rule.` where the fields are nested, as in a backtest).
+ */
+export function checkRule(
+  r: {
+    operator: Operator;
+    threshold: number;
+    windowN: number;
+    requiredK: number;
+    clearThreshold: number | null;
+    clearK: number | null;
+    scope: string;
+    tag: string | null;
+  },
+  prefix = '',
+): void {
   if (r.requiredK > r.windowN) {
     throw new AppError('validation_failed', 'required_k must be at most window_n', [
       {
-        field: 'required_k',
+        field: `${prefix}required_k`,
         message: `required_k (${r.requiredK}) must be at most window_n (${r.windowN})`,
       },
     ]);
+  }
+  if (r.clearK !== null && r.clearK > r.windowN) {
+    throw new AppError('validation_failed', 'clear_k must be at most window_n', [
+      {
+        field: `${prefix}clear_k`,
+        message: `clear_k (${r.clearK}) must be at most window_n (${r.windowN})`,
+      },
+    ]);
+  }
+  if (r.clearThreshold !== null) {
+    const wrongSide =
+      r.operator === '==' || r.operator === '!='
+        ? `clear_threshold is not for ${r.operator} rules (a value is equal or not); use clear_k`
+        : (r.operator === '>' || r.operator === '>=') && r.clearThreshold > r.threshold
+          ? `clear_threshold (${r.clearThreshold}) must be at most threshold (${r.threshold}) for a ${r.operator} rule`
+          : (r.operator === '<' || r.operator === '<=') && r.clearThreshold < r.threshold
+            ? `clear_threshold (${r.clearThreshold}) must be at least threshold (${r.threshold}) for a ${r.operator} rule`
+            : null;
+    if (wrongSide)
+      throw new AppError('validation_failed', 'clear_threshold is on the wrong side', [
+        { field: `${prefix}clear_threshold`, message: wrongSide },
+      ]);
   }
   if (r.scope === 'TAG' && !r.tag) {
     throw new AppError('validation_failed', 'a TAG rule needs a tag', [

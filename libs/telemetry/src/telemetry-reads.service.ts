@@ -56,6 +56,14 @@ export class TelemetryReadsService {
     );
   }
 
+  /**
+   * Runs a costly read of another lib (a rule backtest) as one of the project's
+   * `TELEMETRY_READS_PER_PROJECT` slots; 429 when they are all taken.
+   */
+  gated<T>(projectId: ProjectId, read: () => Promise<T>): Promise<T> {
+    return this.reads.run(projectId, read);
+  }
+
   async list(
     projectId: ProjectId,
     deviceId: string,

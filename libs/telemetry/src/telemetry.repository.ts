@@ -480,6 +480,29 @@ export class TelemetryRepository {
     return toEvaluationReadings(rows, metrics);
   }
 
+  /**
+   * Up to `limit` of the device's readings in [`from`, `to`) whose `metric` is a JSON
+   * number, after `after` (epoch ms, exclusive; null: from `from`), oldest first, as rule
+   * evaluation reads them: a rule backtest's next chunk. Readings without the metric as a
+   * number never enter a window, so they are not read at all.
+   */
+  async numericReadingsBetween(
+    deviceId: ProjectDeviceId,
+    metric: string,
+    range: { from: Date; to: Date; after: number | null },
+    limit: number,
+  ): Promise<EvaluationReading[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT ${evaluationColumns([metric], 6)} FROM telemetry
+        WHERE device_id = $1 AND ts >= $2 AND ts < $3
+          AND ts > COALESCE(to_timestamp($4::float8 / 1000), '-infinity')
+          AND jsonb_typeof(data -> $6) = 'number'
+        ORDER BY ts LIMIT $5`,
+      [deviceId, range.from, range.to, range.after, limit, metric],
+    )) as EvaluationRow[];
+    return toEvaluationReadings(rows, [metric]);
+  }
+
   /** Whether the device has readings after `after` (all of them when null). */
   async hasReadingsAfter(
     em: EntityManager,

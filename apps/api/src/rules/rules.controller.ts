@@ -1,6 +1,9 @@
 import { AlertsService } from '@app/alerts';
 import { ListQueryDto, PageOf, ProjectId } from '@app/common';
 import {
+  BacktestRequestDto,
+  BacktestResponse,
+  BacktestService,
   CreateRuleDto,
   RuleDevicesDto,
   RuleDevicesResponse,
@@ -26,6 +29,7 @@ export class RulesController {
   constructor(
     private readonly rules: RulesService,
     private readonly alerts: AlertsService,
+    private readonly backtests: BacktestService,
   ) {}
 
   @Post('projects/:project_id/rules')
@@ -40,6 +44,28 @@ export class RulesController {
     @Body() dto: CreateRuleDto,
   ): Promise<RuleResponse> {
     return this.rules.create(projectId, dto);
+  }
+
+  @Post('projects/:project_id/rules/backtest')
+  @HttpCode(200)
+  @RequireScope('read')
+  @ApiOperation({
+    summary: 'Backtest a rule on stored readings',
+    description:
+      'Runs the evaluator the worker uses over the readings stored in [from, to), per device ' +
+      'from an empty state, and returns the transitions the rule would have produced. A saved ' +
+      'rule (`rule_id`, optionally with changes in `rule`) or an unsaved one (`rule`). Writes ' +
+      'nothing. Bounded by BACKTEST_MAX_READINGS and BACKTEST_MAX_DEVICES (422 naming them); ' +
+      "counts as one of the project's TELEMETRY_READS_PER_PROJECT reads (429 past them).",
+  })
+  @ApiOkResponse({ type: BacktestResponse })
+  @ApiErrors(404, 422)
+  backtest(
+    @Param('project_id', new UuidParam('project')) _projectId: string,
+    @CurrentProject() projectId: ProjectId,
+    @Body() dto: BacktestRequestDto,
+  ): Promise<BacktestResponse> {
+    return this.backtests.run(projectId, dto);
   }
 
   @Get('projects/:project_id/rules')

@@ -8,6 +8,7 @@ import { RuleNamesUnique1764310000000 } from './1764310000000-RuleNamesUnique';
 import { WebhookTestEvents1764320000000 } from './1764320000000-WebhookTestEvents';
 import { TelemetryPartitions1764330000000 } from './1764330000000-TelemetryPartitions';
 import { ProjectRetention1764340000000 } from './1764340000000-ProjectRetention';
+import { RuleHysteresis1764350000000 } from './1764350000000-RuleHysteresis';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
@@ -24,4 +25,5 @@ export const migrations = [
   WebhookTestEvents1764320000000,
   TelemetryPartitions1764330000000,
   ProjectRetention1764340000000,
+  RuleHysteresis1764350000000,
 ];

@@ -70,6 +70,35 @@ export class CreateRuleDto {
   @Max(365 * 24 * 3600)
   cooldown_seconds?: number;
 
+  @ApiPropertyOptional({
+    example: 75,
+    nullable: true,
+    type: Number,
+    description:
+      'hysteresis: an open alert resolves only once readings are back across this value ' +
+      '(for > and >= at most threshold, for < and <= at least threshold; not for == and !=)',
+  })
+  @IsOptional()
+  @IsNumber(
+    { allowNaN: false, allowInfinity: false },
+    { message: 'clear_threshold must be a finite number' },
+  )
+  clear_threshold?: number | null;
+
+  @ApiPropertyOptional({
+    example: 5,
+    nullable: true,
+    type: Number,
+    minimum: 1,
+    description:
+      'hysteresis: how many clear readings of the window resolve an open alert (at most window_n)',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  clear_k?: number | null;
+
   @ApiPropertyOptional({ enum: RULE_SCOPES, default: 'ALL' })
   @IsOptionalNonNull()
   @IsIn(RULE_SCOPES, { message: `scope must be one of ${RULE_SCOPES.join(', ')}` })
@@ -134,6 +163,35 @@ export class UpdateRuleDto {
   @Max(365 * 24 * 3600)
   cooldown_seconds?: number;
 
+  @ApiPropertyOptional({
+    example: 75,
+    nullable: true,
+    type: Number,
+    description:
+      'hysteresis: an open alert resolves only once readings are back across this value ' +
+      '(for > and >= at most threshold, for < and <= at least threshold; not for == and !=)',
+  })
+  @IsOptional()
+  @IsNumber(
+    { allowNaN: false, allowInfinity: false },
+    { message: 'clear_threshold must be a finite number' },
+  )
+  clear_threshold?: number | null;
+
+  @ApiPropertyOptional({
+    example: 5,
+    nullable: true,
+    type: Number,
+    minimum: 1,
+    description:
+      'hysteresis: how many clear readings of the window resolve an open alert (at most window_n)',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  clear_k?: number | null;
+
   @ApiPropertyOptional({ enum: RULE_SCOPES })
   @IsOptionalNonNull()
   @IsIn(RULE_SCOPES, { message: `scope must be one of ${RULE_SCOPES.join(', ')}` })
@@ -177,6 +235,8 @@ export class RuleResponse {
   @ApiProperty() window_n: number;
   @ApiProperty() required_k: number;
   @ApiProperty() cooldown_seconds: number;
+  @ApiProperty({ nullable: true, type: Number }) clear_threshold: number | null;
+  @ApiProperty({ nullable: true, type: Number }) clear_k: number | null;
   @ApiProperty({ enum: RULE_SCOPES }) scope: RuleScope;
   @ApiProperty({ nullable: true, type: String }) tag: string | null;
   @ApiProperty() enabled: boolean;

@@ -21,6 +21,9 @@ export class RuleEntity {
   @Column({ name: 'window_n', type: 'integer' }) windowN: number;
   @Column({ name: 'required_k', type: 'integer' }) requiredK: number;
   @Column({ name: 'cooldown_seconds', type: 'integer' }) cooldownSeconds: number;
+  @Column({ name: 'clear_threshold', type: 'double precision', nullable: true })
+  clearThreshold: number | null;
+  @Column({ name: 'clear_k', type: 'integer', nullable: true }) clearK: number | null;
   @Column({ type: 'text' }) scope: RuleScope;
   @Column({ type: 'text', nullable: true }) tag: string | null;
   @Column({ type: 'boolean', default: true }) enabled: boolean;

@@ -84,6 +84,24 @@ export class DevicesRepository {
   }
 
   /**
+   * Up to `limit` devices of the project, oldest first: those of `ids` (unknown ids are
+   * left out), else those with `tag`, else all.
+   */
+  select(
+    projectId: ProjectId,
+    which: { ids?: string[]; tag?: string },
+    limit: number,
+  ): Promise<DeviceEntity[]> {
+    const qb = this.devices
+      .createQueryBuilder('d')
+      .where('d.project_id = :projectId', { projectId });
+    if (which.ids !== undefined) qb.andWhere('d.id IN (:...ids)', { ids: which.ids });
+    else if (which.tag !== undefined)
+      qb.andWhere('d.tags @> ARRAY[:tag]::text[]', { tag: which.tag });
+    return qb.orderBy('d.created_at').addOrderBy('d.id').limit(limit).getMany();
+  }
+
+  /**
    * Oldest first, keyset-paginated on (created_at, id); `tag` uses the GIN index,
    * `externalId` (exact) the unique one.
    */
