@@ -113,7 +113,8 @@ describe('migration: telemetry partitioned in place (integration)', () => {
     writing = false;
     await writes;
     await writer.end();
-    expect(result.applied).toEqual([
+    expect(result.applied).toEqual(migrations.slice(before).map((m) => m.name));
+    expect(result.applied.slice(0, 2)).toEqual([
       'TelemetryPartitions1764330000000',
       'ProjectRetention1764340000000',
     ]);
