@@ -4,7 +4,8 @@
  * In-memory cost of the k-of-n rule evaluator: one device, 1 / 10 / 100 rules (windowN 100,
  * requiredK 10, random operators and thresholds), fed 5,000-reading batches one after another
  * with the state carried between batches, as the worker does. No database, no queue: this is
- * the CPU floor of rule evaluation. The suite runs once untimed (JIT warm-up), then each
+ * the CPU floor of rule evaluation. `10 rules, hysteresis` is `10 rules` with a clear
+ * condition: compare the two rows for its cost. The suite runs once untimed (JIT warm-up), then each
  * configuration gets 5 warm-up batches and 30 timed ones. Deterministic input (seeded PRNG);
  * timings are not.
  */
@@ -102,6 +103,22 @@ function main(): void {
   // A 10× longer window: the per-reading work is O(1); what grows is the O(windowN) window
   // load/store once per call and the window copied into each open transition.
   configs.push(['10 rules, N=1000 K=10', () => makeRules(10, 1000, prng(2010))]);
+  // Hysteresis: the same 10 rules with a clear threshold 5 back from theirs (== and != take
+  // clear_k instead) and clear_k 20: a second running count per reading.
+  configs.push([
+    '10 rules, hysteresis',
+    () =>
+      makeRules(10, 100, prng(1010)).map((r) => ({
+        ...r,
+        clearThreshold:
+          r.operator === '==' || r.operator === '!='
+            ? null
+            : r.operator.startsWith('>')
+              ? r.threshold - 5
+              : r.threshold + 5,
+        clearK: 20,
+      })),
+  ]);
 
   // JIT warm-up: the whole suite once, untimed (the first few hundred calls run unoptimised).
   for (const [label, rules] of configs) run(label, rules(), batches);

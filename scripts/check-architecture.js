@@ -33,6 +33,7 @@ const OWNERS = {
   rule_device_state: 'rules',
   alerts: 'alerts',
   alert_events: 'alerts',
+  silences: 'alerts',
   webhooks: 'webhooks',
   webhook_deliveries: 'webhooks',
   webhook_attempts: 'webhooks',

@@ -65,6 +65,7 @@ describe('tenant isolation (e2e)', () => {
     alertId: string;
     webhookId: string;
     deliveryId: string;
+    silenceId: string;
   };
   let attacker: { apiKey: string; projectId: string };
 
@@ -108,6 +109,16 @@ describe('tenant isolation (e2e)', () => {
        SELECT $1, $3, e.id, 'alert.created', 'failed', 8 FROM e RETURNING id`,
       [a.projectId, alert.id, webhook.body.id],
     );
+    const silence = await request(api.server)
+      .post(`/projects/${a.projectId}/silences`)
+      .set(a.headers)
+      .send({
+        rule_id: explicitRule.body.id,
+        ends_at: new Date(Date.now() + 3600_000).toISOString(),
+        comment: 'maintenance',
+        created_by: 'victim',
+      })
+      .expect(201);
     victim = {
       orgId: a.orgId,
       projectId: a.projectId,
@@ -117,6 +128,7 @@ describe('tenant isolation (e2e)', () => {
       alertId: alert.id,
       webhookId: webhook.body.id,
       deliveryId: delivery.id,
+      silenceId: silence.body.id,
     };
     attacker = await api.tenants.newProject();
   });
@@ -132,6 +144,7 @@ describe('tenant isolation (e2e)', () => {
     alert_id: victim.alertId,
     webhook_id: victim.webhookId,
     delivery_id: victim.deliveryId,
+    silence_id: victim.silenceId,
   });
 
   it('documents every route the router registered', () => {

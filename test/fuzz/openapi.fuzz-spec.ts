@@ -285,6 +285,21 @@ async function buildWorld(api: RunningApi, env: EnvSource, webhookUrl: string): 
       await firstOf(own, 'webhook-deliveries'),
       await firstOf(other, 'webhook-deliveries'),
     ];
+    // Silences made once the deliveries exist (a tag no device has: they mute nothing).
+    const silenceOf = async (t: typeof own) =>
+      (
+        await request(s)
+          .post(`/projects/${t.p.projectId}/silences`)
+          .set(t.p.headers)
+          .send({
+            tag: 'fz-none',
+            ends_at: new Date(Date.now() + 86400_000).toISOString(),
+            comment: 'fuzz',
+            created_by: 'fuzz',
+          })
+          .expect(201)
+      ).body.id as string;
+    const silences = [await silenceOf(own), await silenceOf(other)];
     await sleep(200);
     const newKey = async (scopes: string[]) => api.tenants.newKey(own.p.projectId, scopes);
     const keys = {
@@ -332,6 +347,7 @@ async function buildWorld(api: RunningApi, env: EnvSource, webhookUrl: string): 
         alert_id: { own: alerts[0], foreign: alerts[1] },
         delivery_id: { own: deliveries[0], foreign: deliveries[1] },
         key_id: { own: [spare.id], foreign: [foreignSpare.id] },
+        silence_id: { own: [silences[0]], foreign: [silences[1]] },
         external_id: { own: [own.external], foreign: [other.external] },
       },
     };

@@ -22,6 +22,7 @@ import { TelemetryController } from './telemetry/telemetry.controller';
 import { RejectionsController } from './telemetry/rejections.controller';
 import { DeviceMetricsController } from './telemetry/device-metrics.controller';
 import { RulesController } from './rules/rules.controller';
+import { SilencesController } from './alerts/silences.controller';
 import { AlertsController } from './alerts/alerts.controller';
 import { WebhooksController } from './webhooks/webhooks.controller';
 import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.controller';
@@ -68,6 +69,7 @@ export class ApiModule {
         DeviceMetricsController,
         RulesController,
         AlertsController,
+        SilencesController,
         WebhooksController,
         WebhookDeliveriesController,
       ],

@@ -6,9 +6,15 @@ import { DataSource, EntityManager } from 'typeorm';
 import { toAlertResponse } from './alerts.mappers';
 import { AlertEntity } from './entities/alert.entity';
 
-const COLUMNS = 'id, project_id, type, payload, created_at';
+const COLUMNS = 'id, project_id, alert_id, type, payload, created_at, unmuted_at';
 
-export type AlertEventType = 'alert.created' | 'alert.acknowledged' | 'alert.resolved';
+export type AlertEventType =
+  | 'alert.created'
+  | 'alert.acknowledged'
+  | 'alert.resolved'
+  | 'alert.reminder'
+  | 'device.offline'
+  | 'device.online';
 
 /**
  * The event `POST /webhooks/{id}/test` sends: no alert behind it, one delivery (to the
@@ -29,9 +35,13 @@ export interface AlertEventRecord {
   id: string;
   projectId: string;
   type: AlertEventType | typeof TEST_EVENT_TYPE;
+  /** Null for a `webhook.test` event. */
+  alertId: string | null;
   /** The webhook event's `data`. */
   payload: Record<string, unknown>;
   createdAt: Date;
+  /** Muted by a silence, then handed back once none covered its alert: sent regardless. */
+  unmutedAt: Date | null;
 }
 
 /**
@@ -156,15 +166,19 @@ export class AlertEventsRepository {
 interface EventRow {
   id: string;
   project_id: string;
+  alert_id: string | null;
   type: AlertEventRecord['type'];
   payload: Record<string, unknown>;
   created_at: Date;
+  unmuted_at: Date | null;
 }
 
 const toRecord = (row: EventRow): AlertEventRecord => ({
   id: row.id,
   projectId: row.project_id,
   type: row.type,
+  alertId: row.alert_id,
   payload: row.payload,
   createdAt: row.created_at,
+  unmutedAt: row.unmuted_at,
 });

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import { AlertEventsRepository } from './alert-events.repository';
+import { AlertEventsRepository, AlertEventType } from './alert-events.repository';
 import { AlertEntity, AlertStatus } from './entities/alert.entity';
 
 export interface AlertChange {
@@ -7,6 +7,8 @@ export interface AlertChange {
   to: 'acknowledged' | 'resolved';
   at: Date;
   details?: Record<string, unknown>;
+  /** The event written; by default `alert.acknowledged` or `alert.resolved`. */
+  event?: AlertEventType;
 }
 
 /**
@@ -40,7 +42,7 @@ export async function transitionAlert(
   await events.record(
     em,
     alert,
-    change.to === 'acknowledged' ? 'alert.acknowledged' : 'alert.resolved',
+    change.event ?? (change.to === 'acknowledged' ? 'alert.acknowledged' : 'alert.resolved'),
   );
   return alert;
 }

@@ -13,4 +13,6 @@ export const toAlertResponse = (a: AlertEntity): AlertResponse => ({
   resolved_at: isoOrNull(a.resolvedAt),
   created_at: a.createdAt.toISOString(),
   details: a.details,
+  silenced_by: a.silencedBy ?? null,
+  reminders_sent: a.remindersSent ?? 0,
 });

@@ -6,10 +6,27 @@ import { AlertsRepository } from './alerts.repository';
 import { AlertsService } from './alerts.service';
 import { DeviceAlertLock } from './device-alert-lock';
 import { AlertEntity } from './entities/alert.entity';
+import { SilenceEntity } from './entities/silence.entity';
+import { SilencesRepository } from './silences.repository';
+import { SilencesService } from './silences.service';
 
 @Module({
-  imports: [TypeOrmModule.forFeature([AlertEntity]), TenancyModule],
-  providers: [AlertsRepository, AlertEventsRepository, AlertsService, DeviceAlertLock],
-  exports: [AlertsRepository, AlertEventsRepository, AlertsService, DeviceAlertLock],
+  imports: [TypeOrmModule.forFeature([AlertEntity, SilenceEntity]), TenancyModule],
+  providers: [
+    AlertsRepository,
+    AlertEventsRepository,
+    AlertsService,
+    DeviceAlertLock,
+    SilencesRepository,
+    SilencesService,
+  ],
+  exports: [
+    AlertsRepository,
+    AlertEventsRepository,
+    AlertsService,
+    DeviceAlertLock,
+    SilencesRepository,
+    SilencesService,
+  ],
 })
 export class AlertsModule {}

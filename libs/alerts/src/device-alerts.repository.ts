@@ -37,7 +37,7 @@ export class DeviceAlertsRepository {
     return new Map(rows.map((r) => [r.ruleId, r.id]));
   }
 
-  /** Opens an alert and writes its `alert.created` event. */
+  /** Opens an alert and writes its event (`alert.created`; `device.offline` for an offline rule). */
   async open(
     em: EntityManager,
     values: {
@@ -47,12 +47,13 @@ export class DeviceAlertsRepository {
       triggeredAt: Date;
       details: Record<string, unknown>;
     },
+    event: 'alert.created' | 'device.offline' = 'alert.created',
   ): Promise<AlertEntity> {
     const repo = em.getRepository(AlertEntity);
     const alert = await repo.save(
       repo.create({ ...values, status: 'open', acknowledgedAt: null, resolvedAt: null }),
     );
-    await this.events.record(em, alert, 'alert.created');
+    await this.events.record(em, alert, event);
     return alert;
   }
 
@@ -62,12 +63,14 @@ export class DeviceAlertsRepository {
     alertId: string,
     at: Date,
     resolution: string,
+    event: 'alert.resolved' | 'device.online' = 'alert.resolved',
   ): Promise<AlertEntity | null> {
     return transitionAlert(em, this.events, alertId, {
       from: ['open', 'acknowledged'],
       to: 'resolved',
       at,
       details: { resolution },
+      event,
     });
   }
 }

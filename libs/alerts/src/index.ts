@@ -1,4 +1,6 @@
 export * from './alert-events.repository';
+export * from './alert-reminders.repository';
+export * from './alert-reminders.service';
 export * from './alert-transition.repository';
 export * from './alerts-worker.module';
 export * from './alerts.mappers';
@@ -9,4 +11,9 @@ export * from './device-alert-lock';
 export * from './device-alerts.repository';
 export * from './dto/alerts.dto';
 export * from './entities/alert.entity';
+export * from './dto/silences.dto';
+export * from './entities/silence.entity';
 export * from './outbox-relay.service';
+export * from './silence-release.service';
+export * from './silences.repository';
+export * from './silences.service';

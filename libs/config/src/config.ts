@@ -57,6 +57,10 @@ export interface AppConfig {
     pageMaxBytes: number;
     perProject: number;
   };
+  /** The shortest `reminder_interval_seconds` a rule may have (422 below it). */
+  reminders: { minIntervalSeconds: number };
+  /** Offline rules: the shortest `offline_after_seconds`, and how often the scan runs. */
+  offline: { minSeconds: number; scanIntervalMs: number };
   /** Rule backtests (`POST /projects/{id}/rules/backtest`): 422 past either. */
   backtest: { maxReadings: number; maxDevices: number };
   /** Partitions of `telemetry` and how long readings are kept (the worker's maintenance). */
@@ -136,6 +140,11 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       aggregateMaxRows: env.TELEMETRY_AGGREGATE_MAX_ROWS,
       pageMaxBytes: env.TELEMETRY_PAGE_MAX_BYTES,
       perProject: env.TELEMETRY_READS_PER_PROJECT,
+    },
+    reminders: { minIntervalSeconds: env.REMINDER_MIN_INTERVAL_SECONDS },
+    offline: {
+      minSeconds: env.OFFLINE_MIN_SECONDS,
+      scanIntervalMs: env.OFFLINE_SCAN_INTERVAL_MS,
     },
     backtest: {
       maxReadings: env.BACKTEST_MAX_READINGS,

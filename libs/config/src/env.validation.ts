@@ -145,6 +145,24 @@ export class EnvironmentVariables {
   @IsInt()
   TELEMETRY_AGGREGATE_MAX_ROWS = 1000000;
 
+  /** The shortest reminder interval a rule may ask for, in seconds (422 naming it below). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  REMINDER_MIN_INTERVAL_SECONDS = 60;
+
+  /** The shortest `offline_after_seconds` an offline rule may have (422 naming it below). */
+  @Transform(toInt)
+  @Min(1)
+  @IsInt()
+  OFFLINE_MIN_SECONDS = 60;
+
+  /** How often the offline scan runs, in milliseconds (where the evaluate role runs). */
+  @Transform(toInt)
+  @Min(100)
+  @IsInt()
+  OFFLINE_SCAN_INTERVAL_MS = 10000;
+
   /** The most readings one rule backtest may evaluate (422 naming it past that). */
   @Transform(toInt)
   @Min(1)

@@ -34,6 +34,8 @@ export interface JobPayloads {
   };
   [QUEUES.ALERT_EVENTS]: {
     'alert-event': { projectId: string; eventId: string; correlationId: string };
+    /** Reminder `n` of an alert, due `n` intervals after it opened (delayed job). */
+    'alert-reminder': { projectId: string; alertId: string; n: number; correlationId: string };
   };
   [QUEUES.WEBHOOK_DELIVERY]: {
     'deliver-event': {

@@ -11,7 +11,7 @@ import {
   BacktestRuleDto,
   BacktestTransition,
 } from './dto/backtest.dto';
-import { RuleEntity } from './entities/rule.entity';
+import { isThresholdRule, RuleEntity } from './entities/rule.entity';
 import { emptyState, evaluate, RuleSpec } from './evaluator';
 import { RulesRepository } from './rules.repository';
 import { checkRule } from './rules.service';
@@ -127,6 +127,18 @@ export class BacktestService {
   /** The saved rule with the request's changes, or the request's rule; 422 naming a gap. */
   private specOf(saved: RuleEntity | null, rule: BacktestRuleDto | undefined): RuleSpec {
     const r = rule ?? {};
+    if (saved && !isThresholdRule(saved))
+      throw new AppError(
+        'validation_failed',
+        'a backtest replays readings through a threshold rule',
+        [
+          {
+            field: 'rule_id',
+            message:
+              'rule_id names an offline rule: it watches arrival time, which stored readings do not replay',
+          },
+        ],
+      );
     if (!saved) {
       const missing = REQUIRED.filter((f) => r[f] === undefined);
       if (!rule || missing.length > 0)

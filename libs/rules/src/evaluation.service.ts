@@ -12,7 +12,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource, EntityManager } from 'typeorm';
 import { DeviceRulesRepository } from './device-rules.repository';
-import { RuleEntity } from './entities/rule.entity';
+import { isThresholdRule, RuleEntity } from './entities/rule.entity';
 import { emptyState, evaluate, EvaluationState } from './evaluator';
 import { toRuleResponse } from './rules.mappers';
 
@@ -28,6 +28,11 @@ export interface EvaluationSummary {
 }
 
 const NOTHING: EvaluationSummary = { readings: 0, opened: 0, resolved: 0 };
+
+/** The metrics the device's threshold rules read (offline rules read none). */
+const metricsOf = (rules: RuleEntity[]): string[] => [
+  ...new Set(rules.filter(isThresholdRule).map((r) => r.metric)),
+];
 
 /** A device under its alert lock, with the rules that cover it. */
 interface DeviceContext {
@@ -168,7 +173,7 @@ export class EvaluationService implements BatchFollower {
     const lines: AlertChangeLine[] = [];
     let summary: EvaluationSummary = NOTHING;
     return {
-      metrics: [...new Set(context.rules.map((r) => r.metric))],
+      metrics: metricsOf(context.rules),
       apply: async (tx, readings) => {
         const end = this.duration.startTimer();
         summary = await this.evaluateReadings(tx, context, readings, lines);
@@ -209,19 +214,24 @@ export class EvaluationService implements BatchFollower {
     if (context === 'busy') return { ...NOTHING, busy: true };
     if (!context) return NOTHING;
     const { device, rules } = context;
-    if (rules.length === 0) {
+    if (!rules.some(isThresholdRule)) {
       // Nothing to evaluate: move the cursor past what is stored (readings arriving older
-      // than it are "late", for rules created later too) without reading the rows back.
-      const resolved = await this.resolveOrphans(em, context, lines);
+      // than it are "late", for rules created later too) without reading the rows back;
+      // new readings bring a device an offline rule holds offline back online.
+      const active = await this.alerts.active(em, deviceId);
+      let resolved = await this.resolveOrphans(em, context, lines, active);
       const newest = await this.telemetry.newestTs(em, deviceId);
-      if (newest) await this.devices.advanceEvaluation(em, deviceId, newest);
+      if (newest && (!device.evaluatedUntil || newest > device.evaluatedUntil)) {
+        resolved += await this.resolveOffline(em, context, active, lines);
+        await this.devices.advanceEvaluation(em, deviceId, newest);
+      }
       return { ...NOTHING, resolved };
     }
     const readings = await this.telemetry.readingsAfter(
       em,
       deviceId,
       device.evaluatedUntil,
-      [...new Set(rules.map((r) => r.metric))],
+      metricsOf(rules),
       EVALUATION_CHUNK,
     );
     return this.evaluateReadings(em, context, readings, lines);
@@ -266,19 +276,20 @@ export class EvaluationService implements BatchFollower {
       alertId,
     });
 
+    const thresholds = rules.filter(isThresholdRule);
     const states =
-      rules.length > 0
+      thresholds.length > 0
         ? await this.rules.states(
             em,
             deviceId,
-            rules.map((r) => r.id),
+            thresholds.map((r) => r.id),
           )
         : new Map<string, EvaluationState>();
     let opened = 0;
-    let resolved = orphaned;
+    let resolved = orphaned + (await this.resolveOffline(em, context, active, lines));
 
     const newStates: Array<{ ruleId: string; state: EvaluationState }> = [];
-    for (const rule of rules) {
+    for (const rule of thresholds) {
       const prior = states.get(rule.id) ?? emptyState();
       const activeId = active.get(rule.id);
       const result = evaluate(
@@ -335,6 +346,38 @@ export class EvaluationService implements BatchFollower {
     if (newStates.length > 0) await this.rules.saveStates(em, deviceId, newStates);
     await this.devices.advanceEvaluation(em, deviceId, new Date(readings[readings.length - 1].ts));
     return { readings: readings.length, opened, resolved };
+  }
+
+  /**
+   * The device was heard from (new readings): its alerts of offline rules resolve, with
+   * `device.online`, at the time of hearing (arrival time, as the scan that opened them).
+   */
+  private async resolveOffline(
+    em: EntityManager,
+    { deviceId, device, rules }: DeviceContext,
+    active: Map<string, string>,
+    lines: AlertChangeLine[],
+  ): Promise<number> {
+    let resolved = 0;
+    for (const rule of rules) {
+      const alertId = rule.kind === 'offline' ? active.get(rule.id) : undefined;
+      if (!alertId) continue;
+      if (await this.alerts.resolve(em, alertId, new Date(), 'device_online', 'device.online')) {
+        resolved++;
+        lines.push({
+          message: 'alert resolved',
+          fields: {
+            projectId: device.projectId,
+            ruleId: rule.id,
+            deviceId,
+            alertId,
+            reason: 'device_online',
+          },
+        });
+      }
+      active.delete(rule.id);
+    }
+    return resolved;
   }
 
   private count({ readings, opened, resolved }: EvaluationSummary): void {

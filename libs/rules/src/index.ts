@@ -11,3 +11,5 @@ export * from './rules.mappers';
 export * from './rules.module';
 export * from './rules.repository';
 export * from './rules.service';
+export * from './offline-rules.repository';
+export * from './offline-scan.service';

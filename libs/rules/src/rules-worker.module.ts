@@ -7,6 +7,8 @@ import { DeviceRulesRepository } from './device-rules.repository';
 import { RuleEntity } from './entities/rule.entity';
 import { EvaluationHandler } from './handlers/evaluation.handler';
 import { EvaluationService } from './evaluation.service';
+import { OfflineRulesRepository } from './offline-rules.repository';
+import { OfflineScan } from './offline-scan.service';
 
 /** Rule evaluation: the consumer of `rule-evaluation` (worker only). */
 @Module({
@@ -16,8 +18,14 @@ import { EvaluationService } from './evaluation.service';
     TelemetryModule,
     AlertsWorkerModule,
   ],
-  providers: [DeviceRulesRepository, EvaluationService, EvaluationHandler],
-  exports: [EvaluationService, EvaluationHandler],
+  providers: [
+    DeviceRulesRepository,
+    EvaluationService,
+    EvaluationHandler,
+    OfflineRulesRepository,
+    OfflineScan,
+  ],
+  exports: [EvaluationService, EvaluationHandler, OfflineScan],
 })
 export class RulesWorkerModule {
   static readonly handlers = [EvaluationHandler] as const;

@@ -5,7 +5,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { CreateRuleDto, RuleResponse, UpdateRuleDto } from './dto/rules.dto';
 import type { Operator } from './evaluator';
-import { RuleEntity } from './entities/rule.entity';
+import { RuleEntity, RuleKind } from './entities/rule.entity';
 import { toRuleResponse } from './rules.mappers';
 import { RulesRepository } from './rules.repository';
 
@@ -17,26 +17,57 @@ export class RulesService {
     config: ConfigService<AppConfig, true>,
   ) {
     this.quotas = config.get('quotas', { infer: true });
+    this.minReminderSeconds = config.get('reminders', { infer: true }).minIntervalSeconds;
+    this.minOfflineSeconds = config.get('offline', { infer: true }).minSeconds;
   }
 
   private readonly quotas: AppConfig['quotas'];
+  private readonly minReminderSeconds: number;
+  private readonly minOfflineSeconds: number;
+
+  /** An offline threshold under OFFLINE_MIN_SECONDS is a 422 naming both. */
+  private checkOffline(seconds: number | null | undefined): void {
+    if (seconds == null || seconds >= this.minOfflineSeconds) return;
+    throw new AppError('validation_failed', 'offline_after_seconds is too short', [
+      {
+        field: 'offline_after_seconds',
+        message: `offline_after_seconds must be at least ${this.minOfflineSeconds} (OFFLINE_MIN_SECONDS)`,
+      },
+    ]);
+  }
+
+  /** A reminder interval under REMINDER_MIN_INTERVAL_SECONDS is a 422 naming both. */
+  private checkReminder(seconds: number | null | undefined): void {
+    if (seconds == null || seconds >= this.minReminderSeconds) return;
+    throw new AppError('validation_failed', 'reminder_interval_seconds is too short', [
+      {
+        field: 'reminder_interval_seconds',
+        message: `reminder_interval_seconds must be at least ${this.minReminderSeconds} (REMINDER_MIN_INTERVAL_SECONDS)`,
+      },
+    ]);
+  }
 
   async create(projectId: ProjectId, dto: CreateRuleDto): Promise<RuleResponse> {
     const values = {
       name: dto.name,
-      metric: dto.metric,
-      operator: dto.operator,
-      threshold: dto.threshold,
-      windowN: dto.window_n,
-      requiredK: dto.required_k,
+      kind: dto.kind ?? 'threshold',
+      metric: dto.metric ?? null,
+      operator: dto.operator ?? null,
+      threshold: dto.threshold ?? null,
+      windowN: dto.window_n ?? null,
+      requiredK: dto.required_k ?? null,
+      offlineAfterSeconds: dto.offline_after_seconds ?? null,
       cooldownSeconds: dto.cooldown_seconds ?? 0,
       clearThreshold: dto.clear_threshold ?? null,
       clearK: dto.clear_k ?? null,
+      reminderIntervalSeconds: dto.reminder_interval_seconds ?? null,
       scope: dto.scope ?? 'ALL',
       tag: dto.tag ?? null,
       enabled: dto.enabled ?? true,
     };
     checkRule(values);
+    this.checkReminder(values.reminderIntervalSeconds);
+    this.checkOffline(values.offlineAfterSeconds);
     return toRuleResponse(await this.rules.create(projectId, values, this.quotas.rulesPerProject));
   }
 
@@ -70,6 +101,12 @@ export class RulesService {
       ...(dto.cooldown_seconds !== undefined && { cooldownSeconds: dto.cooldown_seconds }),
       ...(dto.clear_threshold !== undefined && { clearThreshold: dto.clear_threshold }),
       ...(dto.clear_k !== undefined && { clearK: dto.clear_k }),
+      ...(dto.reminder_interval_seconds !== undefined && {
+        reminderIntervalSeconds: dto.reminder_interval_seconds,
+      }),
+      ...(dto.offline_after_seconds !== undefined && {
+        offlineAfterSeconds: dto.offline_after_seconds,
+      }),
       ...(dto.scope !== undefined && { scope: dto.scope }),
       ...(dto.tag !== undefined && { tag: dto.tag }),
       ...(dto.enabled !== undefined && { enabled: dto.enabled }),
@@ -77,6 +114,8 @@ export class RulesService {
     // Leaving TAG scope drops the tag unless the request sets one (which is then refused).
     if (changes.scope && changes.scope !== 'TAG' && dto.tag === undefined) changes.tag = null;
     checkRule({ ...current, ...changes });
+    this.checkReminder(changes.reminderIntervalSeconds);
+    this.checkOffline(changes.offlineAfterSeconds);
     if (Object.keys(changes).length > 0) await this.rules.update(projectId, ruleId, changes);
     // The window holds values of the old metric; the contract's window is of the new one.
     if (changes.metric !== undefined && changes.metric !== current.metric)
@@ -130,17 +169,56 @@ export class RulesService {
  */
 export function checkRule(
   r: {
-    operator: Operator;
-    threshold: number;
-    windowN: number;
-    requiredK: number;
+    kind?: RuleKind;
+    metric?: string | null;
+    operator: Operator | null;
+    threshold: number | null;
+    windowN: number | null;
+    requiredK: number | null;
     clearThreshold: number | null;
     clearK: number | null;
+    offlineAfterSeconds?: number | null;
     scope: string;
     tag: string | null;
   },
   prefix = '',
 ): void {
+  checkScope(r);
+  if (r.kind === 'offline') {
+    const given = (
+      [
+        ['metric', r.metric],
+        ['operator', r.operator],
+        ['threshold', r.threshold],
+        ['window_n', r.windowN],
+        ['required_k', r.requiredK],
+        ['clear_threshold', r.clearThreshold],
+        ['clear_k', r.clearK],
+      ] as const
+    ).filter(([, v]) => v !== null && v !== undefined);
+    if (given.length > 0)
+      throw new AppError('validation_failed', 'an offline rule watches arrival, not values', [
+        ...given.map(([field]) => ({
+          field: `${prefix}${field}`,
+          message: `${field} is for threshold rules; an offline rule has offline_after_seconds only`,
+        })),
+      ]);
+    return;
+  }
+  if (r.offlineAfterSeconds !== null && r.offlineAfterSeconds !== undefined)
+    throw new AppError('validation_failed', 'offline_after_seconds is for offline rules', [
+      {
+        field: `${prefix}offline_after_seconds`,
+        message: 'offline_after_seconds is for offline rules (kind: offline)',
+      },
+    ]);
+  if (r.operator === null || r.threshold === null || r.windowN === null || r.requiredK === null)
+    throw new AppError('validation_failed', 'a threshold rule needs its condition', [
+      {
+        field: `${prefix}metric`,
+        message: 'a threshold rule needs metric, operator, threshold, window_n and required_k',
+      },
+    ]);
   if (r.requiredK > r.windowN) {
     throw new AppError('validation_failed', 'required_k must be at most window_n', [
       {
@@ -171,6 +249,10 @@ export function checkRule(
         { field: `${prefix}clear_threshold`, message: wrongSide },
       ]);
   }
+}
+
+/** A TAG rule has a tag; no other rule has one. */
+function checkScope(r: { scope: string; tag: string | null }): void {
   if (r.scope === 'TAG' && !r.tag) {
     throw new AppError('validation_failed', 'a TAG rule needs a tag', [
       { field: 'tag', message: 'tag is required when scope is TAG' },

@@ -182,6 +182,21 @@ export class IngestBacklog {
     return { kind: 'admitted', seq, jobIdTaken: Number(taken) === 1 };
   }
 
+  /**
+   * The project's devices with a batch accepted and not yet stored (or set aside): heard
+   * from, though PostgreSQL's `last_seen_at` does not show it yet. The offline scan skips
+   * them, so a backlog behind a slow or stopped worker never reads as devices gone quiet.
+   */
+  async queuedDevices(projectId: string): Promise<Set<string>> {
+    const fields = await this.redis.hkeys(this.backlogKey(projectId));
+    const devices = new Set<string>();
+    for (const f of fields) {
+      const m = /^b-(.+)-\d+$/.exec(f);
+      if (m) devices.add(m[1]);
+    }
+    return devices;
+  }
+
   /** Gives a batch's bytes back (stored, set aside, or never queued); once per batch. */
   async release(projectId: string, deviceId: string, seq: number): Promise<number> {
     const bytes = Number(

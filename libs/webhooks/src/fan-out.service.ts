@@ -1,4 +1,4 @@
-import { AlertEventsRepository, TEST_EVENT_TYPE } from '@app/alerts';
+import { AlertEventsRepository, SilencesRepository, TEST_EVENT_TYPE } from '@app/alerts';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
@@ -11,6 +11,7 @@ export class FanOutService {
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly events: AlertEventsRepository,
+    private readonly silences: SilencesRepository,
     private readonly ledger: DeliveryLedgerRepository,
     private readonly deliveryQueue: DeliveryQueue,
   ) {}
@@ -26,6 +27,11 @@ export class FanOutService {
    * number of the event's pending deliveries; 0 for an event that no longer exists.
    * A `webhook.test` event is never fanned out: it has its one delivery from the start
    * (and is written dispatched, so this only meets one handed on by hand).
+   *
+   * An event whose alert a silence covered when it happened is muted instead: dispatched
+   * with no deliveries, the silence noted on the event and the alert, and, while the alert
+   * stays active, its latest state owed to the webhooks once no silence covers it
+   * ({@link SilenceRelease} hands that event back, marked unmuted, and it is sent).
    */
   async fanOut(eventId: string): Promise<number> {
     const pending = await this.dataSource.transaction(async (em) => {
@@ -34,6 +40,13 @@ export class FanOutService {
       if (event.type === TEST_EVENT_TYPE) {
         await this.events.markDispatched(em, eventId);
         return [];
+      }
+      if (event.alertId && !event.unmutedAt) {
+        const silence = await this.silences.mutingSilence(em, event.alertId, event.createdAt);
+        if (silence) {
+          await this.silences.mute(em, event.id, event.alertId, silence);
+          return [];
+        }
       }
       const deliveries = await this.ledger.createForEvent(em, event);
       await this.events.markDispatched(em, eventId);

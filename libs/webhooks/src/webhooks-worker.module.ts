@@ -1,4 +1,4 @@
-import { AlertsModule } from '@app/alerts';
+import { AlertsWorkerModule } from '@app/alerts';
 import { QueueHandlerClass } from '@app/queue';
 import { Module } from '@nestjs/common';
 import { CircuitGauges } from './circuit-gauges';
@@ -17,7 +17,7 @@ import { WebhooksModule } from './webhooks.module';
  * consumes the alert-events and webhook-delivery queues with {@link handlers}.
  */
 @Module({
-  imports: [WebhooksModule, AlertsModule],
+  imports: [WebhooksModule, AlertsWorkerModule],
   providers: [
     DeliveryLedgerRepository,
     DeliveryService,

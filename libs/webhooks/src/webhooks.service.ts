@@ -27,7 +27,7 @@ import {
   WebhookCreatedResponse,
   WebhookResponse,
 } from './dto/webhooks.dto';
-import { EVENT_TYPES, WebhookEntity } from './entities/webhook.entity';
+import { DEFAULT_EVENT_TYPES, WebhookEntity } from './entities/webhook.entity';
 import { generateSecret } from './signature';
 import { refusalWithoutLookup } from './ssrf';
 import { WebhookSecretCodec } from './webhook-secrets';
@@ -69,7 +69,7 @@ export class WebhooksService {
         id,
         url,
         description: dto.description ?? null,
-        eventTypes: dto.event_types ?? [...EVENT_TYPES],
+        eventTypes: dto.event_types ?? [...DEFAULT_EVENT_TYPES],
         enabled: dto.enabled ?? true,
         disabledReason: dto.enabled === false ? 'disabled when created' : null,
         secret: this.secrets.seal(id, secret),

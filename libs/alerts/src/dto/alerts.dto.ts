@@ -65,4 +65,13 @@ export class AlertResponse {
     additionalProperties: true,
   })
   details: Record<string, unknown>;
+  @ApiProperty({
+    format: 'uuid',
+    nullable: true,
+    type: String,
+    description: 'the last silence that kept one of its webhook events from being sent',
+  })
+  silenced_by: string | null;
+  @ApiProperty({ description: 'alert.reminder events written for it so far' })
+  reminders_sent: number;
 }

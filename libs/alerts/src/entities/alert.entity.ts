@@ -16,4 +16,10 @@ export class AlertEntity {
   @Column({ name: 'resolved_at', type: 'timestamptz', nullable: true }) resolvedAt: Date | null;
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz' }) createdAt: Date;
   @Column({ type: 'jsonb' }) details: Record<string, unknown>;
+  /** The last silence that muted one of its events; null if none ever did. */
+  @Column({ name: 'silenced_by', type: 'uuid', nullable: true }) silencedBy: string | null;
+  /** Still active with a muted event to send once no silence covers it (the release's). */
+  @Column({ name: 'notify_pending', type: 'boolean', default: false }) notifyPending: boolean;
+  /** `alert.reminder` events written for it so far. */
+  @Column({ name: 'reminders_sent', type: 'integer', default: 0 }) remindersSent: number;
 }

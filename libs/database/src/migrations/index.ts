@@ -9,6 +9,9 @@ import { WebhookTestEvents1764320000000 } from './1764320000000-WebhookTestEvent
 import { TelemetryPartitions1764330000000 } from './1764330000000-TelemetryPartitions';
 import { ProjectRetention1764340000000 } from './1764340000000-ProjectRetention';
 import { RuleHysteresis1764350000000 } from './1764350000000-RuleHysteresis';
+import { Silences1764360000000 } from './1764360000000-Silences';
+import { Reminders1764370000000 } from './1764370000000-Reminders';
+import { OfflineRules1764380000000 } from './1764380000000-OfflineRules';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
@@ -26,4 +29,7 @@ export const migrations = [
   TelemetryPartitions1764330000000,
   ProjectRetention1764340000000,
   RuleHysteresis1764350000000,
+  Silences1764360000000,
+  Reminders1764370000000,
+  OfflineRules1764380000000,
 ];

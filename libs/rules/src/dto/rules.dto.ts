@@ -16,9 +16,10 @@ import {
   Matches,
   Max,
   Min,
+  ValidateIf,
 } from 'class-validator';
 import { OPERATORS, Operator } from '../evaluator';
-import { RULE_SCOPES, RuleScope } from '../entities/rule.entity';
+import { RULE_KINDS, RULE_SCOPES, RuleKind, RuleScope } from '../entities/rule.entity';
 
 /**
  * A display name like those of orgs and devices. PostgreSQL refuses NUL in text (22021), and
@@ -26,37 +27,75 @@ import { RULE_SCOPES, RuleScope } from '../entities/rule.entity';
  */
 const IsRuleName = (): PropertyDecorator => applyDecorators(IsDisplayName(1), IsStorableText());
 
+/** Required of a threshold rule (the default kind); an offline rule must leave it out. */
+const ForThreshold = (): PropertyDecorator =>
+  ValidateIf((o: { kind?: string }) => o.kind !== 'offline');
+
 export class CreateRuleDto {
   @ApiProperty({ example: 'High temperature', maxLength: 200 })
   @IsRuleName()
   name: string;
 
-  @ApiProperty({ example: 'temperature', maxLength: 64 })
+  @ApiPropertyOptional({
+    enum: RULE_KINDS,
+    default: 'threshold',
+    description:
+      'threshold: k of the last n readings of a metric breach a threshold (reading time); ' +
+      'offline: nothing heard from a device for offline_after_seconds (arrival time)',
+  })
+  @IsOptionalNonNull()
+  @IsIn(RULE_KINDS, { message: `kind must be one of ${RULE_KINDS.join(', ')}` })
+  kind?: RuleKind;
+
+  @ApiPropertyOptional({ example: 'temperature', maxLength: 64, description: 'threshold rules' })
+  @ForThreshold()
   @IsMetricName()
-  metric: string;
+  metric?: string;
 
-  @ApiProperty({ enum: OPERATORS, example: '>' })
+  @ApiPropertyOptional({ enum: OPERATORS, example: '>', description: 'threshold rules' })
+  @ForThreshold()
   @IsIn(OPERATORS, { message: `operator must be one of ${OPERATORS.join(' ')}` })
-  operator: Operator;
+  operator?: Operator;
 
-  @ApiProperty({ example: 80 })
+  @ApiPropertyOptional({ example: 80, description: 'threshold rules' })
+  @ForThreshold()
   @IsNumber(
     { allowNaN: false, allowInfinity: false },
     { message: 'threshold must be a finite number' },
   )
-  threshold: number;
+  threshold?: number;
 
-  @ApiProperty({ example: 5, minimum: 1, maximum: 1000 })
+  @ApiPropertyOptional({ example: 5, minimum: 1, maximum: 1000, description: 'threshold rules' })
+  @ForThreshold()
   @IsInt()
   @Min(1)
   @Max(1000)
-  window_n: number;
+  window_n?: number;
 
-  @ApiProperty({ example: 5, minimum: 1, description: 'at most window_n' })
+  @ApiPropertyOptional({
+    example: 5,
+    minimum: 1,
+    description: 'threshold rules; at most window_n',
+  })
+  @ForThreshold()
   @IsInt()
   @Min(1)
   @Max(1000)
-  required_k: number;
+  required_k?: number;
+
+  @ApiPropertyOptional({
+    example: 900,
+    minimum: 1,
+    maximum: 30 * 24 * 3600,
+    description:
+      'offline rules (required there): an alert opens once the device has sent nothing for ' +
+      'this many seconds of arrival time (at least OFFLINE_MIN_SECONDS)',
+  })
+  @ValidateIf((o: { kind?: string }) => o.kind === 'offline')
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  offline_after_seconds?: number;
 
   @ApiPropertyOptional({
     example: 300,
@@ -98,6 +137,21 @@ export class CreateRuleDto {
   @Min(1)
   @Max(1000)
   clear_k?: number | null;
+
+  @ApiPropertyOptional({
+    example: 3600,
+    nullable: true,
+    type: Number,
+    minimum: 1,
+    description:
+      'while an alert of the rule stays open and unacknowledged, an alert.reminder event every ' +
+      'this many seconds (at least REMINDER_MIN_INTERVAL_SECONDS); null: none',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  reminder_interval_seconds?: number | null;
 
   @ApiPropertyOptional({ enum: RULE_SCOPES, default: 'ALL' })
   @IsOptionalNonNull()
@@ -192,6 +246,33 @@ export class UpdateRuleDto {
   @Max(1000)
   clear_k?: number | null;
 
+  @ApiPropertyOptional({
+    example: 3600,
+    nullable: true,
+    type: Number,
+    minimum: 1,
+    description:
+      'while an alert of the rule stays open and unacknowledged, an alert.reminder event every ' +
+      'this many seconds (at least REMINDER_MIN_INTERVAL_SECONDS); null: none',
+  })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  reminder_interval_seconds?: number | null;
+
+  @ApiPropertyOptional({
+    example: 900,
+    minimum: 1,
+    maximum: 30 * 24 * 3600,
+    description: 'offline rules only',
+  })
+  @IsOptionalNonNull()
+  @IsInt()
+  @Min(1)
+  @Max(30 * 24 * 3600)
+  offline_after_seconds?: number;
+
   @ApiPropertyOptional({ enum: RULE_SCOPES })
   @IsOptionalNonNull()
   @IsIn(RULE_SCOPES, { message: `scope must be one of ${RULE_SCOPES.join(', ')}` })
@@ -229,14 +310,23 @@ export class RuleResponse {
   @ApiProperty({ format: 'uuid' }) id: string;
   @ApiProperty({ format: 'uuid' }) project_id: string;
   @ApiProperty() name: string;
-  @ApiProperty() metric: string;
-  @ApiProperty({ enum: OPERATORS }) operator: Operator;
-  @ApiProperty() threshold: number;
-  @ApiProperty() window_n: number;
-  @ApiProperty() required_k: number;
+  @ApiProperty({ enum: RULE_KINDS }) kind: RuleKind;
+  @ApiProperty({ nullable: true, type: String, description: 'null for an offline rule' })
+  metric: string | null;
+  @ApiProperty({ enum: OPERATORS, nullable: true, description: 'null for an offline rule' })
+  operator: Operator | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'null for an offline rule' })
+  threshold: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'null for an offline rule' })
+  window_n: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'null for an offline rule' })
+  required_k: number | null;
   @ApiProperty() cooldown_seconds: number;
   @ApiProperty({ nullable: true, type: Number }) clear_threshold: number | null;
   @ApiProperty({ nullable: true, type: Number }) clear_k: number | null;
+  @ApiProperty({ nullable: true, type: Number }) reminder_interval_seconds: number | null;
+  @ApiProperty({ nullable: true, type: Number, description: 'null for a threshold rule' })
+  offline_after_seconds: number | null;
   @ApiProperty({ enum: RULE_SCOPES }) scope: RuleScope;
   @ApiProperty({ nullable: true, type: String }) tag: string | null;
   @ApiProperty() enabled: boolean;

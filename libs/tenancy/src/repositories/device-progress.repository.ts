@@ -58,6 +58,39 @@ export class DeviceProgressRepository {
     );
   }
 
+  /**
+   * Up to `limit` of a project's devices last heard from in [`from`, `before`) (all before
+   * `before` when `from` is null; after (`from`, `afterId`) in (last_seen_at, id) order
+   * with `afterId`), oldest first, optionally only those with `tag` or among
+   * `ids`; each row locked for the transaction, skipping rows a batch being stored holds
+   * (that device is being heard from). Never-heard devices (no `last_seen_at`) are not
+   * among them. Reads `devices_project_seen_idx`.
+   */
+  async quietBetween(
+    em: EntityManager,
+    q: {
+      projectId: string;
+      from: Date | null;
+      afterId?: string;
+      before: Date;
+      tag?: string;
+      ids?: string[];
+    },
+    limit: number,
+  ): Promise<Array<{ id: string; lastSeenAt: Date }>> {
+    return (await em.query(
+      `SELECT id, last_seen_at AS "lastSeenAt" FROM devices
+        WHERE project_id = $1 AND last_seen_at >= COALESCE($2::timestamptz, '-infinity')
+          AND ($7::uuid IS NULL OR (last_seen_at, id) > ($2::timestamptz, $7::uuid))
+          AND last_seen_at < $3
+          AND ($4::text IS NULL OR $4 = ANY (tags))
+          AND ($5::uuid[] IS NULL OR id = ANY ($5::uuid[]))
+        ORDER BY last_seen_at, id LIMIT $6
+        FOR NO KEY UPDATE SKIP LOCKED`,
+      [q.projectId, q.from, q.before, q.tag ?? null, q.ids ?? null, limit, q.afterId ?? null],
+    )) as Array<{ id: string; lastSeenAt: Date }>;
+  }
+
   /** The number of the last batch applied for the device (0 when none or no device). */
   async appliedSeq(deviceId: string): Promise<number> {
     const [row] = (await this.dataSource.query(`SELECT ingest_seq FROM devices WHERE id = $1`, [
@@ -96,6 +129,14 @@ export class DeviceProgressRepository {
         WHERE id = $1`,
       [deviceId, until.toISOString()],
     );
+  }
+
+  /** The device's tags now, for matching silences; empty when there is no device. */
+  async tags(em: EntityManager, deviceId: string): Promise<string[]> {
+    const [row] = (await em.query(`SELECT tags FROM devices WHERE id = $1`, [deviceId])) as Array<{
+      tags: string[];
+    }>;
+    return row?.tags ?? [];
   }
 
   /** The device's external id, for event payloads; null when there is no device. */

@@ -65,7 +65,8 @@ export class CreateWebhookDto {
   @ApiPropertyOptional({
     enum: EVENT_TYPES,
     isArray: true,
-    description: 'default: every event type',
+    description:
+      'default: alert.created, alert.acknowledged, alert.resolved (alert.reminder, device.offline and device.online only when listed)',
   })
   @IsEventTypes()
   event_types?: EventType[];

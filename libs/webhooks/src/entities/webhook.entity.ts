@@ -1,7 +1,23 @@
 import { Column, CreateDateColumn, Entity, PrimaryGeneratedColumn } from 'typeorm';
 
 /** Persisted in `alert_events.type` and in subscriptions: don't rename. */
-export const EVENT_TYPES = ['alert.created', 'alert.acknowledged', 'alert.resolved'] as const;
+export const EVENT_TYPES = [
+  'alert.created',
+  'alert.acknowledged',
+  'alert.resolved',
+  'alert.reminder',
+  'device.offline',
+  'device.online',
+] as const;
+/**
+ * What a webhook created without `event_types` takes: the contract's three. Types added
+ * since (`alert.reminder`, `device.offline`, `device.online`) are opt-in, so no existing receiver meets a type it never asked for.
+ */
+export const DEFAULT_EVENT_TYPES = [
+  'alert.created',
+  'alert.acknowledged',
+  'alert.resolved',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 /** What a delivery can carry: the alert events, and the test event (`POST /webhooks/{id}/test`). */
 export const DELIVERY_EVENT_TYPES = [...EVENT_TYPES, 'webhook.test'] as const;
