@@ -2,7 +2,7 @@ import { AppConfig } from '@app/config';
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
 import { DynamicModule, Inject, Module, Provider } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { Job, JobsOptions, Queue } from 'bullmq';
+import { Job, JobsOptions, JobState, Queue } from 'bullmq';
 import { QueueName } from './queue.constants';
 import { JobData, JobName } from './queue.jobs';
 import { queuePrefix, redisOptionsFromUrl } from './redis-connection';
@@ -33,6 +33,36 @@ export class Producer<Q extends QueueName> {
 
   addBulk(jobs: Array<JobRequest<Q>>): Promise<Job[]> {
     return this.queue.addBulk(jobs);
+  }
+
+  /**
+   * A job's state without loading it ('unknown' when Redis does not have it): cheap where
+   * `getJob` would read the whole payload (an ingest batch's is up to megabytes).
+   */
+  state(id: string): Promise<JobState | 'unknown'> {
+    return this.queue.getJobState(id);
+  }
+
+  /**
+   * Moves a delayed or waiting job to the front of the wait list, the next one a worker
+   * takes (with BullMQ's own scripts: promote a delayed one, then re-queue it LIFO); false
+   * when it was neither. For a job that was only waiting on another one, once that one is
+   * done: left where it is, it would wait the whole backlog's length again.
+   */
+  async hurry(id: string): Promise<boolean> {
+    const state = await this.state(id);
+    if (state !== 'delayed' && state !== 'waiting') return false;
+    // A handle on the job without reading its data: the two scripts need its id only.
+    const job = new Job(this.queue, '', {}, {}, id);
+    if (state === 'delayed') {
+      try {
+        await job.promote();
+      } catch {
+        return false; // no longer delayed: taken, or promoted by its own timer
+      }
+    }
+    await job.changePriority({ priority: 0, lifo: true });
+    return true;
   }
 
   /** A job by id, typed as one of this queue's (undefined when Redis no longer has it). */

@@ -97,6 +97,12 @@ export class BatchStoreService {
    */
   async apply(job: Job<IngestBatchJob>): Promise<ApplyResult> {
     const end = this.duration.startTimer();
+    const missing = await this.waitsFor(job.data);
+    if (missing !== null) {
+      end();
+      this.batches.inc({ result: 'wait' });
+      return { kind: 'wait', missing };
+    }
     let result: ApplyResult;
     let followUp: BatchFollowUp | null;
     try {
@@ -120,6 +126,10 @@ export class BatchStoreService {
     }
     if (result.kind === 'replay' && result.inserted > 0) await this.counterBehind(job, result);
     await this.release(job);
+    // The device's next batch may have been taken first and be delayed, waiting for this
+    // one: it goes next, not after the whole backlog (a failure here costs only time: its
+    // own timer brings it back).
+    await this.ingestQueue.hurry(ingestJobId(deviceId, seq + 1)).catch(() => false);
     if (followUp) {
       // Evaluated in the transaction that stored it.
       await followUp.committed();
@@ -135,6 +145,28 @@ export class BatchStoreService {
       correlationId: job.data.correlationId,
     });
     return result;
+  }
+
+  /**
+   * The number this batch waits for, read without the device's row lock; null when it may
+   * be next (the transaction decides, under the lock). A batch that is early steps aside
+   * at once instead of queueing on the lock behind the batch being stored: under a
+   * backlog, one device's out-of-order batches otherwise took every worker slot in turn,
+   * each waiting on the lock only to learn it was not next.
+   */
+  private async waitsFor({
+    deviceId,
+    seq,
+    acceptedAt,
+  }: Pick<IngestBatchJob, 'deviceId' | 'seq' | 'acceptedAt'>): Promise<number | null> {
+    const applied = await this.progress.appliedSeq(deviceId);
+    if (seq <= applied + 1) return null;
+    return (await this.predecessorIsGone(deviceId, applied + 1, acceptedAt)) ? null : applied + 1;
+  }
+
+  /** Whether the batch must still wait for its predecessor (read without a lock). */
+  async isEarly(batch: Pick<IngestBatchJob, 'deviceId' | 'seq' | 'acceptedAt'>): Promise<boolean> {
+    return (await this.waitsFor(batch)) !== null;
   }
 
   /**
@@ -274,8 +306,7 @@ export class BatchStoreService {
     seq: number,
     acceptedAt: number,
   ): Promise<boolean> {
-    const job = await this.ingestQueue.getJob(ingestJobId(deviceId, seq));
-    const state = job ? await job.getState() : 'unknown';
+    const state = await this.ingestQueue.state(ingestJobId(deviceId, seq));
     if (state === 'failed') return true; // dead-lettered: later batches must not wait forever
     if (state === 'unknown' || state === 'completed')
       return Date.now() - acceptedAt > SEQ_GAP_GRACE_MS;

@@ -16,7 +16,11 @@ export class IngestHandler implements QueueHandler<typeof QUEUES.TELEMETRY_INGES
 
   readonly jobs: JobHandlers<typeof QUEUES.TELEMETRY_INGEST> = {
     'ingest-batch': async (job, token) => {
-      const result = await this.store.apply(job);
+      let result = await this.store.apply(job);
+      // Its predecessor may have been stored while this one looked (and could not be
+      // moved up then: it was running): look once more before stepping aside.
+      if (result.kind === 'wait' && !(await this.store.isEarly(job.data)))
+        result = await this.store.apply(job);
       if (result.kind === 'wait') {
         // Not an attempt: the batch is fine, its predecessor just isn't stored yet.
         await job.moveToDelayed(Date.now() + WAIT_FOR_PREDECESSOR_MS, token);
