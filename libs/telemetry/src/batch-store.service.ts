@@ -126,9 +126,9 @@ export class BatchStoreService {
     }
     if (result.kind === 'replay' && result.inserted > 0) await this.counterBehind(job, result);
     await this.release(job);
-    // The device's next batch may have been taken first and be delayed, waiting for this
-    // one: it goes next, not after the whole backlog (a failure here costs only time: its
-    // own timer brings it back).
+    // The device's next batch may be waiting behind the backlog, or delayed after it came
+    // too early: it goes next, not after the whole backlog (a failure here costs only time:
+    // its own timer, or its turn in the queue, brings it back).
     await this.ingestQueue.hurry(ingestJobId(deviceId, seq + 1)).catch(() => false);
     if (followUp) {
       // Evaluated in the transaction that stored it.
