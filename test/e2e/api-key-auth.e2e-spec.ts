@@ -6,6 +6,9 @@ import { RunningApi, startApi } from '../support/api';
 import { until } from '../support/fixtures';
 
 describe('API key authentication (e2e)', () => {
+  // Two apis boot in beforeAll: more than the default 5 s on a loaded CI machine.
+  jest.setTimeout(30000);
+
   let api: RunningApi;
   let replica: RunningApi;
   let compare: jest.SpyInstance;
