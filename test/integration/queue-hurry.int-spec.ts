@@ -30,14 +30,14 @@ describe('Producer.hurry (integration)', () => {
     await add('b');
     await add('c', 60000);
     await add('d', 60000);
-    expect(await producer.state('a')).toBe('waiting');
-    expect(await producer.state('c')).toBe('delayed');
-    expect(await producer.state('none')).toBe('unknown');
+    expect(await producer.getJobState('a')).toBe('waiting');
+    expect(await producer.getJobState('c')).toBe('delayed');
+    expect(await producer.getJobState('none')).toBe('unknown');
 
     expect(await producer.hurry('c')).toBe(true);
     expect(await producer.hurry('none')).toBe(false);
-    expect(await producer.state('c')).toBe('waiting');
-    expect(await producer.state('d')).toBe('delayed');
+    expect(await producer.getJobState('c')).toBe('waiting');
+    expect(await producer.getJobState('d')).toBe('delayed');
 
     const order: string[] = [];
     const worker = new Worker(
@@ -71,7 +71,7 @@ describe('Producer.hurry (integration)', () => {
       await again.close();
     }
     expect(next).toEqual(['f', 'e']);
-    expect(await producer.state('d')).toBe('delayed');
+    expect(await producer.getJobState('d')).toBe('delayed');
     // Its data was never needed, and is intact.
     expect((await queue.getJob('c'))?.data).toEqual({ id: 'c' });
   });

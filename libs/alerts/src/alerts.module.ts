@@ -10,23 +10,19 @@ import { SilenceEntity } from './entities/silence.entity';
 import { SilencesRepository } from './silences.repository';
 import { SilencesService } from './silences.service';
 
+/** Everything this module provides, it gives the modules importing it. */
+const SHARED = [
+  AlertsRepository,
+  AlertEventsRepository,
+  AlertsService,
+  DeviceAlertLock,
+  SilencesRepository,
+  SilencesService,
+];
+
 @Module({
   imports: [TypeOrmModule.forFeature([AlertEntity, SilenceEntity]), TenancyModule],
-  providers: [
-    AlertsRepository,
-    AlertEventsRepository,
-    AlertsService,
-    DeviceAlertLock,
-    SilencesRepository,
-    SilencesService,
-  ],
-  exports: [
-    AlertsRepository,
-    AlertEventsRepository,
-    AlertsService,
-    DeviceAlertLock,
-    SilencesRepository,
-    SilencesService,
-  ],
+  providers: SHARED,
+  exports: SHARED,
 })
 export class AlertsModule {}

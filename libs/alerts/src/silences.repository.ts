@@ -79,17 +79,23 @@ export class SilencesRepository {
    * tag the device has now.
    */
   async covering(em: EntityManager, target: SilenceTarget, at: Date): Promise<string | null> {
-    const tags = await this.devices.tags(em, target.deviceId);
-    const [row] = (await em.query(
-      `SELECT id FROM silences
+    // The tag matcher last, and the device's tags read only when a candidate has one: every
+    // alert event asks, and most projects have no silence on at the time.
+    const candidates = (await em.query(
+      `SELECT id, tag FROM silences
         WHERE project_id = $1 AND starts_at <= $4 AND ends_at > $4
           AND (rule_id IS NULL OR rule_id = $2)
           AND (device_id IS NULL OR device_id = $3)
-          AND (tag IS NULL OR tag = ANY ($5::text[]))
-        ORDER BY ends_at DESC LIMIT 1`,
-      [target.projectId, target.ruleId, target.deviceId, at, tags],
-    )) as Array<{ id: string }>;
-    return row?.id ?? null;
+        ORDER BY ends_at DESC`,
+      [target.projectId, target.ruleId, target.deviceId, at],
+    )) as Array<{ id: string; tag: string | null }>;
+    let tags: string[] | undefined;
+    for (const c of candidates) {
+      if (c.tag === null) return c.id;
+      tags ??= (await this.devices.evaluationCursor(em, target.deviceId))?.tags ?? [];
+      if (tags.includes(c.tag)) return c.id;
+    }
+    return null;
   }
 
   /** The silence muting an event of `alertId` that happened at `at`; null when none covers it. */

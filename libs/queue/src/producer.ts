@@ -39,7 +39,7 @@ export class Producer<Q extends QueueName> {
    * A job's state without loading it ('unknown' when Redis does not have it): cheap where
    * `getJob` would read the whole payload (an ingest batch's is up to megabytes).
    */
-  state(id: string): Promise<JobState | 'unknown'> {
+  getJobState(id: string): Promise<JobState | 'unknown'> {
     return this.queue.getJobState(id);
   }
 
@@ -50,7 +50,7 @@ export class Producer<Q extends QueueName> {
    * done: left where it is, it would wait the whole backlog's length again.
    */
   async hurry(id: string): Promise<boolean> {
-    const state = await this.state(id);
+    const state = await this.getJobState(id);
     if (state !== 'delayed' && state !== 'waiting') return false;
     // A handle on the job without reading its data: the two scripts need its id only.
     const job = new Job(this.queue, '', {}, {}, id);

@@ -219,7 +219,7 @@ export class EvaluationService implements BatchFollower {
       // than it are "late", for rules created later too) without reading the rows back;
       // new readings bring a device an offline rule holds offline back online.
       const active = await this.alerts.active(em, deviceId);
-      let resolved = await this.resolveOrphans(em, context, lines, active);
+      let resolved = await this.resolveOrphans(em, context, active, lines);
       const newest = await this.telemetry.newestTs(em, deviceId);
       if (newest && (!device.evaluatedUntil || newest > device.evaluatedUntil)) {
         resolved += await this.resolveOffline(em, context, active, lines);
@@ -267,7 +267,7 @@ export class EvaluationService implements BatchFollower {
   ): Promise<EvaluationSummary> {
     const { deviceId, device, rules } = context;
     const active = await this.alerts.active(em, deviceId);
-    const orphaned = await this.resolveOrphans(em, context, lines, active);
+    const orphaned = await this.resolveOrphans(em, context, active, lines);
     if (readings.length === 0) return { ...NOTHING, resolved: orphaned };
     const ids = (ruleId: string, alertId: string) => ({
       projectId: device.projectId,
@@ -348,38 +348,6 @@ export class EvaluationService implements BatchFollower {
     return { readings: readings.length, opened, resolved };
   }
 
-  /**
-   * The device was heard from (new readings): its alerts of offline rules resolve, with
-   * `device.online`, at the time of hearing (arrival time, as the scan that opened them).
-   */
-  private async resolveOffline(
-    em: EntityManager,
-    { deviceId, device, rules }: DeviceContext,
-    active: Map<string, string>,
-    lines: AlertChangeLine[],
-  ): Promise<number> {
-    let resolved = 0;
-    for (const rule of rules) {
-      const alertId = rule.kind === 'offline' ? active.get(rule.id) : undefined;
-      if (!alertId) continue;
-      if (await this.alerts.resolve(em, alertId, new Date(), 'device_online', 'device.online')) {
-        resolved++;
-        lines.push({
-          message: 'alert resolved',
-          fields: {
-            projectId: device.projectId,
-            ruleId: rule.id,
-            deviceId,
-            alertId,
-            reason: 'device_online',
-          },
-        });
-      }
-      active.delete(rule.id);
-    }
-    return resolved;
-  }
-
   private count({ readings, opened, resolved }: EvaluationSummary): void {
     if (readings) this.readingsEvaluated.inc(readings);
     if (opened) this.transitions.inc({ kind: 'opened' }, opened);
@@ -392,30 +360,59 @@ export class EvaluationService implements BatchFollower {
    * the backstop for a rule disabled while an evaluation of it was in flight, which
    * `AlertsService.closeRule` cannot see.
    */
-  private async resolveOrphans(
+  private resolveOrphans(
     em: EntityManager,
-    { deviceId, device, rules }: DeviceContext,
+    context: DeviceContext,
+    active: Map<string, string>,
     lines: AlertChangeLine[],
-    active?: Map<string, string>,
   ): Promise<number> {
-    const covering = new Set(rules.map((r) => r.id));
+    const covering = new Set(context.rules.map((r) => r.id));
+    return this.resolveNow(em, context, active, lines, (ruleId) => !covering.has(ruleId), {
+      reason: 'rule_no_longer_applies',
+      event: 'alert.resolved',
+    });
+  }
+
+  /**
+   * The device was heard from (new readings): its alerts of offline rules resolve, with
+   * `device.online`, at the time of hearing (arrival time, as the scan that opened them).
+   */
+  private resolveOffline(
+    em: EntityManager,
+    context: DeviceContext,
+    active: Map<string, string>,
+    lines: AlertChangeLine[],
+  ): Promise<number> {
+    const offline = new Set(context.rules.filter((r) => r.kind === 'offline').map((r) => r.id));
+    return this.resolveNow(em, context, active, lines, (ruleId) => offline.has(ruleId), {
+      reason: 'device_online',
+      event: 'device.online',
+    });
+  }
+
+  /**
+   * Resolves now the device's active alerts whose rule `which` picks, each with its event
+   * and log line, and drops them from `active`; returns how many it resolved.
+   */
+  private async resolveNow(
+    em: EntityManager,
+    { deviceId, device }: DeviceContext,
+    active: Map<string, string>,
+    lines: AlertChangeLine[],
+    which: (ruleId: string) => boolean,
+    { reason, event }: { reason: string; event: 'alert.resolved' | 'device.online' },
+  ): Promise<number> {
     let resolved = 0;
-    for (const [ruleId, alertId] of active ?? (await this.alerts.active(em, deviceId))) {
-      if (covering.has(ruleId)) continue;
-      if (await this.alerts.resolve(em, alertId, new Date(), 'rule_no_longer_applies')) {
+    for (const [ruleId, alertId] of active) {
+      if (!which(ruleId)) continue;
+      if (await this.alerts.resolve(em, alertId, new Date(), reason, event)) {
         resolved++;
         lines.push({
           message: 'alert resolved',
-          fields: {
-            projectId: device.projectId,
-            ruleId,
-            deviceId,
-            alertId,
-            reason: 'rule_no_longer_applies',
-          },
+          fields: { projectId: device.projectId, ruleId, deviceId, alertId, reason },
         });
       }
-      active?.delete(ruleId);
+      active.delete(ruleId);
     }
     return resolved;
   }

@@ -25,25 +25,18 @@ export class RulesService {
   private readonly minReminderSeconds: number;
   private readonly minOfflineSeconds: number;
 
-  /** An offline threshold under OFFLINE_MIN_SECONDS is a 422 naming both. */
-  private checkOffline(seconds: number | null | undefined): void {
-    if (seconds == null || seconds >= this.minOfflineSeconds) return;
-    throw new AppError('validation_failed', 'offline_after_seconds is too short', [
-      {
-        field: 'offline_after_seconds',
-        message: `offline_after_seconds must be at least ${this.minOfflineSeconds} (OFFLINE_MIN_SECONDS)`,
-      },
+  /** The operator's floors: a reminder interval or offline threshold under them is a 422. */
+  private checkFloors(r: {
+    reminderIntervalSeconds?: number | null;
+    offlineAfterSeconds?: number | null;
+  }): void {
+    atLeast('reminder_interval_seconds', r.reminderIntervalSeconds, [
+      this.minReminderSeconds,
+      'REMINDER_MIN_INTERVAL_SECONDS',
     ]);
-  }
-
-  /** A reminder interval under REMINDER_MIN_INTERVAL_SECONDS is a 422 naming both. */
-  private checkReminder(seconds: number | null | undefined): void {
-    if (seconds == null || seconds >= this.minReminderSeconds) return;
-    throw new AppError('validation_failed', 'reminder_interval_seconds is too short', [
-      {
-        field: 'reminder_interval_seconds',
-        message: `reminder_interval_seconds must be at least ${this.minReminderSeconds} (REMINDER_MIN_INTERVAL_SECONDS)`,
-      },
+    atLeast('offline_after_seconds', r.offlineAfterSeconds, [
+      this.minOfflineSeconds,
+      'OFFLINE_MIN_SECONDS',
     ]);
   }
 
@@ -66,8 +59,7 @@ export class RulesService {
       enabled: dto.enabled ?? true,
     };
     checkRule(values);
-    this.checkReminder(values.reminderIntervalSeconds);
-    this.checkOffline(values.offlineAfterSeconds);
+    this.checkFloors(values);
     return toRuleResponse(await this.rules.create(projectId, values, this.quotas.rulesPerProject));
   }
 
@@ -114,8 +106,7 @@ export class RulesService {
     // Leaving TAG scope drops the tag unless the request sets one (which is then refused).
     if (changes.scope && changes.scope !== 'TAG' && dto.tag === undefined) changes.tag = null;
     checkRule({ ...current, ...changes });
-    this.checkReminder(changes.reminderIntervalSeconds);
-    this.checkOffline(changes.offlineAfterSeconds);
+    this.checkFloors(changes);
     if (Object.keys(changes).length > 0) await this.rules.update(projectId, ruleId, changes);
     // The window holds values of the old metric; the contract's window is of the new one.
     if (changes.metric !== undefined && changes.metric !== current.metric)
@@ -249,6 +240,18 @@ export function checkRule(
         { field: `${prefix}clear_threshold`, message: wrongSide },
       ]);
   }
+}
+
+/** A value under a floor the operator set (`setting`) is a 422 naming both; absent is fine. */
+function atLeast(
+  field: string,
+  value: number | null | undefined,
+  [min, setting]: [number, string],
+): void {
+  if (value == null || value >= min) return;
+  throw new AppError('validation_failed', `${field} is too short`, [
+    { field, message: `${field} must be at least ${min} (${setting})` },
+  ]);
 }
 
 /** A TAG rule has a tag; no other rule has one. */

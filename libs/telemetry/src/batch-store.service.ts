@@ -306,7 +306,7 @@ export class BatchStoreService {
     seq: number,
     acceptedAt: number,
   ): Promise<boolean> {
-    const state = await this.ingestQueue.state(ingestJobId(deviceId, seq));
+    const state = await this.ingestQueue.getJobState(ingestJobId(deviceId, seq));
     if (state === 'failed') return true; // dead-lettered: later batches must not wait forever
     if (state === 'unknown' || state === 'completed')
       return Date.now() - acceptedAt > SEQ_GAP_GRACE_MS;

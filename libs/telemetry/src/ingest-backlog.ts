@@ -3,8 +3,8 @@ import { RedisService } from '@app/redis';
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type Redis from 'ioredis';
-import type { Job } from 'bullmq';
-import { ingestJobId, ingestJobIdPrefix } from './telemetry.keys';
+import type { JobState } from 'bullmq';
+import { deviceOfIngestJobId, ingestJobId, ingestJobIdPrefix } from './telemetry.keys';
 
 /** An idle device's batch counter is forgotten after this; it is re-seeded from PostgreSQL. */
 export const SEQ_TTL_MS = 30 * 24 * 3600 * 1000;
@@ -188,11 +188,10 @@ export class IngestBacklog {
    * them, so a backlog behind a slow or stopped worker never reads as devices gone quiet.
    */
   async queuedDevices(projectId: string): Promise<Set<string>> {
-    const fields = await this.redis.hkeys(this.backlogKey(projectId));
     const devices = new Set<string>();
-    for (const f of fields) {
-      const m = /^b-(.+)-\d+$/.exec(f);
-      if (m) devices.add(m[1]);
+    for (const field of await this.redis.hkeys(this.backlogKey(projectId))) {
+      const deviceId = field === TOTAL ? null : deviceOfIngestJobId(field);
+      if (deviceId) devices.add(deviceId);
     }
     return devices;
   }
@@ -232,10 +231,11 @@ export class IngestBacklog {
   /**
    * Releases entries whose batch is no longer queued: its job is gone, or finished without
    * releasing (a worker that died between the two, or one of a version that doesn't).
-   * Returns how many were released. `queue`: the ingest queue (or its producer).
+   * Returns how many were released. `queue`: the ingest queue (or its producer); a job's
+   * state is read without loading the job (its payload is the whole batch).
    */
   async audit(
-    queue: { getJob(id: string): Promise<Job | undefined> },
+    queue: { getJobState(id: string): Promise<JobState | 'unknown'> },
     now = Date.now(),
   ): Promise<number> {
     let released = 0;
@@ -251,8 +251,7 @@ export class IngestBacklog {
           continue;
         }
         for (const field of fields) {
-          const job = await queue.getJob(field);
-          const state = job ? await job.getState() : 'unknown';
+          const state = await queue.getJobState(field);
           if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
           // No job yet may be an enqueue in flight: only old entries are given up.
           const acceptedAt = Number(entries[field].split(':')[1] ?? 0);

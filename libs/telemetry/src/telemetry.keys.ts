@@ -6,3 +6,6 @@
 export const ingestJobId = (deviceId: string, seq: number): string =>
   `${ingestJobIdPrefix(deviceId)}${seq}`;
 export const ingestJobIdPrefix = (deviceId: string): string => `b-${deviceId}-`;
+/** The device of an {@link ingestJobId}; null for anything else. */
+export const deviceOfIngestJobId = (jobId: string): string | null =>
+  /^b-(.+)-\d+$/.exec(jobId)?.[1] ?? null;

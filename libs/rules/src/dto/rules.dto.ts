@@ -27,6 +27,24 @@ import { RULE_KINDS, RULE_SCOPES, RuleKind, RuleScope } from '../entities/rule.e
  */
 const IsRuleName = (): PropertyDecorator => applyDecorators(IsDisplayName(1), IsStorableText());
 
+/** `reminder_interval_seconds`, the same on create and update (null: no reminders). */
+const IsReminderInterval = (): PropertyDecorator =>
+  applyDecorators(
+    ApiPropertyOptional({
+      example: 3600,
+      nullable: true,
+      type: Number,
+      minimum: 1,
+      description:
+        'while an alert of the rule stays open and unacknowledged, an alert.reminder event every ' +
+        'this many seconds (at least REMINDER_MIN_INTERVAL_SECONDS); null: none',
+    }),
+    IsOptional(),
+    IsInt(),
+    Min(1),
+    Max(30 * 24 * 3600),
+  );
+
 /** Required of a threshold rule (the default kind); an offline rule must leave it out. */
 const ForThreshold = (): PropertyDecorator =>
   ValidateIf((o: { kind?: string }) => o.kind !== 'offline');
@@ -138,19 +156,7 @@ export class CreateRuleDto {
   @Max(1000)
   clear_k?: number | null;
 
-  @ApiPropertyOptional({
-    example: 3600,
-    nullable: true,
-    type: Number,
-    minimum: 1,
-    description:
-      'while an alert of the rule stays open and unacknowledged, an alert.reminder event every ' +
-      'this many seconds (at least REMINDER_MIN_INTERVAL_SECONDS); null: none',
-  })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(30 * 24 * 3600)
+  @IsReminderInterval()
   reminder_interval_seconds?: number | null;
 
   @ApiPropertyOptional({ enum: RULE_SCOPES, default: 'ALL' })
@@ -246,19 +252,7 @@ export class UpdateRuleDto {
   @Max(1000)
   clear_k?: number | null;
 
-  @ApiPropertyOptional({
-    example: 3600,
-    nullable: true,
-    type: Number,
-    minimum: 1,
-    description:
-      'while an alert of the rule stays open and unacknowledged, an alert.reminder event every ' +
-      'this many seconds (at least REMINDER_MIN_INTERVAL_SECONDS); null: none',
-  })
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(30 * 24 * 3600)
+  @IsReminderInterval()
   reminder_interval_seconds?: number | null;
 
   @ApiPropertyOptional({

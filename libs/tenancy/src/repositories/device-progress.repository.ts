@@ -131,14 +131,6 @@ export class DeviceProgressRepository {
     );
   }
 
-  /** The device's tags now, for matching silences; empty when there is no device. */
-  async tags(em: EntityManager, deviceId: string): Promise<string[]> {
-    const [row] = (await em.query(`SELECT tags FROM devices WHERE id = $1`, [deviceId])) as Array<{
-      tags: string[];
-    }>;
-    return row?.tags ?? [];
-  }
-
   /** The device's external id, for event payloads; null when there is no device. */
   async externalId(em: EntityManager, deviceId: string): Promise<string | null> {
     const [row] = (await em.query(`SELECT external_id FROM devices WHERE id = $1`, [
