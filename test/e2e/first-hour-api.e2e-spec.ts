@@ -93,6 +93,7 @@ describe('the first hour with the api (e2e)', () => {
       health_live: '/health/live',
       health_ready: '/health/ready',
       metrics: '/metrics',
+      console: '/console/',
     };
 
     it.each([

@@ -42,6 +42,7 @@ const PUBLIC = [/^\/$/, /^\/health\//, /^\/metrics$/, /^\/docs/];
  * must leave the other tenant's data alone. Each entry says why it is safe.
  */
 const CREDENTIAL_SCOPED: Record<string, string> = {
+  'GET /api-keys/current': 'describes the presented key itself, in its own project only',
   'POST /telemetry':
     "the body names a device by external id, looked up (or registered) in the key's own project only",
 };

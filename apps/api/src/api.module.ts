@@ -29,6 +29,7 @@ import { WebhookDeliveriesController } from './webhooks/webhook-deliveries.contr
 import { DevicesController } from './tenancy/devices.controller';
 import { OrgsController } from './tenancy/orgs.controller';
 import { ProjectsController } from './tenancy/projects.controller';
+import { ApiKeysController } from './tenancy/api-keys.controller';
 
 /** The HTTP process: controllers and guards over the feature libs' services. */
 @Module({})
@@ -63,6 +64,7 @@ export class ApiModule {
         HealthController,
         OrgsController,
         ProjectsController,
+        ApiKeysController,
         DevicesController,
         TelemetryController,
         RejectionsController,

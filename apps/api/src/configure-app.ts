@@ -7,6 +7,7 @@ import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { Request } from 'express';
 import type { Server } from 'node:http';
+import { serveConsole } from './console/serve-console';
 import { ErrorFilter } from './http/error.filter';
 import { DEFAULT_BODY_LIMIT, jsonBodyMiddleware } from './http/json-body.middleware';
 import { JsonContentTypeInterceptor } from './http/json-content-type.interceptor';
@@ -61,6 +62,7 @@ export function configureApp(app: NestExpressApplication): void {
       },
     }),
   );
+  serveConsole(app, http.consoleDir);
   app.use(jsonBodyMiddleware(DEFAULT_BODY_LIMIT, readsOwnBody));
   app.useGlobalInterceptors(new JsonContentTypeInterceptor(readsOwnBody));
   app.useGlobalPipes(createValidationPipe());

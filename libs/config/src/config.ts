@@ -31,6 +31,8 @@ export interface AppConfig {
     trustProxy: boolean | number | string;
     headersTimeoutMs: number;
     requestTimeoutMs: number;
+    /** Where the built console is; null when the api serves none. */
+    consoleDir: string | null;
   };
   auth: {
     adminToken: string;
@@ -108,6 +110,7 @@ export function toAppConfig(env: EnvironmentVariables): AppConfig {
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
       headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_MS,
       requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_MS,
+      consoleDir: env.CONSOLE_ENABLED ? env.CONSOLE_DIR : null,
     },
     auth: {
       adminToken: env.ADMIN_TOKEN,

@@ -88,6 +88,18 @@ export class EnvironmentVariables {
   @IsString()
   TRUST_PROXY = 'false';
 
+  /** Whether the api serves the web console at /console. */
+  @Transform(toBool)
+  @IsBoolean()
+  CONSOLE_ENABLED = true;
+
+  /**
+   * The built web console (`npm run build:console` writes it), relative to the working
+   * directory.
+   */
+  @IsString()
+  CONSOLE_DIR = 'dist/console';
+
   /** A client must send its request headers within this (Node's headersTimeout). */
   @Transform(toInt)
   @Min(1000)

@@ -10,6 +10,7 @@ import {
   CreateApiKeyDto,
   CreatedApiKeyResponse,
   CreateDeviceDto,
+  CurrentApiKeyResponse,
   CreateProjectDto,
   DeviceResponse,
   EXTERNAL_ID_PATTERN,
@@ -134,6 +135,16 @@ export class TenancyService {
       toApiKeyResponse,
       createdCursor,
     );
+  }
+
+  /** The key a request presented, with its project: what a client may do, and where. */
+  async currentApiKey(projectId: ProjectId, keyId: string): Promise<CurrentApiKeyResponse> {
+    const [key, project] = await Promise.all([
+      this.keys.findInProject(projectId, keyId),
+      this.getProject(projectId),
+    ]);
+    if (!key) throw new NotFoundError('api key');
+    return { ...toApiKeyResponse(key), project };
   }
 
   async revokeApiKey(projectId: ProjectId, keyId: string): Promise<void> {

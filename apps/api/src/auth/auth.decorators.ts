@@ -45,3 +45,13 @@ export const CurrentProject = createParamDecorator(
     return req.principal.projectId;
   },
 );
+
+/** The API key a request presented, as `AuthGuard` checked it: its id and project. */
+export const CurrentApiKey = createParamDecorator(
+  (_data: unknown, ctx: ExecutionContext): { keyId: string; projectId: ProjectId } => {
+    const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
+    if (req.principal?.kind !== 'api_key')
+      throw new Error('CurrentApiKey used on a route without API key auth');
+    return { keyId: req.principal.keyId, projectId: req.principal.projectId };
+  },
+);

@@ -12,6 +12,7 @@ import type { Request, Response } from 'express';
 // eslint-disable-next-line no-restricted-imports
 import packageJson from '../../../../package.json';
 import { Public } from '../auth/auth.decorators';
+import { CONSOLE_PATH } from '../console/serve-console';
 
 export class RootLinks {
   @ApiProperty({ example: '/docs', description: 'the API reference (Swagger UI)' }) docs: string;
@@ -20,6 +21,11 @@ export class RootLinks {
   @ApiProperty({ example: '/health/ready', description: 'readiness probe (PostgreSQL, Redis)' })
   health_ready: string;
   @ApiProperty({ example: '/metrics', description: 'Prometheus metrics' }) metrics: string;
+  @ApiProperty({
+    example: '/console/',
+    description: 'the web console (sign in with a project API key)',
+  })
+  console: string;
 }
 
 export class RootResponse {
@@ -41,6 +47,7 @@ const ROOT: RootResponse = {
     health_live: '/health/live',
     health_ready: '/health/ready',
     metrics: '/metrics',
+    console: CONSOLE_PATH + '/',
   },
 };
 
@@ -51,6 +58,7 @@ const escapeHtml = (text: string): string =>
   );
 
 const LINK_TEXT: Record<keyof RootLinks, string> = {
+  console: 'web console',
   docs: 'API reference',
   openapi: 'OpenAPI document',
   health_live: 'liveness',

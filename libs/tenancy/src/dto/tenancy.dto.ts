@@ -188,6 +188,11 @@ export class ApiKeyResponse {
   @ApiProperty({ format: 'date-time', nullable: true, type: String }) revoked_at: string | null;
 }
 
+export class CurrentApiKeyResponse extends ApiKeyResponse {
+  @ApiProperty({ type: ProjectResponse, description: 'the project the key belongs to' })
+  project: ProjectResponse;
+}
+
 export class CreatedApiKeyResponse extends ApiKeyResponse {
   @ApiProperty({ description: 'The full key, `<prefix>.<secret>`. Shown only in this response.' })
   key: string;
