@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 #
-# One image for the three processes of the telemetry platform, plus the local webhook
-# receiver used in development:
+# One image for the three processes of the telemetry platform (the api also serves the
+# web console at /console), plus the local webhook receiver used in development:
 #
 #   docker run IMAGE            # = api      (HTTP api on $PORT, default 8000)
 #   docker run IMAGE worker     # BullMQ worker (probes and metrics on $WORKER_PORT, default 8001)
@@ -30,7 +30,11 @@ RUN --mount=type=cache,target=/root/.npm \
 COPY nest-cli.json tsconfig.json tsconfig.build.json ./
 COPY apps ./apps
 COPY libs ./libs
+# The web console's typed client is generated from the committed OpenAPI document.
+COPY docs/openapi.json ./docs/openapi.json
+COPY scripts/console-bundle-size.js ./scripts/console-bundle-size.js
 RUN npm run build \
+ && test -f dist/console/index.html \
  && test -f dist/apps/api/main.js \
  && test -f dist/apps/worker/main.js \
  && test -f dist/apps/migrate/main.js \

@@ -25,11 +25,39 @@ const base = {
 module.exports = {
   globalSetup: '<rootDir>/test/global-setup.js',
   globalTeardown: '<rootDir>/test/global-teardown.js',
-  collectCoverageFrom: ['apps/*/src/**/*.ts', 'libs/*/src/**/*.ts', '!**/*.spec.ts', '!**/index.ts', '!libs/testing/**', '!apps/*/src/main.ts'],
+  collectCoverageFrom: ['apps/*/src/**/*.ts', '!apps/console/**', 'libs/*/src/**/*.ts', '!**/*.spec.ts', '!**/index.ts', '!libs/testing/**', '!apps/*/src/main.ts'],
   coverageReporters: ['text-summary', 'lcov'],
   coverageThreshold: { global: { lines: 81 } },
   projects: [
-    { ...base, displayName: 'unit', testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'] },
+    {
+      ...base,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{apps,libs}/**/*.spec.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/apps/console/'],
+    },
+    // The web console's logic and components, in jsdom (apps/console: Preact, no Nest).
+    {
+      rootDir: __dirname,
+      displayName: 'console',
+      testEnvironment: 'jsdom',
+      // Node's builds of the packages (CommonJS), not the browser ones jsdom would pick.
+      testEnvironmentOptions: { customExportConditions: ['node', 'require', 'default'] },
+      testMatch: ['<rootDir>/apps/console/src/**/*.spec.{ts,tsx}'],
+      moduleFileExtensions: ['tsx', 'ts', 'js', 'json'],
+      // One compiler setting for the project: a second ts-jest entry would share the first's
+      // compiler. Its decorator settings are for the global setup, which Jest compiles with
+      // the transform of the first project it runs.
+      transform: { '^.+\\.tsx?$': ['ts-jest', { tsconfig: '<rootDir>/apps/console/tsconfig.jest.json' }] },
+      moduleNameMapper: { '\\.css$': '<rootDir>/apps/console/test/style-stub.ts' },
+    },
+    // The console in a real browser (Chromium driven by playwright-core) against the real
+    // api, worker, PostgreSQL and Redis, with an accessibility check of each page.
+    {
+      ...base,
+      displayName: 'browser',
+      testMatch: ['<rootDir>/test/browser/**/*.browser-spec.ts'],
+      slowTestThreshold: 60,
+    },
     {
       ...base,
       displayName: 'integration',

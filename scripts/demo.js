@@ -522,6 +522,7 @@ Look at it (the key is a fresh one; each run mints another):
   curl -s -H "X-API-Key: $KEY" "$API/telemetry/devices/${devices[0].id}/telemetry/latest"
 
   receiver page: ${PUBLIC_RECEIVER}/   (or ${PUBLIC_RECEIVER}/deliveries.json)
+  web console:   ${PUBLIC_API}/console/   (sign in with the key above)
 `);
 
   if (c.opened === 0) {

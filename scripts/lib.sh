@@ -47,6 +47,8 @@ ensure_tools() {
   command -v promtool >/dev/null || missing+=(prometheus)
   # test/integration/pgbouncer.int-spec.ts runs the pipeline through a real PgBouncer.
   [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || missing+=(pgbouncer)
+  # The console's browser tests (test/browser) drive Debian's Chromium with playwright-core.
+  [ -x /usr/bin/chromium ] || command -v chromium >/dev/null || missing+=(chromium)
   # The Redis Cluster suites start their own redis-server processes (redis-cli joins them).
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server)
   [ ${#missing[@]} -eq 0 ] && return 0

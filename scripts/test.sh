@@ -7,6 +7,8 @@ require_node
 install_deps
 ensure_tools
 ensure_services
+log "building the web console (test/browser drives it in Chromium)"
+npm run --silent build:console >/dev/null
 log "running tests"
 # --forceExit: once every suite has finished, a handle some suite leaked must not hold the
 # run open (CI has a time budget). A shutdown that hangs still fails its suite: afterAll

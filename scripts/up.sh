@@ -50,6 +50,7 @@ api="http://127.0.0.1:${PORT:-8000}"
 cat <<INFO
 
   api        $api            (logs: .run/api.log)
+  console    $api/console/    (sign in with a project API key)
   docs       $api/docs
   worker     http://127.0.0.1:${WORKER_PORT:-8001}/health/ready   (logs: .run/worker.log)
   receiver   $receiver/            (logs: .run/receiver.log)

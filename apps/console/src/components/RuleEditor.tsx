@@ -1,0 +1,328 @@
+import type { ComponentChildren } from 'preact';
+import { useMemo, useState } from 'preact/hooks';
+import type uPlot from 'uplot';
+import type { Schemas } from '../api/client';
+import { fieldErrors, unwrap } from '../api/errors';
+import { can, needs } from '../lib/permissions';
+import {
+  backtestRule,
+  createBody,
+  EMPTY_RULE_FORM,
+  formOf,
+  patchBody,
+  type RuleForm,
+} from '../lib/rule-form';
+import { openedPerBucket } from '../lib/series';
+import { bucketFor, plural, toIso } from '../lib/time';
+import { useSession } from '../session';
+import { TimeChart } from './TimeChart';
+import { ErrorBanner } from './ui';
+
+const OPERATORS: RuleForm['operator'][] = ['>', '>=', '<', '<=', '==', '!='];
+const BACKTEST_RANGES = [
+  ['Last 24 hours', 86400],
+  ['Last 7 days', 7 * 86400],
+] as const;
+const OPENED_SERIES: uPlot.Series[] = [
+  { label: 'alerts opened', stroke: '#b91c1c', fill: 'rgba(185, 28, 28, 0.35)' },
+];
+
+function Field(props: {
+  id: string;
+  label: string;
+  error?: string;
+  hint?: string;
+  children: ComponentChildren;
+}) {
+  return (
+    <div class={`field${props.error ? ' invalid' : ''}`} data-field={props.id}>
+      <label for={`rule-${props.id}`}>{props.label}</label>
+      {props.children}
+      {props.hint && (
+        <small id={`${props.id}-hint`} class="muted">
+          {props.hint}
+        </small>
+      )}
+      {props.error && (
+        <small id={`${props.id}-error`} class="field-error">
+          {props.error}
+        </small>
+      )}
+    </div>
+  );
+}
+
+/** Create or edit a rule; what the API refuses shows beside the field it names. */
+export function RuleEditor(props: {
+  rule: Schemas['RuleResponse'] | null;
+  onSaved: (rule: Schemas['RuleResponse']) => void;
+  onCancel: () => void;
+}) {
+  const { api, key } = useSession();
+  const initial = useMemo(() => (props.rule ? formOf(props.rule) : EMPTY_RULE_FORM), [props.rule]);
+  const [form, setForm] = useState<RuleForm>(initial);
+  const [error, setError] = useState<unknown>(null);
+  const [saving, setSaving] = useState(false);
+  const [backtest, setBacktest] = useState<{
+    result?: Schemas['BacktestResponse'];
+    error?: unknown;
+    busy?: boolean;
+  }>({});
+  const errors = fieldErrors(error);
+  const allowed = can(key.scopes, 'manage');
+  const set = <K extends keyof RuleForm>(k: K, v: RuleForm[K]) =>
+    setForm((f) => ({ ...f, [k]: v }));
+  const text = (k: keyof RuleForm, type = 'text') => (
+    <input
+      id={`rule-${k}`}
+      type={type}
+      value={form[k] as string}
+      disabled={!allowed}
+      aria-invalid={errors[k] ? true : undefined}
+      aria-describedby={errors[k] ? `${k}-error` : undefined}
+      onInput={(e) => set(k, e.currentTarget.value as never)}
+      step={type === 'number' ? 'any' : undefined}
+    />
+  );
+
+  const save = async () => {
+    setSaving(true);
+    setError(null);
+    try {
+      const saved = props.rule
+        ? await unwrap(
+            api.PATCH('/rules/{rule_id}', {
+              params: { path: { rule_id: props.rule.id } },
+              body: patchBody(initial, form),
+            }),
+          )
+        : await unwrap(
+            api.POST('/projects/{project_id}/rules', {
+              params: { path: { project_id: key.project.id } },
+              body: createBody(form),
+            }),
+          );
+      props.onSaved(saved);
+    } catch (e) {
+      setError(e);
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const runBacktest = async (seconds: number) => {
+    setBacktest({ busy: true });
+    const to = Math.ceil(Date.now() / 1000);
+    try {
+      const result = await unwrap(
+        api.POST('/projects/{project_id}/rules/backtest', {
+          params: { path: { project_id: key.project.id } },
+          body: {
+            rule: backtestRule(form),
+            from: toIso(to - seconds),
+            to: toIso(to),
+            transitions_limit: 1000,
+          },
+        }),
+      );
+      setBacktest({ result });
+    } catch (e) {
+      setBacktest({ error: e });
+    }
+  };
+  const preview = backtest.result
+    ? openedPerBucket(
+        backtest.result,
+        bucketFor(
+          Date.parse(backtest.result.to) / 1000 - Date.parse(backtest.result.from) / 1000,
+          48,
+        ),
+      )
+    : null;
+
+  return (
+    <form
+      class="rule-form"
+      aria-labelledby="rule-form-title"
+      onSubmit={(e) => {
+        e.preventDefault();
+        void save();
+      }}
+    >
+      <h2 id="rule-form-title">{props.rule ? `Edit ${props.rule.name}` : 'New rule'}</h2>
+      {!allowed && <p class="muted">{needs('manage')}</p>}
+      <div class="grid">
+        <Field id="name" label="Name" error={errors.name}>
+          {text('name')}
+        </Field>
+        <Field
+          id="kind"
+          label="Kind"
+          error={errors.kind}
+          hint={props.rule ? 'cannot change once created' : undefined}
+        >
+          <select
+            id="rule-kind"
+            value={form.kind}
+            disabled={!allowed || Boolean(props.rule)}
+            onChange={(e) => set('kind', e.currentTarget.value as RuleForm['kind'])}
+          >
+            <option value="threshold">threshold (k of the last n readings)</option>
+            <option value="offline">offline (nothing heard for a while)</option>
+          </select>
+        </Field>
+        {form.kind === 'threshold' ? (
+          <>
+            <Field id="metric" label="Metric" error={errors.metric}>
+              {text('metric')}
+            </Field>
+            <Field id="operator" label="Operator" error={errors.operator}>
+              <select
+                id="rule-operator"
+                value={form.operator}
+                disabled={!allowed}
+                onChange={(e) => set('operator', e.currentTarget.value as RuleForm['operator'])}
+              >
+                {OPERATORS.map((o) => (
+                  <option key={o} value={o}>
+                    {o}
+                  </option>
+                ))}
+              </select>
+            </Field>
+            <Field id="threshold" label="Threshold" error={errors.threshold}>
+              {text('threshold', 'number')}
+            </Field>
+            <Field id="window_n" label="Window (n readings)" error={errors.window_n}>
+              {text('window_n', 'number')}
+            </Field>
+            <Field id="required_k" label="Breaching (k of n)" error={errors.required_k}>
+              {text('required_k', 'number')}
+            </Field>
+            <Field
+              id="clear_threshold"
+              label="Clear threshold (hysteresis)"
+              error={errors.clear_threshold}
+              hint="optional"
+            >
+              {text('clear_threshold', 'number')}
+            </Field>
+            <Field id="clear_k" label="Clear k" error={errors.clear_k} hint="optional">
+              {text('clear_k', 'number')}
+            </Field>
+          </>
+        ) : (
+          <Field
+            id="offline_after_seconds"
+            label="Offline after (seconds)"
+            error={errors.offline_after_seconds}
+          >
+            {text('offline_after_seconds', 'number')}
+          </Field>
+        )}
+        <Field id="cooldown_seconds" label="Cooldown (seconds)" error={errors.cooldown_seconds}>
+          {text('cooldown_seconds', 'number')}
+        </Field>
+        <Field
+          id="reminder_interval_seconds"
+          label="Remind every (seconds)"
+          error={errors.reminder_interval_seconds}
+          hint="optional"
+        >
+          {text('reminder_interval_seconds', 'number')}
+        </Field>
+        <Field id="scope" label="Devices" error={errors.scope}>
+          <select
+            id="rule-scope"
+            value={form.scope}
+            disabled={!allowed}
+            onChange={(e) => set('scope', e.currentTarget.value as RuleForm['scope'])}
+          >
+            <option value="ALL">every device</option>
+            <option value="TAG">devices with a tag</option>
+            <option value="EXPLICIT">devices assigned to the rule</option>
+          </select>
+        </Field>
+        {form.scope === 'TAG' && (
+          <Field id="tag" label="Tag" error={errors.tag}>
+            {text('tag')}
+          </Field>
+        )}
+        <div class="field check">
+          <label>
+            <input
+              type="checkbox"
+              checked={form.enabled}
+              disabled={!allowed}
+              onChange={(e) => set('enabled', e.currentTarget.checked)}
+            />
+            Enabled
+          </label>
+        </div>
+      </div>
+      {error !== null && (
+        <div class="error" role="alert">
+          <p>{(error as Error).message}</p>
+          {Object.keys(errors).length > 0 && (
+            <ul>
+              {Object.entries(errors).map(([field, message]) => (
+                <li key={field}>
+                  <strong>{field}</strong>: {message}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+      <div class="buttons">
+        <button
+          type="submit"
+          disabled={!allowed || saving}
+          title={allowed ? undefined : needs('manage')}
+        >
+          {saving ? 'Saving…' : props.rule ? 'Save changes' : 'Create rule'}
+        </button>
+        <button type="button" onClick={props.onCancel}>
+          Cancel
+        </button>
+      </div>
+
+      {form.kind === 'threshold' && (
+        <section class="backtest" aria-labelledby="backtest-title">
+          <h3 id="backtest-title">Backtest on stored readings</h3>
+          <p class="muted">
+            What this rule would have done, without saving it or sending anything.
+          </p>
+          {BACKTEST_RANGES.map(([label, seconds]) => (
+            <button
+              type="button"
+              key={seconds}
+              disabled={backtest.busy}
+              onClick={() => void runBacktest(seconds)}
+            >
+              {label}
+            </button>
+          ))}
+          <ErrorBanner error={backtest.error} />
+          {backtest.result && preview && (
+            <>
+              <p>
+                {plural(backtest.result.readings, 'reading')} of{' '}
+                {plural(backtest.result.devices.length, 'device')}:{' '}
+                {plural(backtest.result.opened, 'alert')} would have opened,{' '}
+                {backtest.result.resolved} resolved.
+              </p>
+              <TimeChart
+                label={`Alerts the rule would have opened per ${preview.xs.length > 1 ? preview.xs[1] - preview.xs[0] : 0} seconds`}
+                data={[preview.xs, preview.opened]}
+                series={OPENED_SERIES}
+                height={160}
+                bars
+              />
+            </>
+          )}
+        </section>
+      )}
+    </form>
+  );
+}

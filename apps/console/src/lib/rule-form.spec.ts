@@ -1,0 +1,114 @@
+import type { Schemas } from '../api/client';
+import {
+  backtestRule,
+  createBody,
+  describeRule,
+  EMPTY_RULE_FORM,
+  formOf,
+  patchBody,
+} from './rule-form';
+
+const saved: Schemas['RuleResponse'] = {
+  id: 'r',
+  project_id: 'p',
+  name: 'Too hot',
+  kind: 'threshold',
+  metric: 'temperature',
+  operator: '>',
+  threshold: 50,
+  window_n: 3,
+  required_k: 2,
+  cooldown_seconds: 0,
+  clear_threshold: 45,
+  clear_k: null,
+  reminder_interval_seconds: null,
+  offline_after_seconds: null,
+  scope: 'TAG',
+  tag: 'greenhouse',
+  enabled: true,
+  created_at: '2026-01-01T00:00:00Z',
+  updated_at: '2026-01-01T00:00:00Z',
+};
+
+describe('createBody', () => {
+  it('sends the fields of a threshold rule as numbers, and leaves out what is unset', () => {
+    expect(createBody(formOf(saved))).toEqual({
+      name: 'Too hot',
+      kind: 'threshold',
+      scope: 'TAG',
+      tag: 'greenhouse',
+      enabled: true,
+      metric: 'temperature',
+      operator: '>',
+      threshold: 50,
+      window_n: 3,
+      required_k: 2,
+      clear_threshold: 45,
+      cooldown_seconds: 0,
+    });
+  });
+
+  it('sends an offline rule without the threshold fields', () => {
+    const body = createBody({
+      ...EMPTY_RULE_FORM,
+      name: 'Quiet',
+      kind: 'offline',
+      metric: 'x',
+      threshold: '3',
+    });
+    expect(body).toEqual({
+      name: 'Quiet',
+      kind: 'offline',
+      scope: 'ALL',
+      enabled: true,
+      offline_after_seconds: 900,
+      cooldown_seconds: 0,
+    });
+  });
+
+  it('passes what is not a number as typed, so the API names the field', () => {
+    expect(createBody({ ...EMPTY_RULE_FORM, threshold: '12abc' }).threshold).toBe('12abc');
+  });
+});
+
+describe('patchBody', () => {
+  it('sends only what changed', () => {
+    const before = formOf(saved);
+    expect(patchBody(before, before)).toEqual({});
+    expect(patchBody(before, { ...before, required_k: '3', name: ' Hotter ' })).toEqual({
+      required_k: 3,
+      name: 'Hotter',
+    });
+  });
+
+  it('sends null for a cleared optional number', () => {
+    const before = formOf(saved);
+    expect(patchBody(before, { ...before, clear_threshold: '' })).toEqual({
+      clear_threshold: null,
+    });
+  });
+
+  it('moves a rule off a tag without sending the tag', () => {
+    const before = formOf(saved);
+    expect(patchBody(before, { ...before, scope: 'ALL', tag: '' })).toEqual({ scope: 'ALL' });
+  });
+});
+
+it('backtestRule keeps only what the backtest evaluates', () => {
+  expect(backtestRule(formOf(saved))).toEqual({
+    metric: 'temperature',
+    operator: '>',
+    threshold: 50,
+    window_n: 3,
+    required_k: 2,
+    clear_threshold: 45,
+    cooldown_seconds: 0,
+  });
+});
+
+it('describeRule reads like the condition', () => {
+  expect(describeRule(saved)).toBe('temperature > 50, 2 of 3');
+  expect(describeRule({ ...saved, kind: 'offline', offline_after_seconds: 900 })).toBe(
+    'nothing heard for 900 s',
+  );
+});

@@ -1,0 +1,2 @@
+// CSS imports of the console compile to nothing in the jsdom tests.
+export default {};
