@@ -13,12 +13,13 @@ const ROLES = ['ingest', 'evaluate', 'alert-events', 'deliver'] as const;
 const GRACE_MS = 10000;
 
 /**
- * The production topology on one machine: two api processes and one worker process per
- * role, each the real `main.ts` as a child process, on a database and queues of this
- * file's own. The pipeline runs end to end across them; each role's process does only its
- * role's work (its /metrics counts nothing of the others'); stopping the only `deliver`
- * process holds deliveries, pending, until one is back; SIGTERM drains each role well
- * inside its grace period.
+ * The production topology on one machine: two api processes, one worker process per role
+ * and one with every role (`all`), each the real `main.ts` as a child process, on a
+ * database and queues of this file's own. The pipeline runs end to end across them; each
+ * role's process does only its role's work (its /metrics counts nothing of the others',
+ * the `all` process shares every role's); stopping every process that delivers holds
+ * deliveries, pending, until one is back; SIGTERM drains each role well inside its grace
+ * period.
  */
 describe('production topology (integration)', () => {
   jest.setTimeout(180000);
@@ -62,7 +63,7 @@ describe('production topology (integration)', () => {
       apis.push({ app, url: `http://127.0.0.1:${port}` });
     }
     await Promise.all(apis.map((a) => waitFor(`${a.url}/health/ready`, 200, 90000)));
-    for (const role of ROLES) await startWorker(role);
+    for (const role of [...ROLES, 'all']) await startWorker(role);
   });
   afterAll(async () => {
     for (const { app } of [...apis, ...workers.values()]) {
@@ -138,21 +139,26 @@ describe('production topology (integration)', () => {
     const received = await receiver.waitFor(10, 60000);
     expect(new Set(received.map((r) => (JSON.parse(r.body) as Json).data.alert.id)).size).toBe(10);
 
-    // Who did what: evaluation in the ingest process (in the storing transaction),
-    // deliveries only in the deliver process, nothing of either elsewhere.
-    expect(await metric('ingest', 'telemetry_ingest_events_stored_total')).toBe(10);
-    expect(await metric('ingest', 'rules_evaluations_total{path="batch"}')).toBe(10);
-    expect(await metric('deliver', 'webhook_attempts_total{outcome="succeeded"}')).toBe(10);
+    // Who did what: evaluation where the batch was stored (in its transaction), so in an
+    // ingest or the all process; deliveries only in the deliver or the all process;
+    // nothing of either in the other roles' processes.
+    const both = async (role: string, series: string) =>
+      (await metric(role, series)) + (await metric('all', series));
+    expect(await both('ingest', 'telemetry_ingest_events_stored_total')).toBe(10);
+    expect(await both('ingest', 'rules_evaluations_total{path="batch"}')).toBe(10);
+    expect(await both('deliver', 'webhook_attempts_total{outcome="succeeded"}')).toBe(10);
     for (const role of ['evaluate', 'alert-events', 'deliver'])
       expect(await metric(role, 'telemetry_ingest_events_stored_total')).toBe(0);
     for (const role of ['ingest', 'evaluate', 'alert-events'])
       expect(await metric(role, 'webhook_attempts_total{outcome="succeeded"}')).toBe(0);
     expect(await metric('ingest', 'queue_jobs{queue="telemetry-ingest",state="waiting"}')).toBe(0);
 
-    // No deliver process: a new alert's delivery waits, pending, until one is back.
-    const { ms, clean } = await stop(workers.get('deliver')!.app);
-    expect(clean).toBe(true);
-    expect(ms).toBeLessThan(GRACE_MS);
+    // No process that delivers: a new alert's delivery waits, pending, until one is back.
+    for (const role of ['deliver', 'all']) {
+      const { ms, clean } = await stop(workers.get(role)!.app);
+      expect({ role, clean }).toEqual({ role, clean: true });
+      expect(ms).toBeLessThan(GRACE_MS);
+    }
     await call(
       0,
       'POST',

@@ -1,3 +1,5 @@
+import { WorkerRoles } from '@app/config';
+import { MetricsService } from '@app/observability';
 import { QUEUES } from '@app/queue';
 import { isolatedRun, IsolatedRun, TestProject } from '@app/testing';
 import request from 'supertest';
@@ -158,5 +160,29 @@ describe('worker roles (integration)', () => {
       device.id,
     ]);
     expect(n).toBe(1);
+  });
+  it('runs each periodic duty in the processes of its role, and nowhere else', async () => {
+    // The table in docs/operations.md ("Worker roles").
+    const expected: Record<string, string[]> = {
+      ingest: ['backlog audit', 'partition maintenance'],
+      evaluate: ['offline scan'],
+      'alert-events': ['alerts gauge', 'outbox sweep', 'reminder sweep', 'silence release'],
+      deliver: ['circuit gauge', 'delivery sweep', 'secret sealing'],
+    };
+    expected.all = Object.values(expected).flat().sort();
+    expected['ingest,deliver'] = [...expected.ingest, ...expected.deliver].sort();
+    for (const [roles, duties] of Object.entries(expected)) {
+      const w = await startWorker({ ...own.env, WORKER_QUEUES: roles });
+      try {
+        expect({ roles, duties: w.app.get(WorkerRoles).duties }).toEqual({ roles, duties });
+        const metrics = (await w.app.get(MetricsService).render()).body;
+        const exported = [...metrics.matchAll(/^worker_duties\{duty="([^"]+)"\} 1$/gm)].map(
+          (m) => m[1],
+        );
+        expect({ roles, exported: exported.sort() }).toEqual({ roles, exported: duties });
+      } finally {
+        await w.close();
+      }
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { AlertsWorkerModule } from '@app/alerts';
-import { AppConfig, AppConfigModule, WorkerRole } from '@app/config';
+import { AppConfig, AppConfigModule, WorkerRole, WorkerRoles } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, MetricsService, ObservabilityModule } from '@app/observability';
 import {
@@ -83,6 +83,20 @@ export class WorkerModule {
       ],
       providers: [
         WorkerHttpServer,
+        {
+          // Which periodic duties run in this process: 1 per duty (docs/operations.md).
+          provide: 'WORKER_DUTIES_GAUGE',
+          inject: [MetricsService, WorkerRoles],
+          useFactory: (metrics: MetricsService, roles: WorkerRoles) =>
+            metrics.gauge(
+              'worker_duties',
+              'periodic duties this worker process runs (1 each), by its roles',
+              ['duty'],
+              function () {
+                for (const duty of roles.duties) this.set({ duty }, 1);
+              },
+            ),
+        },
         {
           provide: QueueMetrics,
           inject: [MetricsService, ConfigService],

@@ -20,7 +20,7 @@ export class AlertGauges {
     @InjectDataSource() dataSource: DataSource,
     alerts: DeviceAlertsRepository,
   ) {
-    if (!roles.runs('alert-events')) return;
+    if (!roles.runs('alert-events', 'alerts gauge')) return;
     // A scrape waits at most 2 s: a PostgreSQL incident must not hold /metrics up.
     const count = () =>
       withDeadline(alerts.countActive(dataSource.manager), 2000).catch(() => null);

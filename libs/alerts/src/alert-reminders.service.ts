@@ -59,7 +59,7 @@ export class AlertReminders implements OnApplicationBootstrap, BeforeApplication
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.roles.runs('alert-events')) this.sweeper.start();
+    if (this.roles.runs('alert-events', 'reminder sweep')) this.sweeper.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {

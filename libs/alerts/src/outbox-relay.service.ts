@@ -51,7 +51,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
 
   /** The sweep runs where alert events are consumed (role `alert-events`). */
   onApplicationBootstrap(): void {
-    if (this.roles.runs('alert-events')) this.sweep.start();
+    if (this.roles.runs('alert-events', 'outbox sweep')) this.sweep.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {

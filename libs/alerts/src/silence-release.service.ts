@@ -42,7 +42,7 @@ export class SilenceRelease implements OnApplicationBootstrap, BeforeApplication
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.roles.runs('alert-events')) this.task.start();
+    if (this.roles.runs('alert-events', 'silence release')) this.task.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {

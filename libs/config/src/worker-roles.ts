@@ -6,10 +6,12 @@
  *   transaction when it can; audits the ingest backlog once a minute (one process at a
  *   time, by a Redis lock).
  * - `evaluate`: the `rule-evaluation` jobs, for the batches `ingest` could not evaluate
- *   where it stored them (another transaction held the device, older readings waited).
- * - `alert-events`: fans alert events out to webhook deliveries (`alert-events`), and
- *   sweeps the outbox every second for events nobody handed on (api acks and resolves, a
- *   crash between commit and enqueue).
+ *   where it stored them (another transaction held the device, older readings waited);
+ *   scans the offline rules every OFFLINE_SCAN_INTERVAL_MS.
+ * - `alert-events`: fans alert events out to webhook deliveries (`alert-events`, which
+ *   also carries the due `alert.reminder` jobs); sweeps the outbox every second for events
+ *   nobody handed on (api acks and resolves, a crash between commit and enqueue); releases
+ *   ended silences every 2 s; re-schedules lost reminders every minute.
  * - `deliver`: sends webhooks (`webhook-delivery`), sweeps overdue deliveries every 30 s,
  *   and seals webhook secrets at boot.
  */

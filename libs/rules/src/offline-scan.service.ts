@@ -87,7 +87,7 @@ export class OfflineScan implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   onApplicationBootstrap(): void {
-    if (this.roles.runs('evaluate')) this.task.start();
+    if (this.roles.runs('evaluate', 'offline scan')) this.task.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {

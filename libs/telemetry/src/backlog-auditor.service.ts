@@ -41,7 +41,7 @@ export class BacklogAuditor implements OnApplicationBootstrap, BeforeApplication
 
   /** Runs where batches are stored (role `ingest`). */
   onApplicationBootstrap(): void {
-    if (this.roles.runs('ingest')) this.task.start();
+    if (this.roles.runs('ingest', 'backlog audit')) this.task.start();
   }
 
   beforeApplicationShutdown(): Promise<void> {

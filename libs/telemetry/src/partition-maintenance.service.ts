@@ -72,7 +72,7 @@ export class PartitionMaintenance implements OnApplicationBootstrap, BeforeAppli
   ) {
     const storage = config.get('telemetryStorage', { infer: true });
     this.policy = { interval: storage.partitionInterval, retentionDays: storage.retentionDays };
-    this.runsHere = roles.runs('ingest');
+    this.runsHere = roles.runs('ingest', 'partition maintenance');
     // Only where the duty runs: elsewhere the gauges would read as "no partitions ahead".
     if (!this.runsHere) return;
     const seen = () => this.seen;

@@ -22,7 +22,7 @@ const STATES = ['open', 'half_open', 'closed'] as const;
 @Injectable()
 export class CircuitGauges {
   constructor(metrics: MetricsService, roles: WorkerRoles, redis: RedisService) {
-    if (!roles.runs('deliver')) return;
+    if (!roles.runs('deliver', 'circuit gauge')) return;
     const count = async (): Promise<Record<string, number> | null> => {
       try {
         const counts: Record<string, number> = { open: 0, half_open: 0, closed: 0 };

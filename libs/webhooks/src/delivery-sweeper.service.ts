@@ -37,7 +37,7 @@ export class DeliverySweeper implements OnApplicationBootstrap, BeforeApplicatio
 
   /** Runs where webhooks are delivered (role `deliver`). */
   onApplicationBootstrap(): void {
-    if (this.roles.runs('deliver')) this.task.start();
+    if (this.roles.runs('deliver', 'delivery sweep')) this.task.start();
   }
 
   beforeApplicationShutdown(): Promise<void> {

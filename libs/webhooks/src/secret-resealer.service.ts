@@ -23,7 +23,7 @@ export class SecretResealer implements OnApplicationBootstrap {
 
   /** At the boot of a process that delivers webhooks (role `deliver`). */
   onApplicationBootstrap(): void {
-    if (this.roles.runs('deliver')) this.done = this.run();
+    if (this.roles.runs('deliver', 'secret sealing')) this.done = this.run();
   }
 
   private async run(): Promise<void> {
