@@ -7,7 +7,8 @@
  *    built from) and in tests.
  * 2. Every table has one owning lib: SQL in a lib names only its own tables, and a lib
  *    uses only its own TypeORM entities for queries. Another lib's data is reached through
- *    that lib's repository, an import a reader can see.
+ *    that lib's repository, an import a reader can see. Infrastructure libs name no
+ *    feature table at all (nor one interpolated into their SQL).
  * 3. Libs depend downward only: their imports of each other form no cycle.
  * 4. Every Redis key has a hash-tag decision: a `key('<namespace>', …)` call names a
  *    namespace declared in libs/redis/src/key-space.ts (the Redis Cluster suite checks
@@ -75,6 +76,15 @@ for (const abs of sources) {
   if (!path.endsWith('.repository.ts') && lib !== 'database' && lib !== 'testing') {
     for (const m of text.matchAll(/\.query\(/g))
       report(path, text, m.index, 'SQL outside a repository (move it to the owning lib\'s *.repository.ts)');
+  }
+
+  // Infrastructure libs (libs/database's locks and quotas, queue, redis, …) name no feature
+  // table, not even through an interpolated name: the owning lib passes in what it counts.
+  if (lib && !FEATURE_LIBS.has(lib) && lib !== 'testing' && !path.includes('/migrations/')) {
+    for (const m of text.matchAll(/\b(?:FROM|JOIN|INTO|UPDATE|USING|TABLE)\s+(\$\{|[a-z_]+\b)/g)) {
+      if (m[1] === '${' || OWNERS[m[1]])
+        report(path, text, m.index, `infrastructure lib names a feature table (${m[1] === '${' ? 'interpolated' : m[1]}); let the owning lib's repository do it`);
+    }
   }
 
   if (!FEATURE_LIBS.has(lib) && !path.startsWith('apps/')) continue;

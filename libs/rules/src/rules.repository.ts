@@ -27,7 +27,7 @@ export class RulesRepository {
     try {
       return await saveUnderQuota(
         this.rules,
-        { table: 'rules', projectId, limit: quota },
+        { what: 'rules', projectId, limit: quota },
         { projectId, ...values },
       );
     } catch (err) {

@@ -35,7 +35,7 @@ export class WebhooksRepository {
   ): Promise<WebhookEntity> {
     return saveUnderQuota(
       this.webhooks,
-      { table: 'webhooks', projectId, limit: quota },
+      { what: 'webhooks', projectId, limit: quota },
       { ...values, projectId },
     );
   }

@@ -18,7 +18,7 @@ export class DevicesRepository {
     try {
       return await saveUnderQuota(
         this.devices,
-        { table: 'devices', projectId, limit: quota },
+        { what: 'devices', projectId, limit: quota },
         { projectId, ...values },
       );
     } catch (err) {
@@ -39,9 +39,10 @@ export class DevicesRepository {
       const repo = em.getRepository(DeviceEntity);
       if (await repo.existsBy({ projectId, externalId })) return;
       await assertUnderQuota(em, {
-        table: 'devices',
+        what: 'devices',
         projectId,
         limit: quota,
+        count: () => repo.countBy({ projectId }),
         // A racing registration of this very device, committed while we waited for the
         // quota lock, is the device we want, not one too many.
         unless: () => repo.existsBy({ projectId, externalId }),
