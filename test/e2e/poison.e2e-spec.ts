@@ -1,5 +1,4 @@
 import { MetricsService } from '@app/observability';
-import { IngestBacklog, ingestJobId } from '@app/telemetry';
 import { TestProject } from '@app/testing';
 import { Queue } from 'bullmq';
 import { randomUUID } from 'node:crypto';
@@ -7,6 +6,7 @@ import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi } from '../support/api';
 import { at, deviceIdOf, rule } from '../support/fixtures';
+import { injectBatch } from '../support/inject';
 import { Stack, startStack } from '../support/stack';
 import { Pipeline, RunningWorker } from '../support/worker';
 
@@ -57,43 +57,8 @@ describe('poison input (e2e)', () => {
       await db.query(`SELECT ts, data FROM telemetry WHERE device_id = $1 ORDER BY ts`, [deviceId])
     ).map((r: { ts: Date; data: unknown }) => ({ ts: r.ts.toISOString(), data: r.data }));
 
-  /**
-   * Queues a batch the way the api does, but with a body the api would not let through:
-   * what the worker must survive if a value slips past validation (or was queued by an
-   * older api).
-   */
-  const inject = async (p: TestProject, deviceId: string, events: string[]) => {
-    const payload = `{"device_external_id":"x","events":[${events.join(',')}]}`;
-    const backlog = api.app.get(IngestBacklog);
-    const batch = {
-      projectId: p.projectId,
-      deviceId,
-      bytes: Buffer.byteLength(payload),
-      acceptedAt: Date.now(),
-      jobKey: (id: string) => ingest.toKey(id),
-    };
-    let admission = await backlog.admit(batch);
-    if (admission.kind === 'unseeded') admission = await backlog.admit({ ...batch, floor: 0 });
-    if (admission.kind !== 'admitted') throw new Error(`not admitted: ${admission.kind}`);
-    const seq = admission.seq;
-    const batchId = randomUUID();
-    await ingest.add(
-      'ingest-batch',
-      {
-        projectId: p.projectId,
-        deviceId,
-        batchId,
-        seq,
-        correlationId: 'poison-test',
-        acceptedAt: Date.now(),
-        bytes: Buffer.byteLength(payload),
-        events: events.length,
-        payload,
-      },
-      { jobId: ingestJobId(deviceId, seq) },
-    );
-    return batchId;
-  };
+  const inject = (p: TestProject, deviceId: string, events: string[]) =>
+    injectBatch(api, ingest, p.projectId, deviceId, events);
 
   it('sets aside the one reading storage refuses, stores the rest and every later batch', async () => {
     const p = await api.tenants.newProject();

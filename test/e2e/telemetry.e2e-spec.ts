@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { MetricsService } from '@app/observability';
 import { adminHeaders } from '@app/testing';
 import { Queue } from 'bullmq';
@@ -474,26 +475,45 @@ describe('telemetry (e2e)', () => {
 
   it('dead-letters a batch that cannot be stored: failed set, metric and log, never dropped silently', async () => {
     const p = await api.tenants.newProject();
+    const batchId = randomUUID();
+    const payload = JSON.stringify({ device_external_id: 'gone', events: events(1) });
     const job = await queue.add(
       'ingest-batch',
       {
         projectId: p.projectId,
         deviceId: '00000000-0000-4000-8000-00000000dead',
-        batchId: 'batch-that-fails',
+        batchId,
         seq: 1,
         correlationId: 'test',
         acceptedAt: Date.now(),
-        bytes: 10,
+        bytes: payload.length,
         events: 1,
-        payload: JSON.stringify({ device_external_id: 'gone', events: events(1) }),
+        payload,
       },
       { jobId: 'b-dead-1' },
     );
     await drained(queue);
     expect(await job.getState()).toBe('failed');
-    expect((await queue.getJob(job.id!))?.failedReason).toContain('does not exist');
+    const failed = await queue.getJob(job.id!);
+    expect(failed?.failedReason).toContain('does not exist');
     const metrics = await worker.app.get(MetricsService).render();
     expect(metrics.body).toMatch(/telemetry_ingest_batches_total\{result="failed"\} 1/);
+    // The whole batch is set aside in PostgreSQL, where the project can read it back; the
+    // failed job Redis keeps for a week no longer carries the payload.
+    expect(failed?.data.payload).toBe('');
+    const res = await request(api.server)
+      .get(`/projects/${p.projectId}/rejected-readings`)
+      .set(p.headers)
+      .expect(200);
+    expect(res.body.items).toEqual([
+      expect.objectContaining({
+        batch_id: batchId,
+        scope: 'batch',
+        index: null,
+        reason: expect.stringContaining('does not exist'),
+        payload_excerpt: expect.stringContaining('"device_external_id":"gone"'),
+      }),
+    ]);
   });
 
   it('applies a device’s batches in the order the api accepted them', async () => {

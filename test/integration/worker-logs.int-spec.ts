@@ -1,9 +1,12 @@
 import { isolatedRun, IsolatedRun, TestProject as Project } from '@app/testing';
 import request from 'supertest';
 import { RunningApi, startApi } from '../support/api';
+import { QUEUES } from '@app/queue';
 import { clock, rule, send, until } from '../support/fixtures';
+import { injectBatch } from '../support/inject';
 import { appEnv, exited, freePort, spawnApp, waitFor } from '../support/processes';
 import { TestReceiver } from '../support/subscriber';
+import { openQueue } from '../support/worker';
 
 type Json = Record<string, any>;
 const at = clock(Date.UTC(2025, 9, 1));
@@ -143,5 +146,50 @@ describe('worker logs (integration)', () => {
     );
     expect(pipeline.map((l) => l.msg).sort()).toEqual(['alert opened', 'alert resolved']);
     expect(lines().filter((l) => l.level >= 50)).toEqual([]);
+  });
+  it('logs a batch whose readings storage refused once, with its ids, and stores the rest', async () => {
+    const http = () => request(api.server);
+    const p: Project = await api.tenants.newProject();
+    const device = (
+      await http()
+        .post(`/projects/${p.projectId}/devices`)
+        .set(p.headers)
+        .send({ external_id: 'poisoned' })
+        .expect(201)
+    ).body as Json;
+    const ingest = openQueue(QUEUES.TELEMETRY_INGEST, own.env);
+    try {
+      // An offset PostgreSQL refuses, queued past the api (which would have rewritten it).
+      const batchId = await injectBatch(api, ingest, p.projectId, device.id, [
+        `{"ts":"${at(0)}","data":{"t":1}}`,
+        `{"ts":"2025-01-01T00:00:01+20:00","data":{"t":2}}`,
+        `{"ts":"${at(2)}","data":{"t":3}}`,
+      ]);
+      await until(
+        'the refused reading set aside',
+        async () =>
+          (
+            await http()
+              .get(`/projects/${p.projectId}/rejected-readings`)
+              .set(p.headers)
+              .expect(200)
+          ).body.items as Json[],
+        { done: (items) => items.length === 1, timeoutMs: 30000 },
+      );
+      await until(
+        'the set-aside line',
+        () => logged(/^readings storage refused were set aside/).length > 0,
+        { timeoutMs: 5000 },
+      );
+      const setAside = logged(/^readings storage refused were set aside/, {
+        batchId,
+        deviceId: device.id,
+      });
+      expect(setAside).toHaveLength(1);
+      expect(setAside[0]).toMatchObject({ level: 40, rejected: 1 });
+      expect(lines().filter((l) => l.level >= 50)).toEqual([]);
+    } finally {
+      await ingest.close();
+    }
   });
 });
