@@ -22,7 +22,9 @@
  * of evaluation), BENCH_WORKERS (1: the
  * worker `npm run up` started; N > 1 spawns N − 1 more `node dist/apps/worker/main.js` with
  * WORKER_PORT=0 for the run and stops them after; needs `npm run build`),
- * BENCH_TIMEOUT_S (600).
+ * BENCH_TIMEOUT_S (600), BENCH_T0 (when the readings start: `2025-01-01T00:00:00Z` unless
+ * set; `recent` starts them a day ago, so that on the partitioned table they land in the
+ * current partitions, as live data does, not in the partition of the past).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createServer, Server } from 'node:http';
@@ -45,7 +47,12 @@ const RULES = NO_RULES ? 0 : 2 + EXTRA_RULES;
 const WORKERS = int('BENCH_WORKERS', 1);
 const TIMEOUT_MS = int('BENCH_TIMEOUT_S', 600) * 1000;
 const TOTAL = DEVICES * BATCHES * EVENTS;
-const T0 = Date.UTC(2025, 0, 1);
+const T0 =
+  env.BENCH_T0 === 'recent'
+    ? Math.floor(Date.now() / 3600_000) * 3600_000 - 86400_000
+    : Date.parse(env.BENCH_T0 ?? '2025-01-01T00:00:00Z');
+if (!Number.isFinite(T0))
+  throw new Error(`BENCH_T0: an ISO 8601 time or "recent", not ${env.BENCH_T0}`);
 const END_RULE = 'end';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

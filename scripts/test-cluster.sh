@@ -58,4 +58,6 @@ REDIS_URL="redis+cluster://127.0.0.1:${ports[0]},127.0.0.1:${ports[1]}" \
   test/e2e/telemetry.e2e-spec.ts test/e2e/alerts.e2e-spec.ts test/e2e/webhooks.e2e-spec.ts \
   test/e2e/webhook-test-event.e2e-spec.ts test/e2e/backpressure.e2e-spec.ts \
   test/e2e/tenant-fairness.e2e-spec.ts test/e2e/quotas.e2e-spec.ts test/e2e/poison.e2e-spec.ts \
-  test/e2e/redis-state.e2e-spec.ts test/e2e/api-key-auth.e2e-spec.ts "$@"
+  test/e2e/redis-state.e2e-spec.ts test/e2e/api-key-auth.e2e-spec.ts \
+  test/e2e/reminders.e2e-spec.ts test/e2e/silences.e2e-spec.ts test/e2e/offline.e2e-spec.ts \
+  test/e2e/backtest.e2e-spec.ts "$@"
