@@ -46,7 +46,7 @@ export function DevicesPage() {
       ),
     [projectId, filters, cursor],
   );
-  const window = onlineWindow(rules.data ?? []);
+  const onlineSeconds = onlineWindow(rules.data ?? []);
   const devices: Schemas['DeviceResponse'][] = page.data?.items ?? [];
 
   return (
@@ -81,7 +81,9 @@ export function DevicesPage() {
       </form>
       <p class="muted">
         Online: heard from in the last{' '}
-        {Math.round(window / 60) >= 1 ? `${Math.round(window / 60)} min` : `${window} s`}
+        {Math.round(onlineSeconds / 60) >= 1
+          ? `${Math.round(onlineSeconds / 60)} min`
+          : `${onlineSeconds} s`}
         {rules.data?.some((r) => r.kind === 'offline')
           ? ' (the shortest offline rule of the project)'
           : ''}
@@ -105,7 +107,7 @@ export function DevicesPage() {
           </thead>
           <tbody>
             {devices.map((d) => {
-              const status = deviceStatus(d.last_seen_at, now, window);
+              const status = deviceStatus(d.last_seen_at, now, onlineSeconds);
               return (
                 <tr key={d.id}>
                   <td>
