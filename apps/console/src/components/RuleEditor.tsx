@@ -19,6 +19,14 @@ import { TimeChart } from './TimeChart';
 import { ErrorBanner } from './ui';
 
 const OPERATORS: RuleForm['operator'][] = ['>', '>=', '<', '<=', '==', '!='];
+/** The threshold kind's number inputs: field, label, hint. */
+const THRESHOLD_NUMBERS: Array<[keyof RuleForm, string, string?]> = [
+  ['threshold', 'Threshold'],
+  ['window_n', 'Window (n readings)'],
+  ['required_k', 'Breaching (k of n)'],
+  ['clear_threshold', 'Clear threshold (hysteresis)', 'optional'],
+  ['clear_k', 'Clear k', 'optional'],
+];
 const BACKTEST_RANGES = [
   ['Last 24 hours', 86400],
   ['Last 7 days', 7 * 86400],
@@ -83,6 +91,12 @@ export function RuleEditor(props: {
       onInput={(e) => set(k, e.currentTarget.value as never)}
       step={type === 'number' ? 'any' : undefined}
     />
+  );
+
+  const numberField = (k: keyof RuleForm, label: string, hint?: string) => (
+    <Field key={k} id={k} label={label} error={errors[k]} hint={hint}>
+      {text(k, 'number')}
+    </Field>
   );
 
   const save = async () => {
@@ -190,47 +204,13 @@ export function RuleEditor(props: {
                 ))}
               </select>
             </Field>
-            <Field id="threshold" label="Threshold" error={errors.threshold}>
-              {text('threshold', 'number')}
-            </Field>
-            <Field id="window_n" label="Window (n readings)" error={errors.window_n}>
-              {text('window_n', 'number')}
-            </Field>
-            <Field id="required_k" label="Breaching (k of n)" error={errors.required_k}>
-              {text('required_k', 'number')}
-            </Field>
-            <Field
-              id="clear_threshold"
-              label="Clear threshold (hysteresis)"
-              error={errors.clear_threshold}
-              hint="optional"
-            >
-              {text('clear_threshold', 'number')}
-            </Field>
-            <Field id="clear_k" label="Clear k" error={errors.clear_k} hint="optional">
-              {text('clear_k', 'number')}
-            </Field>
+            {THRESHOLD_NUMBERS.map(([k, label, hint]) => numberField(k, label, hint))}
           </>
         ) : (
-          <Field
-            id="offline_after_seconds"
-            label="Offline after (seconds)"
-            error={errors.offline_after_seconds}
-          >
-            {text('offline_after_seconds', 'number')}
-          </Field>
+          numberField('offline_after_seconds', 'Offline after (seconds)')
         )}
-        <Field id="cooldown_seconds" label="Cooldown (seconds)" error={errors.cooldown_seconds}>
-          {text('cooldown_seconds', 'number')}
-        </Field>
-        <Field
-          id="reminder_interval_seconds"
-          label="Remind every (seconds)"
-          error={errors.reminder_interval_seconds}
-          hint="optional"
-        >
-          {text('reminder_interval_seconds', 'number')}
-        </Field>
+        {numberField('cooldown_seconds', 'Cooldown (seconds)')}
+        {numberField('reminder_interval_seconds', 'Remind every (seconds)', 'optional')}
         <Field id="scope" label="Devices" error={errors.scope}>
           <select
             id="rule-scope"

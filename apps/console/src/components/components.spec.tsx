@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact';
 import type { Api, Schemas } from '../api/client';
 import { ApiError } from '../api/errors';
 import { signInMessage } from '../pages/SignIn';
+import { savedRule } from '../testing/fixtures';
 import { type Scope, SessionContext } from '../session';
 import { RuleEditor } from './RuleEditor';
 import { ActionButton } from './ui';
@@ -90,27 +91,7 @@ describe('RuleEditor', () => {
 
   it("shows the API's 422 beside the field it names, and sends only what changed", async () => {
     const PATCH = jest.fn().mockResolvedValue(refused);
-    const rule = {
-      id: 'r',
-      project_id: 'p',
-      name: 'Too hot',
-      kind: 'threshold',
-      metric: 'temperature',
-      operator: '>',
-      threshold: 50,
-      window_n: 3,
-      required_k: 2,
-      cooldown_seconds: 0,
-      clear_threshold: null,
-      clear_k: null,
-      reminder_interval_seconds: null,
-      offline_after_seconds: null,
-      scope: 'ALL',
-      tag: null,
-      enabled: true,
-      created_at: '2026-01-01T00:00:00Z',
-      updated_at: '2026-01-01T00:00:00Z',
-    } as Schemas['RuleResponse'];
+    const rule = savedRule();
     render(<RuleEditor rule={rule} onSaved={jest.fn()} onCancel={jest.fn()} />, {
       wrapper: withSession(['read', 'manage'], { PATCH } as unknown as Partial<Api>),
     });

@@ -62,3 +62,40 @@ export function Badge({ kind, children }: { kind: string; children: ComponentChi
 export function Empty({ children }: { children: ComponentChildren }) {
   return <p class="muted empty">{children}</p>;
 }
+
+/** First / next page of a cursor-paged list. */
+export function Pager(props: {
+  cursor: string | undefined;
+  next: string | null | undefined;
+  onPage: (cursor: string | undefined) => void;
+}) {
+  return (
+    <div class="pager">
+      {props.cursor && (
+        <button type="button" onClick={() => props.onPage(undefined)}>
+          First page
+        </button>
+      )}
+      {props.next && (
+        <button type="button" onClick={() => props.onPage(props.next ?? undefined)}>
+          Next page
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** A table's header row: one `<th scope="col">` per column. */
+export function Head({ columns }: { columns: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (
+          <th scope="col" key={c}>
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}

@@ -1,4 +1,4 @@
-import type { Schemas } from '../api/client';
+import { savedRule } from '../testing/fixtures';
 import {
   backtestRule,
   createBody,
@@ -8,27 +8,7 @@ import {
   patchBody,
 } from './rule-form';
 
-const saved: Schemas['RuleResponse'] = {
-  id: 'r',
-  project_id: 'p',
-  name: 'Too hot',
-  kind: 'threshold',
-  metric: 'temperature',
-  operator: '>',
-  threshold: 50,
-  window_n: 3,
-  required_k: 2,
-  cooldown_seconds: 0,
-  clear_threshold: 45,
-  clear_k: null,
-  reminder_interval_seconds: null,
-  offline_after_seconds: null,
-  scope: 'TAG',
-  tag: 'greenhouse',
-  enabled: true,
-  created_at: '2026-01-01T00:00:00Z',
-  updated_at: '2026-01-01T00:00:00Z',
-};
+const saved = savedRule({ clear_threshold: 45, scope: 'TAG', tag: 'greenhouse' });
 
 describe('createBody', () => {
   it('sends the fields of a threshold rule as numbers, and leaves out what is unset', () => {

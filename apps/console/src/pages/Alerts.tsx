@@ -2,10 +2,10 @@ import { useState } from 'preact/hooks';
 import type { Schemas } from '../api/client';
 import { unwrap } from '../api/errors';
 import { AlertActions, AlertStatus, AlertWindowChart } from '../components/alerts';
-import { Empty, ErrorBanner, Loading } from '../components/ui';
-import { allPages } from '../lib/pages';
+import { Empty, ErrorBanner, Loading, Pager } from '../components/ui';
 import { formatTime } from '../lib/time';
 import { useInterval, useLoad } from '../lib/use-load';
+import { useRules } from '../lib/use-rules';
 import { useSession } from '../session';
 
 type Status = Schemas['AlertResponse']['status'];
@@ -20,17 +20,7 @@ export function AlertsPage() {
   const [tick, setTick] = useState(0);
   useInterval(() => setTick((t) => t + 1), 10000, true);
 
-  const rules = useLoad(
-    () =>
-      allPages((c) =>
-        unwrap(
-          api.GET('/projects/{project_id}/rules', {
-            params: { path: { project_id: projectId }, query: { cursor: c } },
-          }),
-        ),
-      ),
-    [projectId],
-  );
+  const rules = useRules();
   const page = useLoad(
     () =>
       unwrap(
@@ -139,18 +129,7 @@ export function AlertsPage() {
           </li>
         ))}
       </ul>
-      <div class="pager">
-        {cursor && (
-          <button type="button" onClick={() => setCursor(undefined)}>
-            First page
-          </button>
-        )}
-        {page.data?.next_cursor && (
-          <button type="button" onClick={() => setCursor(page.data!.next_cursor ?? undefined)}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager cursor={cursor} next={page.data?.next_cursor} onPage={setCursor} />
     </section>
   );
 }

@@ -5,12 +5,12 @@ import { unwrap } from '../api/errors';
 import { AlertActions, AlertStatus } from '../components/alerts';
 import { type Range, RangePicker, windowOf } from '../components/RangePicker';
 import { TimeChart } from '../components/TimeChart';
-import { Badge, Empty, ErrorBanner, Loading } from '../components/ui';
-import { allPages } from '../lib/pages';
+import { Badge, Empty, ErrorBanner, Loading, Head } from '../components/ui';
 import { alertSpans, bandSeries } from '../lib/series';
 import { deviceStatus, onlineWindow } from '../lib/status';
 import { alignWindow, bucketFor, formatTime, relative, toIso } from '../lib/time';
 import { useInterval, useLoad } from '../lib/use-load';
+import { useRules } from '../lib/use-rules';
 import { useSession } from '../session';
 
 const BAND_SERIES: uPlot.Series[] = [
@@ -21,7 +21,7 @@ const BAND_SERIES: uPlot.Series[] = [
 const BANDS: uPlot.Band[] = [{ series: [3, 1], fill: 'rgba(59, 130, 246, 0.15)' }];
 
 export function DevicePage({ id }: { id: string }) {
-  const { api, key } = useSession();
+  const { api } = useSession();
   const [metric, setMetric] = useState<string | null>(null);
   const [range, setRange] = useState<Range>({ kind: 'relative', seconds: 3600 });
   const [history, setHistory] = useState<Range[]>([]);
@@ -46,17 +46,7 @@ export function DevicePage({ id }: { id: string }) {
       ).catch(() => null),
     [id, now],
   );
-  const rules = useLoad(
-    () =>
-      allPages((c) =>
-        unwrap(
-          api.GET('/projects/{project_id}/rules', {
-            params: { path: { project_id: key.project.id }, query: { cursor: c } },
-          }),
-        ),
-      ),
-    [key.project.id],
-  );
+  const rules = useRules();
   const alerts = useLoad(
     () =>
       unwrap(
@@ -144,16 +134,7 @@ export function DevicePage({ id }: { id: string }) {
       {metrics.data && metrics.data.items.length > 0 && (
         <table class="table">
           <caption class="sr-only">Metrics this device sends</caption>
-          <thead>
-            <tr>
-              <th scope="col">Metric</th>
-              <th scope="col">Types</th>
-              <th scope="col">Readings</th>
-              <th scope="col">Last value</th>
-              <th scope="col">At</th>
-              <th scope="col">Chart</th>
-            </tr>
-          </thead>
+          <Head columns={['Metric', 'Types', 'Readings', 'Last value', 'At', 'Chart']} />
           <tbody>
             {metrics.data.items.map((m) => (
               <tr key={m.metric} class={m.metric === shown ? 'selected' : ''}>
@@ -250,15 +231,7 @@ export function DevicePage({ id }: { id: string }) {
         <Empty>No alerts for this device.</Empty>
       ) : (
         <table class="table">
-          <thead>
-            <tr>
-              <th scope="col">Status</th>
-              <th scope="col">Rule</th>
-              <th scope="col">Triggered</th>
-              <th scope="col">Resolved</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
+          <Head columns={['Status', 'Rule', 'Triggered', 'Resolved', 'Actions']} />
           <tbody>
             {deviceAlerts.map((a) => (
               <tr key={a.id}>

@@ -1,11 +1,11 @@
 import { useState } from 'preact/hooks';
 import type { Schemas } from '../api/client';
 import { unwrap } from '../api/errors';
-import { Badge, Empty, ErrorBanner, Loading } from '../components/ui';
-import { allPages } from '../lib/pages';
+import { Badge, Empty, ErrorBanner, Loading, Pager, Head } from '../components/ui';
 import { deviceStatus, onlineWindow } from '../lib/status';
 import { relative } from '../lib/time';
 import { useInterval, useLoad } from '../lib/use-load';
+import { useRules } from '../lib/use-rules';
 import { useSession } from '../session';
 
 export function DevicesPage() {
@@ -18,17 +18,7 @@ export function DevicesPage() {
   const [now, setNow] = useState(Date.now());
   useInterval(() => setNow(Date.now()), 15000, true);
 
-  const rules = useLoad(
-    () =>
-      allPages((c) =>
-        unwrap(
-          api.GET('/projects/{project_id}/rules', {
-            params: { path: { project_id: projectId }, query: { cursor: c } },
-          }),
-        ),
-      ),
-    [projectId],
-  );
+  const rules = useRules();
   const page = useLoad(
     () =>
       unwrap(
@@ -96,15 +86,7 @@ export function DevicesPage() {
       )}
       {devices.length > 0 && (
         <table class="table">
-          <thead>
-            <tr>
-              <th scope="col">Status</th>
-              <th scope="col">External id</th>
-              <th scope="col">Name</th>
-              <th scope="col">Tags</th>
-              <th scope="col">Last seen</th>
-            </tr>
-          </thead>
+          <Head columns={['Status', 'External id', 'Name', 'Tags', 'Last seen']} />
           <tbody>
             {devices.map((d) => {
               const status = deviceStatus(d.last_seen_at, now, onlineSeconds);
@@ -142,18 +124,7 @@ export function DevicesPage() {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {cursor && (
-          <button type="button" onClick={() => setCursor(undefined)}>
-            First page
-          </button>
-        )}
-        {page.data?.next_cursor && (
-          <button type="button" onClick={() => setCursor(page.data!.next_cursor ?? undefined)}>
-            Next page
-          </button>
-        )}
-      </div>
+      <Pager cursor={cursor} next={page.data?.next_cursor} onPage={setCursor} />
     </section>
   );
 }

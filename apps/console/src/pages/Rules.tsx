@@ -1,27 +1,15 @@
 import { useState } from 'preact/hooks';
 import type { Schemas } from '../api/client';
-import { unwrap } from '../api/errors';
 import { RuleEditor } from '../components/RuleEditor';
-import { ActionButton, Badge, Empty, ErrorBanner, Loading } from '../components/ui';
-import { allPages } from '../lib/pages';
+import { ActionButton, Badge, Empty, ErrorBanner, Loading, Head } from '../components/ui';
 import { describeRule } from '../lib/rule-form';
-import { useLoad } from '../lib/use-load';
+import { useRules } from '../lib/use-rules';
 import { useSession } from '../session';
 
 export function RulesPage() {
-  const { api, key } = useSession();
+  const { key } = useSession();
   const [editing, setEditing] = useState<Schemas['RuleResponse'] | 'new' | null>(null);
-  const rules = useLoad(
-    () =>
-      allPages((c) =>
-        unwrap(
-          api.GET('/projects/{project_id}/rules', {
-            params: { path: { project_id: key.project.id }, query: { cursor: c } },
-          }),
-        ),
-      ),
-    [key.project.id],
-  );
+  const rules = useRules();
 
   return (
     <section aria-labelledby="rules-title">
@@ -43,16 +31,7 @@ export function RulesPage() {
       {rules.data && rules.data.length === 0 && <Empty>No rules yet.</Empty>}
       {rules.data && rules.data.length > 0 && (
         <table class="table">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Condition</th>
-              <th scope="col">Devices</th>
-              <th scope="col">Cooldown</th>
-              <th scope="col">State</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
+          <Head columns={['Name', 'Condition', 'Devices', 'Cooldown', 'State', 'Actions']} />
           <tbody>
             {rules.data.map((r) => (
               <tr key={r.id}>

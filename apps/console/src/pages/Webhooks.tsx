@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { Schemas } from '../api/client';
 import { unwrap } from '../api/errors';
-import { ActionButton, Badge, Empty, ErrorBanner, Loading } from '../components/ui';
+import { ActionButton, Badge, Empty, ErrorBanner, Loading, Head } from '../components/ui';
 import { allPages } from '../lib/pages';
 import { formatTime, relative } from '../lib/time';
 import { useInterval, useLoad } from '../lib/use-load';
@@ -57,15 +57,7 @@ function Attempts({ delivery }: { delivery: Delivery }) {
   return (
     <table class="table nested">
       <caption class="sr-only">Attempts of delivery {delivery.id}</caption>
-      <thead>
-        <tr>
-          <th scope="col">#</th>
-          <th scope="col">Started</th>
-          <th scope="col">Took</th>
-          <th scope="col">Answer</th>
-          <th scope="col">Error / response</th>
-        </tr>
-      </thead>
+      <Head columns={['#', 'Started', 'Took', 'Answer', 'Error / response']} />
       <tbody>
         {attempts.data.map((a) => (
           <tr key={a.attempt}>
@@ -115,16 +107,7 @@ function Deliveries({
       {items.length > 0 && (
         <table class="table">
           <caption class="sr-only">Newest deliveries to {webhook.url}</caption>
-          <thead>
-            <tr>
-              <th scope="col">Status</th>
-              <th scope="col">Event</th>
-              <th scope="col">Created</th>
-              <th scope="col">Attempts</th>
-              <th scope="col">Last answer</th>
-              <th scope="col">Actions</th>
-            </tr>
-          </thead>
+          <Head columns={['Status', 'Event', 'Created', 'Attempts', 'Last answer', 'Actions']} />
           <tbody>
             {items.map((d) => (
               <>
