@@ -23,8 +23,9 @@
  * worker `npm run up` started; N > 1 spawns N − 1 more `node dist/apps/worker/main.js` with
  * WORKER_PORT=0 for the run and stops them after; needs `npm run build`),
  * BENCH_TIMEOUT_S (600), BENCH_T0 (when the readings start: `2025-01-01T00:00:00Z` unless
- * set; `recent` starts them a day ago, so that on the partitioned table they land in the
- * current partitions, as live data does, not in the partition of the past).
+ * set; `recent`: a day ago, as live data is. On the partitioned table, a database migrated
+ * less than about a week ago still takes such readings into its partition of the past,
+ * which runs up to the first partition the migration created.)
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import { createServer, Server } from 'node:http';
