@@ -82,6 +82,14 @@ describe('the console on the api (e2e)', () => {
       expect(page.headers['content-type']).toMatch(/text\/html/);
       expect(page.text).toContain('Telemetry console');
       expect(page.headers['cache-control']).toBe('no-cache');
+      // No inline script on the page that holds a key, unlike the Swagger UI's policy.
+      const directive = (name: string) =>
+        String(page.headers['content-security-policy'])
+          .split(';')
+          .map((d) => d.trim())
+          .find((d) => d.startsWith(`${name} `));
+      expect(directive('script-src')).toBe("script-src 'self'");
+      expect(directive('connect-src')).toBe("connect-src 'self'");
       const asset = await request(api.server).get('/console/assets/index-abc123.js');
       expect(asset.status).toBe(200);
       expect(asset.headers['cache-control']).toBe('public, max-age=31536000, immutable');

@@ -1,10 +1,23 @@
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Request, Response } from 'express';
 import { existsSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 
 /** Where the console is served; `GET /` links here. */
 export const CONSOLE_PATH = '/console';
+
+/** Scripts, styles and requests from this origin only; uPlot and Preact set inline styles. */
+const CONSOLE_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "frame-ancestors 'none'",
+  "form-action 'self'",
+].join('; ');
 
 /**
  * The web console: static files built by Vite (apps/console), served as they are. The
@@ -21,8 +34,13 @@ export function serveConsole(app: NestExpressApplication, consoleDir: string | n
       setHeaders: (res: Response, path: string) => {
         res.setHeader(
           'Cache-Control',
-          path.includes(`${sep}assets${sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache',
+          relative(dir, path).startsWith(`assets${sep}`)
+            ? 'public, max-age=31536000, immutable'
+            : 'no-cache',
         );
+        // The page that holds an API key runs no inline script and talks to this api only
+        // (the global policy allows inline scripts for Swagger UI at /docs).
+        res.setHeader('Content-Security-Policy', CONSOLE_CSP);
       },
     });
     return;
