@@ -278,11 +278,18 @@ describe('web console in a browser', () => {
     await expectAccessible();
   });
 
-  it('forgets the key with the tab', async () => {
-    const other = await context.browser()!.newContext();
-    const fresh = await other.newPage();
-    await fresh.goto(`${stack.apiUrl}/console/`);
-    await fresh.getByLabel('API key').waitFor();
-    await other.close();
+  it('keeps the key to its tab: another tab of the same browser starts signed out', async () => {
+    // sessionStorage belongs to one tab; localStorage or a cookie would be shared.
+    expect(await page.evaluate(() => Object.values((globalThis as any).sessionStorage))).toEqual([
+      readKey,
+    ]);
+    const tab = await context.newPage();
+    await tab.goto(`${stack.apiUrl}/console/`);
+    await tab.getByRole('button', { name: 'Sign in' }).waitFor();
+    // Give a remembered key (there is none) the time to sign in before looking.
+    await tab.waitForTimeout(500);
+    expect(await tab.getByRole('heading', { name: 'Devices' }).count()).toBe(0);
+    expect(await tab.evaluate(() => Object.values((globalThis as any).sessionStorage))).toEqual([]);
+    await tab.close();
   });
 });

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import {
   fromLocalInput,
   lastSeconds,
@@ -28,6 +28,13 @@ export function RangePicker(props: {
   const current = windowOf(range, props.nowMs);
   const [from, setFrom] = useState(toLocalInput(current.from));
   const [to, setTo] = useState(toLocalInput(current.to));
+  // A zoom or a pan moves the range: the inputs follow it (a relative range keeps the
+  // times it was picked at, so they don't jump under the cursor every refresh).
+  useEffect(() => {
+    if (range.kind !== 'absolute') return;
+    setFrom(toLocalInput(range.from));
+    setTo(toLocalInput(range.to));
+  }, [range]);
   const preset =
     range.kind === 'relative'
       ? RANGE_PRESETS.find((p) => p.seconds === range.seconds)?.id

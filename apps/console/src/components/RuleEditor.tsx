@@ -6,6 +6,7 @@ import { fieldErrors, unwrap } from '../api/errors';
 import { can, needs } from '../lib/permissions';
 import {
   backtestRule,
+  backtestTarget,
   createBody,
   EMPTY_RULE_FORM,
   formOf,
@@ -80,14 +81,17 @@ export function RuleEditor(props: {
   const allowed = can(key.scopes, 'manage');
   const set = <K extends keyof RuleForm>(k: K, v: RuleForm[K]) =>
     setForm((f) => ({ ...f, [k]: v }));
-  const text = (k: keyof RuleForm, type = 'text') => (
+  /** An input; `hinted`: its Field shows a hint, which describes it too. */
+  const text = (k: keyof RuleForm, type = 'text', hinted = false) => (
     <input
       id={`rule-${k}`}
       type={type}
       value={form[k] as string}
       disabled={!allowed}
       aria-invalid={errors[k] ? true : undefined}
-      aria-describedby={errors[k] ? `${k}-error` : undefined}
+      aria-describedby={
+        [hinted && `${k}-hint`, errors[k] && `${k}-error`].filter(Boolean).join(' ') || undefined
+      }
       onInput={(e) => set(k, e.currentTarget.value as never)}
       step={type === 'number' ? 'any' : undefined}
     />
@@ -95,7 +99,7 @@ export function RuleEditor(props: {
 
   const numberField = (k: keyof RuleForm, label: string, hint?: string) => (
     <Field key={k} id={k} label={label} error={errors[k]} hint={hint}>
-      {text(k, 'number')}
+      {text(k, 'number', Boolean(hint))}
     </Field>
   );
 
@@ -124,6 +128,7 @@ export function RuleEditor(props: {
     }
   };
 
+  const target = backtestTarget(form, props.rule?.id ?? null);
   const runBacktest = async (seconds: number) => {
     setBacktest({ busy: true });
     const to = Math.ceil(Date.now() / 1000);
@@ -133,6 +138,8 @@ export function RuleEditor(props: {
           params: { path: { project_id: key.project.id } },
           body: {
             rule: backtestRule(form),
+            ...(target.tag !== undefined && { tag: target.tag }),
+            ...(target.rule_id !== undefined && { rule_id: target.rule_id }),
             from: toIso(to - seconds),
             to: toIso(to),
             transitions_limit: 1000,
@@ -177,6 +184,7 @@ export function RuleEditor(props: {
         >
           <select
             id="rule-kind"
+            aria-describedby={props.rule ? 'kind-hint' : undefined}
             value={form.kind}
             disabled={!allowed || Boolean(props.rule)}
             onChange={(e) => set('kind', e.currentTarget.value as RuleForm['kind'])}
@@ -271,7 +279,15 @@ export function RuleEditor(props: {
         <section class="backtest" aria-labelledby="backtest-title">
           <h3 id="backtest-title">Backtest on stored readings</h3>
           <p class="muted">
-            What this rule would have done, without saving it or sending anything.
+            What this rule would have done, without saving it or sending anything, over{' '}
+            {form.scope === 'TAG'
+              ? `the devices tagged ${form.tag.trim() || '…'}`
+              : form.scope === 'EXPLICIT' && props.rule
+                ? 'the devices assigned to it'
+                : form.scope === 'EXPLICIT'
+                  ? 'every device of the project (a new rule has no devices assigned yet)'
+                  : 'every device of the project'}
+            .
           </p>
           {BACKTEST_RANGES.map(([label, seconds]) => (
             <button
@@ -291,6 +307,8 @@ export function RuleEditor(props: {
                 {plural(backtest.result.devices.length, 'device')}:{' '}
                 {plural(backtest.result.opened, 'alert')} would have opened,{' '}
                 {backtest.result.resolved} resolved.
+                {backtest.result.devices.some((d) => d.truncated) &&
+                  ' The chart shows the first 1,000 transitions of each device; some had more.'}
               </p>
               <TimeChart
                 label={`Alerts the rule would have opened per ${preview.xs.length > 1 ? preview.xs[1] - preview.xs[0] : 0} seconds`}

@@ -36,7 +36,6 @@ const SPAN_COLOURS: Record<Span['status'], string> = {
  */
 export function TimeChart(props: TimeChartProps) {
   const host = useRef<HTMLDivElement>(null);
-  const plot = useRef<uPlot | null>(null);
   const latest = useRef(props);
   latest.current = props;
 
@@ -115,7 +114,6 @@ export function TimeChart(props: TimeChartProps) {
       );
     }
     const u = new uPlot(opts, props.data, el);
-    plot.current = u;
     const onDblClick = () => latest.current.onReset?.();
     u.over.addEventListener('dblclick', onDblClick);
     const resize = new ResizeObserver(() => {
@@ -127,7 +125,6 @@ export function TimeChart(props: TimeChartProps) {
       resize.disconnect();
       u.over.removeEventListener('dblclick', onDblClick);
       u.destroy();
-      plot.current = null;
     };
   }, [
     props.data,

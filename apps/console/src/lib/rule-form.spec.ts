@@ -1,6 +1,7 @@
 import { savedRule } from '../testing/fixtures';
 import {
   backtestRule,
+  backtestTarget,
   createBody,
   describeRule,
   EMPTY_RULE_FORM,
@@ -91,4 +92,24 @@ it('describeRule reads like the condition', () => {
   expect(describeRule({ ...saved, kind: 'offline', offline_after_seconds: 900 })).toBe(
     'nothing heard for 900 s',
   );
+});
+
+describe('backtestTarget', () => {
+  const form = (over: Partial<ReturnType<typeof formOf>>) => ({ ...formOf(savedRule()), ...over });
+  it("runs a tag rule over the form's tag, saved or not", () => {
+    expect(backtestTarget(form({ scope: 'TAG', tag: ' greenhouse ' }), 'r')).toEqual({
+      tag: 'greenhouse',
+      everyDevice: false,
+    });
+  });
+  it('runs a saved rule for assigned devices over its assignments, a new one over every device', () => {
+    expect(backtestTarget(form({ scope: 'EXPLICIT' }), 'r')).toEqual({
+      rule_id: 'r',
+      everyDevice: false,
+    });
+    expect(backtestTarget(form({ scope: 'EXPLICIT' }), null)).toEqual({ everyDevice: true });
+  });
+  it('runs an ALL rule over every device, without the saved scope', () => {
+    expect(backtestTarget(form({ scope: 'ALL' }), 'r')).toEqual({ everyDevice: true });
+  });
 });

@@ -143,3 +143,17 @@ export function describeRule(rule: Rule): string {
   if (rule.kind === 'offline') return `nothing heard for ${rule.offline_after_seconds} s`;
   return `${rule.metric} ${rule.operator} ${rule.threshold}, ${rule.required_k} of ${rule.window_n}`;
 }
+
+/**
+ * Which devices a backtest of the form's rule covers, as the form says: a tag rule's tag,
+ * a saved rule's assigned devices (`rule_id`), or every device of the project (an ALL
+ * rule, or a new rule for assigned devices, which has none yet: `everyDevice` says so).
+ */
+export function backtestTarget(
+  form: RuleForm,
+  savedRuleId: string | null,
+): { tag?: string; rule_id?: string; everyDevice: boolean } {
+  if (form.scope === 'TAG') return { tag: form.tag.trim(), everyDevice: false };
+  if (form.scope === 'EXPLICIT' && savedRuleId) return { rule_id: savedRuleId, everyDevice: false };
+  return { everyDevice: true };
+}

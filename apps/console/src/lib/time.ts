@@ -60,7 +60,6 @@ export function pan(range: Window, fraction: number): Window {
 }
 
 export const toIso = (unixSeconds: number): string => new Date(unixSeconds * 1000).toISOString();
-export const fromIso = (iso: string): number => Date.parse(iso) / 1000;
 
 /** `<input type="datetime-local">` speaks local time without a zone. */
 export function toLocalInput(unixSeconds: number): string {

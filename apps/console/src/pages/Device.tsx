@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import type { Schemas } from '../api/client';
-import { unwrap } from '../api/errors';
+import { ApiError, unwrap } from '../api/errors';
 import { AlertActions, AlertStatus } from '../components/alerts';
 import { type Range, RangePicker, windowOf } from '../components/RangePicker';
 import { TimeChart } from '../components/TimeChart';
@@ -43,7 +43,11 @@ export function DevicePage({ id }: { id: string }) {
         api.GET('/telemetry/devices/{device_id}/telemetry/latest', {
           params: { path: { device_id: id } },
         }),
-      ).catch(() => null),
+      ).catch((e: unknown) => {
+        // No reading yet is a 404; anything else is an error to show.
+        if (e instanceof ApiError && e.status === 404) return null;
+        throw e;
+      }),
     [id, now],
   );
   const rules = useRules();
@@ -84,7 +88,8 @@ export function DevicePage({ id }: { id: string }) {
       );
     const [min, avg, max] = await Promise.all([get('min'), get('avg'), get('max')]);
     return bandSeries(min.items, avg.items, max.items);
-  }, [id, shown, aligned.from, aligned.to, bucket]);
+    // A relative range asks again on every refresh tick, not only when a bucket rolls over.
+  }, [id, shown, aligned.from, aligned.to, bucket, range.kind === 'relative' ? now : 0]);
 
   const data = useMemo<uPlot.AlignedData>(() => {
     const d = chart.data;
@@ -217,6 +222,7 @@ export function DevicePage({ id }: { id: string }) {
       )}
 
       <h2>Latest reading</h2>
+      <ErrorBanner error={latest.error} />
       {latest.data ? (
         <p>
           {formatTime(latest.data.ts)}: <code>{JSON.stringify(latest.data.data)}</code>

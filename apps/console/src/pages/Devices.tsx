@@ -74,7 +74,7 @@ export function DevicesPage() {
         {Math.round(onlineSeconds / 60) >= 1
           ? `${Math.round(onlineSeconds / 60)} min`
           : `${onlineSeconds} s`}
-        {rules.data?.some((r) => r.kind === 'offline')
+        {rules.data?.some((r) => r.enabled && r.kind === 'offline')
           ? ' (the shortest offline rule of the project)'
           : ''}
         .

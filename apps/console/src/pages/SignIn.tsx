@@ -32,7 +32,9 @@ export function SignIn(props: {
     try {
       props.onSignedIn(candidate, await whoAmI(candidate));
     } catch (e) {
-      if (fromStorage) props.onForget();
+      // Only a refused key is forgotten: an api restarting or busy must not sign anyone out.
+      if (fromStorage && e instanceof ApiError && (e.status === 401 || e.status === 403))
+        props.onForget();
       setError(signInMessage(e));
     } finally {
       setBusy(false);

@@ -1,3 +1,4 @@
+import { Fragment } from 'preact';
 import { useState } from 'preact/hooks';
 import type { Schemas } from '../api/client';
 import { unwrap } from '../api/errors';
@@ -110,8 +111,8 @@ function Deliveries({
           <Head columns={['Status', 'Event', 'Created', 'Attempts', 'Last answer', 'Actions']} />
           <tbody>
             {items.map((d) => (
-              <>
-                <tr key={d.id} class="delivery">
+              <Fragment key={d.id}>
+                <tr class="delivery">
                   <td>
                     <Badge
                       kind={
@@ -166,13 +167,13 @@ function Deliveries({
                   </td>
                 </tr>
                 {open === d.id && (
-                  <tr key={`${d.id}-attempts`}>
+                  <tr>
                     <td colSpan={6}>
                       <Attempts delivery={d} />
                     </td>
                   </tr>
                 )}
-              </>
+              </Fragment>
             ))}
           </tbody>
         </table>
