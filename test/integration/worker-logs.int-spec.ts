@@ -187,6 +187,11 @@ describe('worker logs (integration)', () => {
       });
       expect(setAside).toHaveLength(1);
       expect(setAside[0]).toMatchObject({ level: 40, rejected: 1 });
+      const stored = await http()
+        .get(`/telemetry/devices/${device.id}/telemetry`)
+        .set(p.headers)
+        .expect(200);
+      expect((stored.body.items as Json[]).map((r) => r.data.t).sort()).toEqual([1, 3]);
       expect(lines().filter((l) => l.level >= 50)).toEqual([]);
     } finally {
       await ingest.close();
