@@ -1,11 +1,5 @@
 import { AppError } from '@app/common';
-import type {
-  DeepPartial,
-  EntityManager,
-  FindOptionsWhere,
-  ObjectLiteral,
-  Repository,
-} from 'typeorm';
+import type { DeepPartial, EntityManager, EntityTarget, ObjectLiteral, Repository } from 'typeorm';
 import { lockForTransaction } from './advisory-lock';
 
 /** Lock class of quota checks (first key of the two-key advisory lock). */
@@ -17,10 +11,10 @@ export interface Quota {
   projectId: string;
   limit: number;
   /**
-   * The project's rows now, counted in the transaction by the lib that owns them (this
-   * lib names no feature table).
+   * The owning lib's entity (one with a `projectId`), whose rows of the project are counted
+   * in the transaction: this lib names no feature table.
    */
-  count: (em: EntityManager) => Promise<number>;
+  entity: EntityTarget<{ projectId: string }>;
   /** Checked under the lock before refusing: true means the row is already there. */
   unless?: () => Promise<boolean>;
 }
@@ -32,7 +26,7 @@ export interface Quota {
  */
 export async function assertUnderQuota(em: EntityManager, quota: Quota): Promise<void> {
   await lockForTransaction(em, QUOTA_LOCK_CLASS, `${quota.what}:${quota.projectId}`);
-  const n = await quota.count(em);
+  const n = await em.getRepository(quota.entity).countBy({ projectId: quota.projectId });
   if (n >= quota.limit && !(await quota.unless?.())) {
     const what = quota.what;
     const variable = `QUOTA_${what.toUpperCase()}_PER_PROJECT`;
@@ -46,19 +40,15 @@ export async function assertUnderQuota(em: EntityManager, quota: Quota): Promise
 
 /**
  * Saves a new row of `repository`'s entity (one with a `projectId`) in a transaction that
- * checks the quota first, counting the project's rows of that entity.
+ * checks the quota on that entity first.
  */
 export function saveUnderQuota<T extends ObjectLiteral & { projectId: string }>(
   repository: Repository<T>,
-  quota: Omit<Quota, 'count'>,
+  quota: Omit<Quota, 'entity'>,
   values: DeepPartial<NoInfer<T>>,
 ): Promise<T> {
-  const count = (em: EntityManager) =>
-    em
-      .getRepository<T>(repository.target)
-      .countBy({ projectId: quota.projectId } as FindOptionsWhere<T>);
   return repository.manager.transaction(async (em) => {
-    await assertUnderQuota(em, { ...quota, count });
+    await assertUnderQuota(em, { ...quota, entity: repository.target });
     const repo: Repository<T> = em.getRepository<T>(repository.target);
     const row: T = repo.create(values);
     return repo.save(row);

@@ -42,7 +42,7 @@ export class DevicesRepository {
         what: 'devices',
         projectId,
         limit: quota,
-        count: () => repo.countBy({ projectId }),
+        entity: DeviceEntity,
         // A racing registration of this very device, committed while we waited for the
         // quota lock, is the device we want, not one too many.
         unless: () => repo.existsBy({ projectId, externalId }),
