@@ -1,5 +1,5 @@
 import { ProjectId } from '@app/common';
-import { ApiKeyScope } from '@app/tenancy';
+import { ApiKeyPrincipal, ApiKeyScope } from '@app/tenancy';
 import {
   applyDecorators,
   createParamDecorator,
@@ -36,22 +36,20 @@ export const RequireScope = (scope: ApiKeyScope): MethodDecorator & ClassDecorat
     }),
   );
 
+/** The API key `AuthGuard` let the request in with; `decorator` names the misuse. */
+function apiKeyOf(ctx: ExecutionContext, decorator: string): ApiKeyPrincipal {
+  const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
+  if (req.principal?.kind !== 'api_key')
+    throw new Error(`${decorator} used on a route without API key auth`);
+  return req.principal;
+}
+
 /** The project the presented API key belongs to, as `AuthGuard` checked it. */
 export const CurrentProject = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): ProjectId => {
-    const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (req.principal?.kind !== 'api_key')
-      throw new Error('CurrentProject used on a route without API key auth');
-    return req.principal.projectId;
-  },
+  (_data: unknown, ctx: ExecutionContext): ProjectId => apiKeyOf(ctx, 'CurrentProject').projectId,
 );
 
-/** The API key a request presented, as `AuthGuard` checked it: its id and project. */
+/** The API key a request presented, as `AuthGuard` checked it: its id, project and scopes. */
 export const CurrentApiKey = createParamDecorator(
-  (_data: unknown, ctx: ExecutionContext): { keyId: string; projectId: ProjectId } => {
-    const req = ctx.switchToHttp().getRequest<AuthenticatedRequest>();
-    if (req.principal?.kind !== 'api_key')
-      throw new Error('CurrentApiKey used on a route without API key auth');
-    return { keyId: req.principal.keyId, projectId: req.principal.projectId };
-  },
+  (_data: unknown, ctx: ExecutionContext): ApiKeyPrincipal => apiKeyOf(ctx, 'CurrentApiKey'),
 );

@@ -1,5 +1,4 @@
-import type { ProjectId } from '@app/common';
-import { CurrentApiKeyResponse, TenancyService } from '@app/tenancy';
+import { ApiKeyPrincipal, CurrentApiKeyResponse, TenancyService } from '@app/tenancy';
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { CurrentApiKey, RequireScope } from '../auth/auth.decorators';
@@ -18,9 +17,7 @@ export class ApiKeysController {
       'Lets a client find out, from the key alone, which project it works in and what it may do (a `read` key may not change anything; `manage` may).',
   })
   @ApiOkResponse({ type: CurrentApiKeyResponse })
-  current(
-    @CurrentApiKey() key: { keyId: string; projectId: ProjectId },
-  ): Promise<CurrentApiKeyResponse> {
+  current(@CurrentApiKey() key: ApiKeyPrincipal): Promise<CurrentApiKeyResponse> {
     return this.tenancy.currentApiKey(key.projectId, key.keyId);
   }
 }
