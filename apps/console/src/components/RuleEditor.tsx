@@ -19,7 +19,18 @@ import { useSession } from '../session';
 import { TimeChart } from './TimeChart';
 import { ErrorBanner } from './ui';
 
-const OPERATORS: RuleForm['operator'][] = ['>', '>=', '<', '<=', '==', '!='];
+const OPERATORS: Array<[RuleForm['operator'], string]> = (
+  ['>', '>=', '<', '<=', '==', '!='] as const
+).map((o) => [o, o]);
+const KINDS: Array<[RuleForm['kind'], string]> = [
+  ['threshold', 'threshold (k of the last n readings)'],
+  ['offline', 'offline (nothing heard for a while)'],
+];
+const SCOPES: Array<[RuleForm['scope'], string]> = [
+  ['ALL', 'every device'],
+  ['TAG', 'devices with a tag'],
+  ['EXPLICIT', 'devices assigned to the rule'],
+];
 /** The threshold kind's number inputs: field, label, hint. */
 const THRESHOLD_NUMBERS: Array<[keyof RuleForm, string, string?]> = [
   ['threshold', 'Threshold'],
@@ -97,6 +108,26 @@ export function RuleEditor(props: {
     />
   );
 
+  /** A select of `options` ([value, text]); `locked`: shown but not changeable. */
+  const choice = <K extends 'kind' | 'operator' | 'scope'>(
+    k: K,
+    options: Array<[RuleForm[K], string]>,
+    opts: { locked?: boolean; hinted?: boolean } = {},
+  ) => (
+    <select
+      id={`rule-${k}`}
+      aria-describedby={opts.hinted ? `${k}-hint` : undefined}
+      value={form[k]}
+      disabled={!allowed || opts.locked}
+      onChange={(e) => set(k, e.currentTarget.value as RuleForm[K])}
+    >
+      {options.map(([value, label]) => (
+        <option key={value} value={value}>
+          {label}
+        </option>
+      ))}
+    </select>
+  );
   const numberField = (k: keyof RuleForm, label: string, hint?: string) => (
     <Field key={k} id={k} label={label} error={errors[k]} hint={hint}>
       {text(k, 'number', Boolean(hint))}
@@ -182,16 +213,7 @@ export function RuleEditor(props: {
           error={errors.kind}
           hint={props.rule ? 'cannot change once created' : undefined}
         >
-          <select
-            id="rule-kind"
-            aria-describedby={props.rule ? 'kind-hint' : undefined}
-            value={form.kind}
-            disabled={!allowed || Boolean(props.rule)}
-            onChange={(e) => set('kind', e.currentTarget.value as RuleForm['kind'])}
-          >
-            <option value="threshold">threshold (k of the last n readings)</option>
-            <option value="offline">offline (nothing heard for a while)</option>
-          </select>
+          {choice('kind', KINDS, { locked: Boolean(props.rule), hinted: Boolean(props.rule) })}
         </Field>
         {form.kind === 'threshold' ? (
           <>
@@ -199,18 +221,7 @@ export function RuleEditor(props: {
               {text('metric')}
             </Field>
             <Field id="operator" label="Operator" error={errors.operator}>
-              <select
-                id="rule-operator"
-                value={form.operator}
-                disabled={!allowed}
-                onChange={(e) => set('operator', e.currentTarget.value as RuleForm['operator'])}
-              >
-                {OPERATORS.map((o) => (
-                  <option key={o} value={o}>
-                    {o}
-                  </option>
-                ))}
-              </select>
+              {choice('operator', OPERATORS)}
             </Field>
             {THRESHOLD_NUMBERS.map(([k, label, hint]) => numberField(k, label, hint))}
           </>
@@ -220,16 +231,7 @@ export function RuleEditor(props: {
         {numberField('cooldown_seconds', 'Cooldown (seconds)')}
         {numberField('reminder_interval_seconds', 'Remind every (seconds)', 'optional')}
         <Field id="scope" label="Devices" error={errors.scope}>
-          <select
-            id="rule-scope"
-            value={form.scope}
-            disabled={!allowed}
-            onChange={(e) => set('scope', e.currentTarget.value as RuleForm['scope'])}
-          >
-            <option value="ALL">every device</option>
-            <option value="TAG">devices with a tag</option>
-            <option value="EXPLICIT">devices assigned to the rule</option>
-          </select>
+          {choice('scope', SCOPES)}
         </Field>
         {form.scope === 'TAG' && (
           <Field id="tag" label="Tag" error={errors.tag}>
