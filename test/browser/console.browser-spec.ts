@@ -8,9 +8,13 @@ import {
   screenshotDir,
   seriousViolations,
 } from '../support/browser';
+import { until } from '../support/fixtures';
 import { type LiveStack, startLiveStack } from '../support/live-stack';
 
 jest.setTimeout(120_000);
+
+/** How long the pipeline may take to register the device and open the alert. */
+const WAIT = { timeoutMs: 30_000, everyMs: 250 };
 
 /**
  * The console in Chromium against the real api, worker, PostgreSQL, Redis and the local
@@ -36,19 +40,6 @@ describe('web console in a browser', () => {
     page.screenshot({ path: join(shots, `console-${name}.png`), fullPage: true });
 
   const api = () => request(stack.apiUrl);
-  const until = async <T>(
-    what: string,
-    probe: () => Promise<T | undefined>,
-    ms = 30_000,
-  ): Promise<T> => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  };
   const expectAccessible = async () => expect(await seriousViolations(page)).toEqual([]);
 
   beforeAll(async () => {
@@ -90,18 +81,23 @@ describe('web console in a browser', () => {
       .set({ 'X-API-Key': ingestKey })
       .send({ device_external_id: externalId, events });
     expect(ingest.status).toBe(202);
-    const device = await until('the device', async () => {
-      const res = await api()
-        .get(`/projects/${projectId}/devices`)
-        .query({ external_id: externalId })
-        .set(key);
-      return res.body.items?.[0] as { id: string } | undefined;
-    });
-    deviceId = device.id;
-    await until('the alert', async () => {
-      const res = await api().get(`/projects/${projectId}/alerts`).set(key);
-      return res.body.items?.length ? true : undefined;
-    });
+    const device = await until(
+      'the device',
+      async () => {
+        const res = await api()
+          .get(`/projects/${projectId}/devices`)
+          .query({ external_id: externalId })
+          .set(key);
+        return res.body.items?.[0] as { id: string } | undefined;
+      },
+      WAIT,
+    );
+    deviceId = device!.id;
+    await until(
+      'the alert',
+      async () => (await api().get(`/projects/${projectId}/alerts`).set(key)).body.items?.length,
+      WAIT,
+    );
 
     browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
