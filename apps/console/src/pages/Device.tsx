@@ -112,6 +112,12 @@ export function DevicePage({ id }: { id: string }) {
     setHistory((h) => [...h, range]);
     setRange(next);
   };
+  /** The range before the last zoom, pan or pick (Back, or a double-click on the chart). */
+  const goBack = () => {
+    if (history.length === 0) return;
+    setRange(history[history.length - 1]);
+    setHistory((h) => h.slice(0, -1));
+  };
 
   const d = device.data;
   const status = d ? deviceStatus(d.last_seen_at, now, onlineWindow(rules.data ?? [])) : null;
@@ -187,13 +193,7 @@ export function DevicePage({ id }: { id: string }) {
           <p class="muted">
             Drag across the chart to zoom in; double-click to go back.{' '}
             {history.length > 0 && (
-              <button
-                type="button"
-                onClick={() => {
-                  setRange(history[history.length - 1]);
-                  setHistory((h) => h.slice(0, -1));
-                }}
-              >
+              <button type="button" onClick={goBack}>
                 Back to the previous range
               </button>
             )}
@@ -207,11 +207,7 @@ export function DevicePage({ id }: { id: string }) {
             spans={spans}
             xRange={xRange}
             onZoom={(from, to) => changeRange({ kind: 'absolute', from, to })}
-            onReset={() => {
-              if (history.length === 0) return;
-              setRange(history[history.length - 1]);
-              setHistory((h) => h.slice(0, -1));
-            }}
+            onReset={goBack}
           />
           <p class="legend muted">
             <span class="swatch swatch-open" /> open alert{' '}
