@@ -583,10 +583,15 @@ describe('webhooks (e2e)', () => {
     let cApi: RunningApi;
     const workers: RunningWorker[] = [];
     let cPipeline: Pipeline;
+    // Long enough that a loaded machine (CI runs this on a Redis Cluster after the whole
+    // suite) still sees the circuit open and queues the next events inside one period. At
+    // 2 s, one CI run saw only "closed, 0 failures" after the fifth failure: a status request
+    // slower than open, probe, open, probe (about 5.5 s at 2 s) leaves the cycle unseen.
+    const recoveryMs = 6000;
     const cEnv = {
       REDIS_PREFIX: `${testRunEnv().redisPrefix}:circuit`,
       WEBHOOK_CIRCUIT_FAILURE_THRESHOLD: '5',
-      WEBHOOK_CIRCUIT_RECOVERY_SECONDS: '2',
+      WEBHOOK_CIRCUIT_RECOVERY_SECONDS: String(recoveryMs / 1000),
       WEBHOOK_RETRY_SCHEDULE: Array(12).fill('0.2').join(','),
     };
 
@@ -629,19 +634,21 @@ describe('webhooks (e2e)', () => {
       };
       const status = async () =>
         (await h().get(`/webhooks/${hook.id}/circuit-status`).set(p.headers).expect(200)).body;
+      // What the circuit said, with how many requests the endpoint had seen by then.
+      const seen = async () => ({ ...(await status()), requests: rx.received.length });
       const list = async () =>
         (await h().get(`/projects/${p.projectId}/webhook-deliveries`).set(p.headers).expect(200))
           .body.items as Json[];
 
       await push([90], 0);
       await rx.waitFor(5);
-      const s = await until('the circuit open', status, {
+      const s = await until('the circuit open', seen, {
         done: (c) => c.state === 'open',
-        timeoutMs: 5000,
+        timeoutMs: recoveryMs,
         everyMs: 20,
       });
-      expect(s).toMatchObject({ state: 'open', consecutive_failures: 5 });
-      expect(Date.parse(s.next_attempt_at) - Date.parse(s.opened_at)).toBe(2000);
+      expect(s).toMatchObject({ state: 'open', consecutive_failures: 5, requests: 5 });
+      expect(Date.parse(s.next_attempt_at) - Date.parse(s.opened_at)).toBe(recoveryMs);
 
       // Six more events while it is open: nothing may go out until the recovery time.
       await push([10, 90, 10, 90, 10, 90, 10, 90, 10, 90, 10, 90], 1);
@@ -650,20 +657,20 @@ describe('webhooks (e2e)', () => {
         done: (l) =>
           l.length === 7 &&
           l.every((d) => Date.parse(d.next_attempt_at) >= Date.parse(s.next_attempt_at)),
-        timeoutMs: 10000,
+        timeoutMs: recoveryMs,
         everyMs: 20,
       });
       expect(rx.received).toHaveLength(5);
       expect(waiting).toHaveLength(7);
       expect(waiting.every((d) => d.status === 'pending')).toBe(true);
 
-      const got = await rx.waitFor(13, 30000);
+      const got = await rx.waitFor(13, 30000 + 2 * recoveryMs);
       const [fifth, probe1, probe2, next] = [got[4], got[5], got[6], got[7]];
       // Open for the recovery time, then one probe; while it was out nobody else went.
-      expect(probe1.startedAt - fifth.endedAt!).toBeGreaterThanOrEqual(1900);
+      expect(probe1.startedAt - fifth.endedAt!).toBeGreaterThanOrEqual(recoveryMs - 100);
       expect(probe2.startedAt).toBeGreaterThanOrEqual(probe1.endedAt!);
       // The failed probe re-opened it for another full period.
-      expect(probe2.startedAt - probe1.endedAt!).toBeGreaterThanOrEqual(1900);
+      expect(probe2.startedAt - probe1.endedAt!).toBeGreaterThanOrEqual(recoveryMs - 100);
       expect(next.startedAt).toBeGreaterThanOrEqual(probe2.endedAt!);
 
       const done = await until('every delivery succeeded', list, {
