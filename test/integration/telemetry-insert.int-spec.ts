@@ -1,6 +1,8 @@
 import { buildDataSourceOptions } from '@app/database';
 import { TelemetryRepository } from '@app/telemetry';
+import { batchAsStored } from '@app/telemetry/batch-readings';
 import { testRunEnv } from '@app/testing';
+import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
 
@@ -235,5 +237,114 @@ describe('storing a batch (integration)', () => {
       [T0 + 13000, 8],
       [T0 + 14000, 9],
     ]);
+  });
+});
+
+/**
+ * The plain INSERT's result is worked out from the payload ({@link batchAsStored}) instead
+ * of returned by PostgreSQL. A differential check: random batches (offsets, fraction
+ * digits, every kind of JSON value, number literals JavaScript and numeric spell
+ * differently, duplicated keys) through both; wherever the payload is read, it says what
+ * PostgreSQL's RETURNING says, and it declines only what it must leave to PostgreSQL.
+ */
+describe('a batch read from its payload, against PostgreSQL (integration, property)', () => {
+  let db: DataSource;
+  let repo: TelemetryRepository;
+
+  beforeAll(async () => {
+    db = new DataSource(
+      buildDataSourceOptions({ url: testRunEnv().databaseUrl, poolSize: 2 }, 'insert-diff-test'),
+    );
+    await db.initialize();
+    repo = new TelemetryRepository(db);
+  });
+  afterAll(() => db?.destroy());
+
+  const KEYS = ['t', 'u', '__proto__', 'constructor', 'toString'];
+  /** Number literals as sent, some spelt differently by JSON.stringify and by numeric. */
+  const LITERALS = [
+    '1.50',
+    '1e2',
+    '-0',
+    '-0.0',
+    '1E-7',
+    '0.1000000000000000055511151231257827',
+    '123456789012345678901234567890',
+    '1e308',
+    '1e309',
+    '5e-324',
+    '1e-400',
+    '-42',
+    '0',
+  ];
+  const value = fc.oneof(
+    fc.constantFrom(...LITERALS),
+    fc.double({ noNaN: true, noDefaultInfinity: true }).map((d) => JSON.stringify(d)),
+    fc.integer().map(String),
+    fc.constantFrom('"45.5"', '"x"', 'true', 'false', 'null', '{"a":1}', '[1]', '""'),
+  );
+  /** An event's JSON text: a ts 2020-2025 (partitions exist for the past) written with an offset and 0-9 fraction digits. */
+  const event = fc
+    .record({
+      ms: fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 0, 1) }),
+      offset: fc.option(fc.integer({ min: -15 * 60 + 1, max: 15 * 60 - 1 }), { nil: undefined }),
+      digits: fc.oneof(
+        { arbitrary: fc.constantFrom(0, 1, 2, 3), weight: 19 },
+        { arbitrary: fc.integer({ min: 4, max: 9 }), weight: 1 },
+      ),
+      extra: fc.integer({ min: 0, max: 999999 }),
+      fields: fc.array(fc.tuple(fc.constantFrom(...KEYS), value), { maxLength: 4 }),
+    })
+    .map(({ ms, offset, digits, extra, fields }) => {
+      const local = new Date(ms + (offset ?? 0) * 60000).toISOString();
+      const fraction = (local.slice(20, 23) + String(extra).padStart(6, '0')).slice(0, digits);
+      const zone =
+        offset === undefined
+          ? 'Z'
+          : `${offset < 0 ? '-' : '+'}${String(Math.floor(Math.abs(offset) / 60)).padStart(2, '0')}:${String(Math.abs(offset) % 60).padStart(2, '0')}`;
+      const ts = `${local.slice(0, 19)}${digits ? `.${fraction}` : ''}${zone}`;
+      const data = fields.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',');
+      // The instant as written (fewer than three digits cut the milliseconds).
+      const written = digits >= 3 ? ms : ms - (ms % 10 ** (3 - digits));
+      return { ms: written, text: `{"ts":"${ts}","data":{${data}}}` };
+    });
+  // Distinct milliseconds: a batch with two events of one millisecond fails the plain INSERT.
+  const batch = fc.uniqueArray(event, { minLength: 1, maxLength: 30, selector: (e) => e.ms });
+
+  it('says what the RETURNING says, or leaves the batch to PostgreSQL', async () => {
+    let read = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        batch,
+        // No cursor, one anywhere, or one exactly at an event (at is late, after is not).
+        fc.oneof(
+          fc.constant(null),
+          fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 0, 1) }),
+          fc.record({ at: fc.nat() }),
+        ),
+        fc.subarray(KEYS),
+        async (events, cursorAt, metrics) => {
+          const payload = `{"device_external_id":"x","events":[${events.map((e) => e.text).join(',')}]}`;
+          const cursor =
+            cursorAt === null
+              ? null
+              : new Date(
+                  typeof cursorAt === 'number' ? cursorAt : events[cursorAt.at % events.length].ms,
+                );
+          const known = batchAsStored(payload, cursor, metrics);
+          // Declined only for a fraction PostgreSQL rounds (more than three digits).
+          const rounded = events.some((e) => /\.\d{4,}/.test(e.text.slice(7, 40)));
+          expect(known === null).toBe(rounded);
+          if (!known) return;
+          read++;
+          const fromPostgres = await db.transaction((em) =>
+            repo.insertDeduplicating(em, randomUUID(), payload, cursor, metrics),
+          );
+          expect(known).toEqual(fromPostgres);
+        },
+      ),
+      { numRuns: 150 },
+    );
+    expect(read).toBeGreaterThan(50);
   });
 });

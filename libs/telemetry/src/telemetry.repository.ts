@@ -9,7 +9,10 @@ import {
 } from '@app/common';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource, EntityManager } from 'typeorm';
+import { DataSource, EntityManager, QueryResult } from 'typeorm';
+import { batchAsStored, EvaluationReading, StoredBatch } from './batch-readings';
+
+export type { EvaluationReading, StoredBatch } from './batch-readings';
 
 export interface ReadingRow {
   ts: Date;
@@ -68,23 +71,6 @@ export interface MetricCatalogRow {
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string; sqlstate: string | null };
 
-/** A reading as rule evaluation reads it: epoch ms, and the rules' metrics as doubles. */
-export interface EvaluationReading {
-  ts: number;
-  /** Metric name → its value when a finite JSON number, else null. */
-  data: Record<string, number | null>;
-}
-
-/** What storing a batch did. */
-export interface StoredBatch {
-  /** Rows stored (duplicates excluded). */
-  inserted: number;
-  /** Of those, at or before the evaluation cursor: stored, never evaluated. */
-  late: number;
-  /** The others, in ts order, as evaluation reads them; only when asked for. */
-  readings?: EvaluationReading[];
-}
-
 /** SQLSTATE of a duplicate key. */
 const UNIQUE_VIOLATION = '23505';
 
@@ -97,6 +83,11 @@ const UNIQUE_VIOLATION = '23505';
  * evaluation reads take the device id of a job queued under its project.
  * The transaction manager comes first where there is one.
  */
+/** {@link TelemetryRepository.insertBatch}'s first try: fails as a whole on a duplicate. */
+const PLAIN_INSERT = `INSERT INTO telemetry (device_id, ts, data)
+  SELECT $1::uuid, e.ts, e.data
+    FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz(3), data jsonb)`;
+
 @Injectable()
 export class TelemetryRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -118,6 +109,11 @@ export class TelemetryRepository {
    * exactly what it would have stored on its own. So does a batch PostgreSQL refuses a
    * value of: the deduplicating statement decides (a refused value that is a duplicate is
    * dropped, as it always was), and throws if the batch is refused all the same.
+   *
+   * The plain INSERT stores every event or fails, so what it stored (the count, the late
+   * ones, the readings to evaluate) is read from the payload ({@link batchAsStored}), and
+   * the INSERT returns nothing: RETURNING the rows cost PostgreSQL about a fifth of the
+   * statement. A payload it cannot read as PostgreSQL would is asked back as before.
    */
   async insertBatch(
     em: EntityManager,
@@ -126,13 +122,24 @@ export class TelemetryRepository {
     evaluatedUntil: Date | null,
     evaluate?: string[],
   ): Promise<StoredBatch> {
+    // Known from the payload when it can be (nearly always): the INSERT then returns nothing.
+    const known = batchAsStored(payload, evaluatedUntil, evaluate);
     await em.query('SAVEPOINT fast_insert');
     try {
-      const row = await this.countingInserted(
+      let row: StoredBatch | null = null;
+      if (known) {
+        const result = (await em.queryRunner!.query(
+          PLAIN_INSERT,
+          [deviceId, payload],
+          true,
+        )) as QueryResult;
+        if (result.affected === known.inserted) row = known;
+        // Never seen: JSON.parse and jsonb counting the events differently. PostgreSQL decides.
+        else await em.query('ROLLBACK TO SAVEPOINT fast_insert');
+      }
+      row ??= await this.countingInserted(
         em,
-        `INSERT INTO telemetry (device_id, ts, data)
-         SELECT $1::uuid, e.ts, e.data
-           FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz(3), data jsonb)`,
+        PLAIN_INSERT,
         [deviceId, payload, evaluatedUntil],
         evaluate,
       );
