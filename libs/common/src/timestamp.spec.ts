@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { toTimestamp } from './is-timestamp';
-import { isValidTimestamp, unixSecondsToTimestamp } from './timestamp';
+import { isValidTimestamp, timestampMs, unixSecondsToTimestamp } from './timestamp';
 
 describe('unixSecondsToTimestamp', () => {
   it.each([
@@ -47,4 +48,97 @@ describe('toTimestamp (time query parameters)', () => {
       expect(toTimestamp(value)).toBeUndefined();
     },
   );
+});
+
+describe('timestampMs', () => {
+  /** What timestampMs was before it stopped calling Date.parse: the spec it keeps. */
+  const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+  const withDateParse = (value: string): number => {
+    if (!TS_RE.test(value)) return NaN;
+    const n = (from: number, to: number) => Number(value.slice(from, to));
+    const [year, month, day] = [n(0, 4), n(5, 7), n(8, 10)];
+    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+    const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+    if (month < 1 || month > 12 || day < 1 || n(11, 13) > 23 || n(14, 16) > 59 || n(17, 19) > 59)
+      return NaN;
+    if (day > days) return NaN;
+    const ms = Date.parse(value);
+    return ms >= Date.UTC(1970, 0, 1) && ms < Date.UTC(2200, 0, 1) ? ms : NaN;
+  };
+  const digits = (n: number, max: number) =>
+    fc.integer({ min: 0, max }).map((v) => String(v).padStart(n, '0'));
+  /** Every field over its whole written range, years mostly near the contract's. */
+  const written = fc
+    .record({
+      year: fc.oneof(
+        { arbitrary: fc.integer({ min: 1960, max: 2210 }).map(String), weight: 8 },
+        { arbitrary: digits(4, 9999), weight: 1 },
+      ),
+      month: fc.oneof(
+        { arbitrary: digits(2, 12), weight: 8 },
+        { arbitrary: digits(2, 99), weight: 1 },
+      ),
+      day: fc.oneof(
+        { arbitrary: digits(2, 31), weight: 8 },
+        { arbitrary: digits(2, 99), weight: 1 },
+      ),
+      hour: fc.oneof(
+        { arbitrary: digits(2, 24), weight: 8 },
+        { arbitrary: digits(2, 99), weight: 1 },
+      ),
+      minute: fc.oneof(
+        { arbitrary: digits(2, 60), weight: 8 },
+        { arbitrary: digits(2, 99), weight: 1 },
+      ),
+      second: fc.oneof(
+        { arbitrary: digits(2, 60), weight: 8 },
+        { arbitrary: digits(2, 99), weight: 1 },
+      ),
+      fraction: fc.oneof(fc.constant(''), fc.stringMatching(/^\.\d{1,9}$/)),
+      zone: fc.oneof(
+        fc.constant('Z'),
+        fc
+          .tuple(
+            fc.constantFrom('+', '-'),
+            fc.oneof(digits(2, 24), digits(2, 99)),
+            fc.oneof(digits(2, 60), digits(2, 99)),
+          )
+          .map(([sign, h, m]) => `${sign}${h}:${m}`),
+      ),
+    })
+    .map(
+      (f) =>
+        `${f.year}-${f.month}-${f.day}T${f.hour}:${f.minute}:${f.second}${f.fraction}${f.zone}`,
+    );
+
+  it('gives Date.parse milliseconds, or NaN, for every written form (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof({ arbitrary: written, weight: 20 }, { arbitrary: fc.string(), weight: 1 }),
+        (value) => {
+          expect(timestampMs(value)).toBe(withDateParse(value));
+        },
+      ),
+      { numRuns: 20000 },
+    );
+  });
+
+  it.each([
+    ['2025-01-01T00:00:00Z', Date.UTC(2025, 0, 1)],
+    ['2025-01-01T00:00:00.123456789+05:30', Date.UTC(2024, 11, 31, 18, 30, 0, 123)],
+    ['1969-12-31T23:30:00-01:00', Date.UTC(1970, 0, 1, 0, 30)],
+    ['2024-02-29T12:00:00.5Z', Date.UTC(2024, 1, 29, 12, 0, 0, 500)],
+    ['2199-12-31T23:59:59.999Z', Date.UTC(2199, 11, 31, 23, 59, 59, 999)],
+  ])('reads %s', (value, ms) => expect(timestampMs(value)).toBe(ms));
+
+  it.each([
+    '2023-02-29T00:00:00Z',
+    '2200-01-01T00:00:00Z',
+    '1969-12-31T23:59:59Z',
+    '0075-01-01T00:00:00Z',
+    '2025-01-01T24:00:00Z',
+    '2025-01-01T00:00:00+24:00',
+    '2025-01-01 00:00:00Z',
+    '2025-01-01T00:00:00',
+  ])('refuses %s', (value) => expect(timestampMs(value)).toBeNaN());
 });

@@ -8,6 +8,11 @@ const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2
 const MIN_TS = Date.UTC(1970, 0, 1);
 const MAX_TS = Date.UTC(2200, 0, 1);
 
+const CH_PLUS = 43;
+const CH_MINUS = 45;
+const CH_DOT = 46;
+const CH_Z = 90;
+
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 function daysInMonth(year: number, month: number): number {
@@ -21,8 +26,11 @@ export function isValidTimestamp(value: string): boolean {
 
 /**
  * The epoch milliseconds of a valid timestamp of the contract, NaN for anything else.
- * Runs once per event (5,000 per request), so it reads digits with charCodeAt instead of
- * splitting strings: it was the api's largest CPU cost in `bench:ingest` profiles.
+ * Runs once per event (5,000 per request in the api, again in the worker), so it reads
+ * digits with charCodeAt instead of splitting strings, and works the instant out from the
+ * fields instead of parsing the string again with `Date.parse` (which was half of it):
+ * the same milliseconds as `Date.parse`, the first three fraction digits, the others cut
+ * (a property test holds it to `Date.parse` over every field's whole range).
  */
 export function timestampMs(value: string): number {
   if (!TS_RE.test(value)) return NaN;
@@ -30,10 +38,30 @@ export function timestampMs(value: string): number {
   const year = two(0) * 100 + two(2);
   const month = two(5);
   const day = two(8);
-  if (month < 1 || month > 12 || day < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59)
-    return NaN;
-  if (day > daysInMonth(year, month)) return NaN;
-  const ms = Date.parse(value);
+  const hour = two(11);
+  const minute = two(14);
+  const second = two(17);
+  // Before 1000 is out of range anyway, and Date.UTC reads years 0-99 as 1900-1999.
+  if (year < 1000 || month < 1 || month > 12 || day < 1 || hour > 23 || minute > 59) return NaN;
+  if (second > 59 || day > daysInMonth(year, month)) return NaN;
+  let i = 19;
+  let fraction = 0;
+  if (value.charCodeAt(i) === CH_DOT) {
+    // Milliseconds from the first three digits, as Date.parse reads them.
+    for (let scale = 100; ++i < value.length && value.charCodeAt(i) !== CH_Z; scale /= 10) {
+      const c = value.charCodeAt(i);
+      if (c === CH_PLUS || c === CH_MINUS) break;
+      if (scale >= 1) fraction += (c - 48) * scale;
+    }
+  }
+  let offset = 0;
+  if (value.charCodeAt(i) !== CH_Z) {
+    const hh = two(i + 1);
+    const mm = two(i + 4);
+    if (hh > 23 || mm > 59) return NaN;
+    offset = (value.charCodeAt(i) === CH_MINUS ? -1 : 1) * (hh * 60 + mm) * 60000;
+  }
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second, fraction) - offset;
   return ms >= MIN_TS && ms < MAX_TS ? ms : NaN;
 }
 
@@ -62,9 +90,6 @@ export function unixSecondsToTimestamp(value: string): string | undefined {
   const fraction = (m[2] ?? '').slice(0, MAX_FRACTION_DIGITS);
   return fraction ? `${whole}.${fraction}Z` : `${whole}Z`;
 }
-
-const CH_MINUS = 45;
-const CH_Z = 90;
 
 const pad2 = (n: number) => (n < 10 ? `0${n}` : String(n));
 
