@@ -272,6 +272,8 @@ describe('a batch read from its payload, against PostgreSQL (integration, proper
     '123456789012345678901234567890',
     '1e308',
     '1e309',
+    '-1e-400',
+    '-5e-325',
     '5e-324',
     '1e-400',
     '-42',
@@ -346,5 +348,30 @@ describe('a batch read from its payload, against PostgreSQL (integration, proper
       { numRuns: 150 },
     );
     expect(read).toBeGreaterThan(50);
+  }, 60_000);
+
+  it('stores a clean batch with one INSERT that returns nothing, and no second try', async () => {
+    const statements: string[] = [];
+    const payload = JSON.stringify({
+      events: [1, 2, 3].map((s) => ({ ts: new Date(T0 + s * 1000).toISOString(), data: { t: s } })),
+    });
+    const result = await db.transaction(async (em) => {
+      const runner = em.queryRunner!;
+      const query = runner.query.bind(runner);
+      jest.spyOn(runner, 'query').mockImplementation((sql: string, ...rest: unknown[]) => {
+        statements.push(sql);
+        return (query as (sql: string, ...rest: unknown[]) => Promise<unknown>)(sql, ...rest);
+      });
+      return repo.insertBatch(em, randomUUID(), payload, new Date(T0 + 1000), ['t']);
+    });
+    expect(result).toEqual({
+      inserted: 3,
+      late: 1,
+      readings: [2, 3].map((s) => ({ ts: T0 + s * 1000, data: { t: s } })),
+    });
+    const inserts = statements.filter((q) => /INSERT INTO telemetry/.test(q));
+    expect(inserts).toHaveLength(1);
+    expect(inserts[0]).not.toMatch(/RETURNING/);
+    expect(statements.filter((q) => /ROLLBACK/.test(q))).toEqual([]);
   });
 });

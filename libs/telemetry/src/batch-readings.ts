@@ -66,7 +66,7 @@ export function batchAsStored(
     const values: Record<string, number | null> = {};
     for (const metric of metrics) {
       const v = Object.hasOwn(data, metric) ? (data as Record<string, unknown>)[metric] : null;
-      // `+ 0`: -0 is 0, as numeric (which has no negative zero) prints it.
+      // `+ 0`: -0 is 0, as the RETURNING path reads it too.
       values[metric] = typeof v === 'number' && Number.isFinite(v) ? v + 0 : null;
     }
     readings.push({ ts: ms, data: values });

@@ -74,6 +74,11 @@ type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string; sqlstate
 /** SQLSTATE of a duplicate key. */
 const UNIQUE_VIOLATION = '23505';
 
+/** {@link TelemetryRepository.insertBatch}'s first try: fails as a whole on a duplicate. */
+const PLAIN_INSERT = `INSERT INTO telemetry (device_id, ts, data)
+  SELECT $1::uuid, e.ts, e.data
+    FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz(3), data jsonb)`;
+
 /**
  * The `telemetry` and `telemetry_rejections` tables (this lib owns both), written and read
  * as SQL: these statements are the hot path and their shape matters (see
@@ -83,11 +88,6 @@ const UNIQUE_VIOLATION = '23505';
  * evaluation reads take the device id of a job queued under its project.
  * The transaction manager comes first where there is one.
  */
-/** {@link TelemetryRepository.insertBatch}'s first try: fails as a whole on a duplicate. */
-const PLAIN_INSERT = `INSERT INTO telemetry (device_id, ts, data)
-  SELECT $1::uuid, e.ts, e.data
-    FROM jsonb_to_recordset($2::jsonb -> 'events') AS e(ts timestamptz(3), data jsonb)`;
-
 @Injectable()
 export class TelemetryRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
@@ -673,10 +673,11 @@ function toEvaluationReadings(rows: EvaluationRow[], metrics: string[]): Evaluat
   return readings;
 }
 
+/** `+ 0`: -0 is 0 (numeric prints `-1e-400` as `-0.000…1`, which `Number()` makes -0). */
 function toNumber(text: unknown): number | null {
   if (typeof text !== 'string') return null;
   const n = Number(text);
-  return Number.isFinite(n) ? n : null;
+  return Number.isFinite(n) ? n + 0 : null;
 }
 
 /**
