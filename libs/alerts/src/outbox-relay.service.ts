@@ -39,6 +39,8 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
     { quiet: true },
   );
   private running?: Promise<number>;
+  /** The run after {@link running}, for the requests made while it runs. */
+  private next?: Promise<number>;
   private failingSince?: number;
   private lastFailureLog = 0;
 
@@ -57,11 +59,28 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
   async beforeApplicationShutdown(): Promise<void> {
     await this.sweep.stop();
     await this.running?.catch(() => undefined);
+    await this.next?.catch(() => undefined);
   }
 
-  /** Relays pending events; returns how many. One run at a time per process. */
+  /**
+   * Relays pending events; returns how many. One run at a time per process, and every
+   * request is answered by a run that starts after it: a request made while a run is going
+   * waits for the one after it (shared by every request made meanwhile). Joining the run
+   * already going, which may have read the outbox before the caller's event committed,
+   * left that event to the sweep: up to a second late, the p99 of `bench:webhooks` at half
+   * load.
+   */
   relay(): Promise<number> {
-    this.running ??= this.relayOnce().finally(() => (this.running = undefined));
+    if (this.running) {
+      this.next ??= this.running
+        .catch(() => 0)
+        .then(() => {
+          this.next = undefined;
+          return this.relay();
+        });
+      return this.next;
+    }
+    this.running = this.relayOnce().finally(() => (this.running = undefined));
     return this.running;
   }
 
