@@ -67,8 +67,7 @@ export class OutboxRelay implements OnApplicationBootstrap, BeforeApplicationShu
    * request is answered by a run that starts after it: a request made while a run is going
    * waits for the one after it (shared by every request made meanwhile). Joining the run
    * already going, which may have read the outbox before the caller's event committed,
-   * left that event to the sweep: up to a second late, the p99 of `bench:webhooks` at half
-   * load.
+   * left that event to the sweep: up to a second late.
    */
   relay(): Promise<number> {
     if (this.running) {
