@@ -11,19 +11,8 @@
  */
 import { cpus } from 'node:os';
 import { timestampMs } from '@app/common';
+import { timestampMsWithDateParse } from '@app/testing/timestamp-oracle';
 import { needsNormalising, pgAcceptsOffset } from '@app/telemetry/ingest-validator';
-
-const TS_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
-/** `timestampMs` before it stopped calling Date.parse (the day-of-month check left out). */
-function timestampMsWithDateParse(value: string): number {
-  if (!TS_RE.test(value)) return NaN;
-  const two = (i: number) => (value.charCodeAt(i) - 48) * 10 + value.charCodeAt(i + 1) - 48;
-  const month = two(5);
-  if (month < 1 || month > 12 || two(8) < 1 || two(11) > 23 || two(14) > 59 || two(17) > 59)
-    return NaN;
-  const ms = Date.parse(value);
-  return ms >= 0 && ms < Date.UTC(2200, 0, 1) ? ms : NaN;
-}
 
 const OLD_EXTREME_NUMBER = /[eE][+-]?\d{3}|\d{300}/;
 const oldNeedsNormalising = (raw: string) => OLD_EXTREME_NUMBER.test(raw);
