@@ -14,6 +14,19 @@ const batch = (events: Array<[second: number, t: number]>) =>
     events: events.map(([s, t]) => ({ ts: iso(s), data: { t } })),
   });
 
+/** One connection pool for the file's two describes. */
+let db: DataSource;
+let repo: TelemetryRepository;
+
+beforeAll(async () => {
+  db = new DataSource(
+    buildDataSourceOptions({ url: testRunEnv().databaseUrl, poolSize: 2 }, 'insert-test'),
+  );
+  await db.initialize();
+  repo = new TelemetryRepository(db);
+});
+afterAll(() => db?.destroy());
+
 /**
  * TelemetryRepository.insertBatch tries a plain INSERT first and falls back to the
  * deduplicating statement on a unique violation or a refused value: whichever path a batch
@@ -21,18 +34,6 @@ const batch = (events: Array<[second: number, t: number]>) =>
  * fallback.
  */
 describe('storing a batch (integration)', () => {
-  let db: DataSource;
-  let repo: TelemetryRepository;
-
-  beforeAll(async () => {
-    db = new DataSource(
-      buildDataSourceOptions({ url: testRunEnv().databaseUrl, poolSize: 2 }, 'insert-test'),
-    );
-    await db.initialize();
-    repo = new TelemetryRepository(db);
-  });
-  afterAll(() => db?.destroy());
-
   /** One batch stored in a transaction of its own, as the worker does. */
   const insert = (deviceId: string, payload: string, evaluatedUntil: Date | null = null) =>
     db.transaction((em) => repo.insertBatch(em, deviceId, payload, evaluatedUntil));
@@ -248,18 +249,6 @@ describe('storing a batch (integration)', () => {
  * PostgreSQL's RETURNING says, and it declines only what it must leave to PostgreSQL.
  */
 describe('a batch read from its payload, against PostgreSQL (integration, property)', () => {
-  let db: DataSource;
-  let repo: TelemetryRepository;
-
-  beforeAll(async () => {
-    db = new DataSource(
-      buildDataSourceOptions({ url: testRunEnv().databaseUrl, poolSize: 2 }, 'insert-diff-test'),
-    );
-    await db.initialize();
-    repo = new TelemetryRepository(db);
-  });
-  afterAll(() => db?.destroy());
-
   const KEYS = ['t', 'u', '__proto__', 'constructor', 'toString'];
   /** Number literals as sent, some spelt differently by JSON.stringify and by numeric. */
   const LITERALS = [
