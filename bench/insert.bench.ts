@@ -1,15 +1,18 @@
 /**
- * npm run bench:insert — the statement that stores a batch, alone: the worker's plain
- * INSERT (TelemetryRepository.insertBatch's fast path) and the deduplicating statement it
- * falls back to, each against one COPY stream per batch of the same rows, in the same run,
+ * npm run bench:insert — the statement that stores a batch, alone: the worker's fast path
+ * (TelemetryRepository.insertBatch: a COPY of the events cut from the body), the plain
+ * INSERT from jsonb_to_recordset it replaced (still the first try of a body it cannot cut)
+ * and the deduplicating statement it falls back to, each against one COPY stream per batch
+ * of rows serialised by the benchmark, in the same run,
  * on a scratch database (created and dropped here) with the telemetry table's layout.
- * Each batch is its own transaction, as in the worker; rounds alternate the three so that
+ * Each batch is its own transaction, as in the worker; rounds alternate the four so that
  * drift on a noisy machine hits each alike.
  *
  * Knobs: BENCH_BATCHES (40), BENCH_EVENTS (5000 per batch), BENCH_ROUNDS (3).
  */
 import { buildDataSourceOptions } from '@app/database';
 import { TelemetryRepository } from '@app/telemetry';
+import { PLAIN_INSERT } from '@app/telemetry/telemetry.repository';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -67,9 +70,13 @@ async function main(): Promise<void> {
           await copier.query('COMMIT');
         }
       },
-      'plain insert (fast path)': async (device) => {
+      'fast path (COPY cut)': async (device) => {
         for (const p of payloads)
           await db.transaction((em) => repo.insertBatch(em, device, p, null));
+      },
+      'plain INSERT (before)': async (device) => {
+        for (const p of payloads)
+          await db.transaction((em) => em.query(PLAIN_INSERT, [device, p]));
       },
       'deduplicating insert': async (device) => {
         for (const p of payloads)

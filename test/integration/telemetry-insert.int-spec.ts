@@ -1,6 +1,7 @@
 import { buildDataSourceOptions } from '@app/database';
 import { TelemetryRepository } from '@app/telemetry';
 import { batchAsStored } from '@app/telemetry/batch-readings';
+import { copyRows } from '@app/telemetry/copy-rows';
 import { testRunEnv } from '@app/testing';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
@@ -339,11 +340,12 @@ describe('a batch read from its payload, against PostgreSQL (integration, proper
     expect(read).toBeGreaterThan(50);
   }, 60_000);
 
-  it('stores a clean batch with one INSERT that returns nothing, and no second try', async () => {
+  it('stores a clean batch with one COPY, no INSERT, and no second try', async () => {
     const statements: string[] = [];
     const payload = JSON.stringify({
       events: [1, 2, 3].map((s) => ({ ts: new Date(T0 + s * 1000).toISOString(), data: { t: s } })),
     });
+    const device = randomUUID();
     const result = await db.transaction(async (em) => {
       const runner = em.queryRunner!;
       const query = runner.query.bind(runner);
@@ -351,16 +353,184 @@ describe('a batch read from its payload, against PostgreSQL (integration, proper
         statements.push(sql);
         return (query as (sql: string, ...rest: unknown[]) => Promise<unknown>)(sql, ...rest);
       });
-      return repo.insertBatch(em, randomUUID(), payload, new Date(T0 + 1000), ['t']);
+      // What goes to the connection itself (the COPY does); the spy goes with the
+      // transaction, not with the pooled connection.
+      const client = (await runner.connect()) as { query: (...args: unknown[]) => unknown };
+      const clientQuery = client.query.bind(client);
+      const spy = jest.spyOn(client, 'query').mockImplementation((...args: unknown[]) => {
+        const q = args[0];
+        statements.push(typeof q === 'string' ? q : String((q as { text?: string }).text));
+        return clientQuery(...args);
+      });
+      try {
+        return await repo.insertBatch(em, device, payload, new Date(T0 + 1000), ['t']);
+      } finally {
+        spy.mockRestore();
+      }
     });
     expect(result).toEqual({
       inserted: 3,
       late: 1,
       readings: [2, 3].map((s) => ({ ts: T0 + s * 1000, data: { t: s } })),
     });
-    const inserts = statements.filter((q) => /INSERT INTO telemetry/.test(q));
-    expect(inserts).toHaveLength(1);
-    expect(inserts[0]).not.toMatch(/RETURNING/);
+    const writes = statements.filter((q) => /INSERT INTO telemetry|COPY telemetry/.test(q));
+    expect(writes).toEqual(['COPY telemetry (device_id, ts, data) FROM STDIN']);
     expect(statements.filter((q) => /ROLLBACK/.test(q))).toEqual([]);
+    const rows = await db.query(`SELECT data FROM telemetry WHERE device_id = $1 ORDER BY ts`, [
+      device,
+    ]);
+    expect(rows.map((r: { data: unknown }) => r.data)).toEqual([{ t: 1 }, { t: 2 }, { t: 3 }]);
   });
+});
+
+/**
+ * The COPY cuts each event's `ts` and `data` out of the body as written (copyRows): what it
+ * stores must be what `jsonb_to_recordset` of the whole body stores, whatever the JSON text
+ * looks like: whitespace between tokens, keys in any order and repeated, escapes, strings
+ * holding brackets and quotes, nesting.
+ */
+describe('a batch cut from its body for COPY, against the INSERT (integration, property)', () => {
+  const ws = fc.constantFrom('', '', '', ' ', '\n', '\t', '\r\n ');
+  const pad = (text: string) => fc.tuple(ws, ws).map(([a, b]) => `${a}${text}${b}`);
+  const stringText = fc.oneof(
+    fc
+      .string({
+        unit: fc.constantFrom(
+          'a',
+          'n',
+          't',
+          '"',
+          '\\',
+          '\t',
+          '\n',
+          'é',
+          '𝄞',
+          ']',
+          '}',
+          '{',
+          '[',
+          ',',
+          ':',
+          ' ',
+          '/',
+        ),
+        maxLength: 8,
+      })
+      .map((x) => JSON.stringify(x)),
+    fc.constantFrom('"\\u00e9"', '"\\/"', '"\\"\\\\"', '"a\\u0022b"'),
+  );
+  const literal = fc.constantFrom('1.50', '-0', '1e309', '-1e-400', '7', 'true', 'false', 'null');
+  const { value } = fc.letrec<{ value: string }>((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      literal,
+      stringText,
+      fc.array(tie('value'), { maxLength: 3 }).chain((vs) => pad(`[${vs.join(',')}]`)),
+      fc
+        .array(fc.tuple(stringText, tie('value')), { maxLength: 3 })
+        .chain((kvs) => pad(`{${kvs.map(([k, v]) => `${k}:${v}`).join(',')}}`)),
+    ),
+  }));
+  const objectText = (entries: Array<[string, string]>) =>
+    fc
+      .array(ws, { minLength: entries.length * 2 + 1, maxLength: entries.length * 2 + 1 })
+      .map(
+        (w) =>
+          `{${entries.map(([k, v], i) => `${w[2 * i]}${k}${w[2 * i + 1]}:${v}`).join(',')}${w.at(-1)}}`,
+      );
+  const data = fc
+    .array(fc.tuple(fc.oneof(stringText, fc.constantFrom('"t"', '"ts"', '"data"')), value), {
+      maxLength: 4,
+    })
+    .chain((kvs) => objectText(kvs));
+  /** An event: ts and data (sometimes twice, the last wins), other keys, any order. */
+  const event = (ms: number, escapedTs: boolean) =>
+    fc
+      .record({
+        data: data,
+        earlier: fc.option(fc.tuple(fc.constantFrom('"ts"', '"data"'), data), { nil: undefined }),
+        others: fc.array(fc.tuple(fc.constantFrom('"x"', '"tsx"', '"Data"'), value), {
+          maxLength: 2,
+        }),
+        order: fc.boolean(),
+      })
+      .chain(({ data: d, earlier, others, order }) => {
+        const iso = new Date(ms).toISOString();
+        const ts = `"${escapedTs ? iso.replace('T', '\\u0054') : iso}"`;
+        const main: Array<[string, string]> = order
+          ? [
+              ['"ts"', ts],
+              ['"data"', d],
+            ]
+          : [
+              ['"data"', d],
+              ['"ts"', ts],
+            ];
+        return objectText([...(earlier ? [earlier] : []), ...others, ...main]);
+      });
+  /** Most bodies as the cutter expects; some with a ts or the events key written with an escape. */
+  const escape = fc.oneof(
+    { arbitrary: fc.constant('none' as const), weight: 8 },
+    { arbitrary: fc.constantFrom('ts' as const, 'key' as const), weight: 1 },
+  );
+  const body = fc
+    .record({
+      ms: fc.uniqueArray(fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 0, 1) }), {
+        minLength: 1,
+        maxLength: 20,
+      }),
+      escape,
+      decoy: fc.boolean(),
+    })
+    .chain(({ ms, escape, decoy }) =>
+      fc
+        .tuple(...ms.map((m, i) => event(m, escape === 'ts' && i === 0)))
+        .chain((events) =>
+          objectText([
+            ...(decoy
+              ? ([['"events"', '[{"ts":"2021-01-01T00:00:00Z","data":{"decoy":1}}]']] as Array<
+                  [string, string]
+                >)
+              : []),
+            ['"device_external_id"', '"x"'],
+            [escape === 'key' ? '"\\u0065vents"' : '"events"', `[${events.join(',')}]`],
+          ]),
+        ),
+    );
+
+  const storedRows = (device: string) =>
+    db.query(
+      `SELECT (extract(epoch FROM ts) * 1000)::float8 AS ms, data::text AS data
+         FROM telemetry WHERE device_id = $1 ORDER BY ts`,
+      [device],
+    );
+
+  it('stores what the INSERT from jsonb_to_recordset stores', async () => {
+    let copied = 0;
+    await fc.assert(
+      fc.asyncProperty(body, async (payload) => {
+        expect(() => JSON.parse(payload)).not.toThrow();
+        const [viaCopy, viaInsert] = [randomUUID(), randomUUID()];
+        const cut = copyRows(payload, viaCopy) !== null;
+        if (cut) copied++;
+        // A body it cuts is stored by the COPY alone: a cut PostgreSQL refused would fall
+        // back to the deduplicating statement and hide the mistake. (The others take the
+        // plain INSERT.)
+        const fellBack = jest.spyOn(repo, 'insertDeduplicating');
+        try {
+          await db.transaction((em) => repo.insertBatch(em, viaCopy, payload, null));
+          if (cut) expect(fellBack).not.toHaveBeenCalled();
+        } finally {
+          fellBack.mockRestore();
+        }
+        await db.transaction((em) => repo.insertDeduplicating(em, viaInsert, payload, null));
+        const [a, b] = [await storedRows(viaCopy), await storedRows(viaInsert)];
+        expect(a.length).toBeGreaterThan(0);
+        expect(a).toEqual(b);
+      }),
+      { numRuns: 150 },
+    );
+    // Most bodies take the COPY (the others have an escaped key or ts).
+    expect(copied).toBeGreaterThan(100);
+  }, 60_000);
 });
