@@ -1,8 +1,9 @@
 import { buildDataSourceOptions } from '@app/database';
 import { TelemetryRepository } from '@app/telemetry';
 import { batchAsStored } from '@app/telemetry/batch-readings';
-import { copyRows } from '@app/telemetry/copy-rows';
+import { cutBatch } from '@app/telemetry/cut-batch';
 import { testRunEnv } from '@app/testing';
+import { batchBodies } from '@app/testing/batch-bodies';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -384,120 +385,12 @@ describe('a batch read from its payload, against PostgreSQL (integration, proper
 });
 
 /**
- * The COPY cuts each event's `ts` and `data` out of the body as written (copyRows): what it
+ * The COPY cuts each event's `ts` and `data` out of the body as written (cutBatch): what it
  * stores must be what `jsonb_to_recordset` of the whole body stores, whatever the JSON text
  * looks like: whitespace between tokens, keys in any order and repeated, escapes, strings
  * holding brackets and quotes, nesting.
  */
 describe('a batch cut from its body for COPY, against the INSERT (integration, property)', () => {
-  const ws = fc.constantFrom('', '', '', ' ', '\n', '\t', '\r\n ');
-  const pad = (text: string) => fc.tuple(ws, ws).map(([a, b]) => `${a}${text}${b}`);
-  const stringText = fc.oneof(
-    fc
-      .string({
-        unit: fc.constantFrom(
-          'a',
-          'n',
-          't',
-          '"',
-          '\\',
-          '\t',
-          '\n',
-          'é',
-          '𝄞',
-          ']',
-          '}',
-          '{',
-          '[',
-          ',',
-          ':',
-          ' ',
-          '/',
-        ),
-        maxLength: 8,
-      })
-      .map((x) => JSON.stringify(x)),
-    fc.constantFrom('"\\u00e9"', '"\\/"', '"\\"\\\\"', '"a\\u0022b"'),
-  );
-  const literal = fc.constantFrom('1.50', '-0', '1e309', '-1e-400', '7', 'true', 'false', 'null');
-  const { value } = fc.letrec<{ value: string }>((tie) => ({
-    value: fc.oneof(
-      { depthSize: 'small', withCrossShrink: true },
-      literal,
-      stringText,
-      fc.array(tie('value'), { maxLength: 3 }).chain((vs) => pad(`[${vs.join(',')}]`)),
-      fc
-        .array(fc.tuple(stringText, tie('value')), { maxLength: 3 })
-        .chain((kvs) => pad(`{${kvs.map(([k, v]) => `${k}:${v}`).join(',')}}`)),
-    ),
-  }));
-  const objectText = (entries: Array<[string, string]>) =>
-    fc
-      .array(ws, { minLength: entries.length * 2 + 1, maxLength: entries.length * 2 + 1 })
-      .map(
-        (w) =>
-          `{${entries.map(([k, v], i) => `${w[2 * i]}${k}${w[2 * i + 1]}:${v}`).join(',')}${w.at(-1)}}`,
-      );
-  const data = fc
-    .array(fc.tuple(fc.oneof(stringText, fc.constantFrom('"t"', '"ts"', '"data"')), value), {
-      maxLength: 4,
-    })
-    .chain((kvs) => objectText(kvs));
-  /** An event: ts and data (sometimes twice, the last wins), other keys, any order. */
-  const event = (ms: number, escapedTs: boolean) =>
-    fc
-      .record({
-        data: data,
-        earlier: fc.option(fc.tuple(fc.constantFrom('"ts"', '"data"'), data), { nil: undefined }),
-        others: fc.array(fc.tuple(fc.constantFrom('"x"', '"tsx"', '"Data"'), value), {
-          maxLength: 2,
-        }),
-        order: fc.boolean(),
-      })
-      .chain(({ data: d, earlier, others, order }) => {
-        const iso = new Date(ms).toISOString();
-        const ts = `"${escapedTs ? iso.replace('T', '\\u0054') : iso}"`;
-        const main: Array<[string, string]> = order
-          ? [
-              ['"ts"', ts],
-              ['"data"', d],
-            ]
-          : [
-              ['"data"', d],
-              ['"ts"', ts],
-            ];
-        return objectText([...(earlier ? [earlier] : []), ...others, ...main]);
-      });
-  /** Most bodies as the cutter expects; some with a ts or the events key written with an escape. */
-  const escape = fc.oneof(
-    { arbitrary: fc.constant('none' as const), weight: 8 },
-    { arbitrary: fc.constantFrom('ts' as const, 'key' as const), weight: 1 },
-  );
-  const body = fc
-    .record({
-      ms: fc.uniqueArray(fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 0, 1) }), {
-        minLength: 1,
-        maxLength: 20,
-      }),
-      escape,
-      decoy: fc.boolean(),
-    })
-    .chain(({ ms, escape, decoy }) =>
-      fc
-        .tuple(...ms.map((m, i) => event(m, escape === 'ts' && i === 0)))
-        .chain((events) =>
-          objectText([
-            ...(decoy
-              ? ([['"events"', '[{"ts":"2021-01-01T00:00:00Z","data":{"decoy":1}}]']] as Array<
-                  [string, string]
-                >)
-              : []),
-            ['"device_external_id"', '"x"'],
-            [escape === 'key' ? '"\\u0065vents"' : '"events"', `[${events.join(',')}]`],
-          ]),
-        ),
-    );
-
   const storedRows = (device: string) =>
     db.query(
       `SELECT (extract(epoch FROM ts) * 1000)::float8 AS ms, data::text AS data
@@ -508,10 +401,10 @@ describe('a batch cut from its body for COPY, against the INSERT (integration, p
   it('stores what the INSERT from jsonb_to_recordset stores', async () => {
     let copied = 0;
     await fc.assert(
-      fc.asyncProperty(body, async (payload) => {
+      fc.asyncProperty(batchBodies(), async (payload) => {
         expect(() => JSON.parse(payload)).not.toThrow();
         const [viaCopy, viaInsert] = [randomUUID(), randomUUID()];
-        const cut = copyRows(payload, viaCopy) !== null;
+        const cut = cutBatch(payload, viaCopy, null) !== null;
         if (cut) copied++;
         // A body it cuts is stored by the COPY alone: a cut PostgreSQL refused would fall
         // back to the deduplicating statement and hide the mistake. (The others take the

@@ -77,7 +77,7 @@ export function batchAsStored(
 }
 
 /** `2025-01-01T00:00:00[.fff]…`: no fraction, or one of at most three digits. */
-function atMostMilliseconds(ts: string): boolean {
+export function atMostMilliseconds(ts: string): boolean {
   if (ts.charCodeAt(19) !== CH_DOT) return true;
   let i = 20;
   while (i < ts.length && ts.charCodeAt(i) >= CH_0 && ts.charCodeAt(i) <= CH_9) i++;

@@ -15,7 +15,7 @@ import type { PoolClient } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DataSource, EntityManager, QueryResult } from 'typeorm';
 import { batchAsStored, EvaluationReading, StoredBatch } from './batch-readings';
-import { copyRows } from './copy-rows';
+import { cutBatch } from './cut-batch';
 
 export type { EvaluationReading, StoredBatch } from './batch-readings';
 
@@ -83,7 +83,7 @@ const UNIQUE_VIOLATION = '23505';
 const COPY_TELEMETRY = 'COPY telemetry (device_id, ts, data) FROM STDIN';
 
 /**
- * The first try of a batch {@link copyRows} cannot cut; fails as a whole on a duplicate too
+ * The first try of a batch {@link cutBatch} cannot cut; fails as a whole on a duplicate too
  * (exported for `npm run bench:insert`).
  */
 export const PLAIN_INSERT = `INSERT INTO telemetry (device_id, ts, data)
@@ -121,14 +121,14 @@ export class TelemetryRepository {
    * value of: the deduplicating statement decides (a refused value that is a duplicate is
    * dropped, as it always was), and throws if the batch is refused all the same.
    *
-   * The plain first try is a COPY of the events cut from the payload ({@link copyRows}):
+   * The plain first try is a COPY of the events cut from the payload ({@link cutBatch}):
    * PostgreSQL reads each event's `data` once, where the INSERT from `jsonb_to_recordset`
    * parses the whole body and then copies each `data` out of it, about twice a COPY's work.
    * A body it cannot cut takes the plain INSERT. Either stores every event or fails, so what
    * it stored (the count, the late ones, the readings to evaluate) is read from the payload
-   * ({@link batchAsStored}), and nothing is returned: RETURNING the rows cost PostgreSQL
-   * about a fifth of the statement. A payload it cannot read as PostgreSQL would is asked
-   * back as before.
+   * (by the cut, or {@link batchAsStored}), and nothing is returned: RETURNING the rows cost
+   * PostgreSQL about a fifth of the statement. A payload neither can read as PostgreSQL
+   * would is asked back as before.
    */
   async insertBatch(
     em: EntityManager,
@@ -137,14 +137,18 @@ export class TelemetryRepository {
     evaluatedUntil: Date | null,
     evaluate?: string[],
   ): Promise<StoredBatch> {
-    // Known from the payload when it can be (nearly always): the INSERT then returns nothing.
-    const known = batchAsStored(payload, evaluatedUntil, evaluate);
+    // Known from the payload when it can be (nearly always): the first try returns nothing.
+    const cut = cutBatch(payload, deviceId, evaluatedUntil, evaluate);
+    const known = cut?.stored ?? batchAsStored(payload, evaluatedUntil, evaluate);
     await em.query('SAVEPOINT fast_insert');
     try {
       let row: StoredBatch | null = null;
       if (known) {
-        if ((await this.storeEvery(em, deviceId, payload, known.inserted)) === known.inserted)
-          row = known;
+        const stored = cut
+          ? await this.copyIn(em, cut.copy)
+          : ((await em.queryRunner!.query(PLAIN_INSERT, [deviceId, payload], true)) as QueryResult)
+              .affected;
+        if (stored === known.inserted) row = known;
         // Never seen: JSON.parse and jsonb counting the events differently. PostgreSQL decides.
         else await em.query('ROLLBACK TO SAVEPOINT fast_insert');
       }
@@ -165,31 +169,12 @@ export class TelemetryRepository {
     return this.insertDeduplicating(em, deviceId, payload, evaluatedUntil, evaluate);
   }
 
-  /**
-   * Stores every event of the batch, or fails as a whole (a duplicate is a unique
-   * violation), and returns how many rows it stored: a COPY when {@link copyRows} cuts the
-   * payload into as many rows as `events` expects, else the plain INSERT.
-   */
-  private async storeEvery(
-    em: EntityManager,
-    deviceId: string,
-    payload: string,
-    events: number,
-  ): Promise<number> {
-    const copy = copyRows(payload, deviceId);
-    if (copy?.rows === events) {
-      // The transaction's own connection: TypeORM has no COPY.
-      const client = (await em.queryRunner!.connect()) as PoolClient;
-      const stream = client.query(copyFrom(COPY_TELEMETRY));
-      await pipeline(Readable.from([copy.data]), stream);
-      return stream.rowCount;
-    }
-    const result = (await em.queryRunner!.query(
-      PLAIN_INSERT,
-      [deviceId, payload],
-      true,
-    )) as QueryResult;
-    return result.affected ?? -1;
+  /** COPY text rows into telemetry, on the transaction's connection (TypeORM has no COPY). */
+  private async copyIn(em: EntityManager, rows: Buffer): Promise<number> {
+    const client = (await em.queryRunner!.connect()) as PoolClient;
+    const stream = client.query(copyFrom(COPY_TELEMETRY));
+    await pipeline(Readable.from([rows]), stream);
+    return stream.rowCount;
   }
 
   /**
