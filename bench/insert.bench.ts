@@ -75,8 +75,7 @@ async function main(): Promise<void> {
           await db.transaction((em) => repo.insertBatch(em, device, p, null));
       },
       'plain INSERT (before)': async (device) => {
-        for (const p of payloads)
-          await db.transaction((em) => em.query(PLAIN_INSERT, [device, p]));
+        for (const p of payloads) await db.transaction((em) => em.query(PLAIN_INSERT, [device, p]));
       },
       'deduplicating insert': async (device) => {
         for (const p of payloads)

@@ -1,5 +1,5 @@
-import { atMostMilliseconds, EvaluationReading, StoredBatch } from './batch-readings';
 import { timestampMs } from '@app/common';
+import { atMostMilliseconds, EvaluationReading, StoredBatch } from './batch-readings';
 
 const QUOTE = 34;
 const BACKSLASH = 92;
@@ -13,16 +13,15 @@ const TAB = 9;
 const LF = 10;
 const CR = 13;
 const SPACE = 32;
+const MINUS = 45;
+const DIGIT_0 = 48;
+const DIGIT_9 = 57;
 const T = 116;
 const N = 110;
 const R = 114;
 
 /** A payload it cannot cut as it expects: the caller takes the INSERT instead. */
 class Unexpected extends Error {}
-
-const MINUS = 45;
-const DIGIT_0 = 48;
-const DIGIT_9 = 57;
 
 /** What {@link cutBatch} makes of a batch. */
 export interface CutBatch {

@@ -105,30 +105,29 @@ export class TelemetryRepository {
 
   /**
    * Stores a batch and returns how many rows were new. `payload` is the request body
-   * (`{device_external_id, events}`); PostgreSQL parses it server-side from a single
-   * parameter (no per-row binds, no array-literal escaping). jsonb, not json: with
-   * duplicated keys it keeps the last, as the api's JSON.parse did when validating, and it
-   * parses faster than json here. `evaluatedUntil` is the device's evaluation cursor, read
-   * under the device row's lock in this same transaction (so it cannot move meanwhile);
-   * null when nothing was evaluated.
+   * (`{device_external_id, events}`) as the api received it. `evaluatedUntil` is the
+   * device's evaluation cursor, read under the device row's lock in this same transaction
+   * (so it cannot move meanwhile); null when nothing was evaluated.
    *
-   * Nearly every batch is new readings with distinct timestamps, so the first try is a
-   * plain INSERT, in a savepoint: up to 1.2 × faster in PostgreSQL than the statement that
-   * handles duplicates (docs/benchmarks.md). A duplicate (a ts twice in the batch, or a
-   * replayed batch) makes it fail as a whole with a unique violation; it is rolled back to
-   * the savepoint and the batch goes through {@link insertDeduplicating}, which stores
-   * exactly what it would have stored on its own. So does a batch PostgreSQL refuses a
-   * value of: the deduplicating statement decides (a refused value that is a duplicate is
-   * dropped, as it always was), and throws if the batch is refused all the same.
+   * Nearly every batch is new readings with distinct timestamps, so the first try stores
+   * them all or fails as a whole, in a savepoint: a COPY of the events cut from the payload
+   * ({@link cutBatch}). PostgreSQL reads each event's `data` once, where the INSERT from
+   * `jsonb_to_recordset` parses the whole body and then copies each `data` out of it, about
+   * twice a COPY's work (docs/benchmarks.md). A body the cut declines takes that plain
+   * INSERT instead: one parameter parsed server-side as jsonb, which keeps the last of
+   * duplicated keys as the api's JSON.parse did when validating (so does the cut).
    *
-   * The plain first try is a COPY of the events cut from the payload ({@link cutBatch}):
-   * PostgreSQL reads each event's `data` once, where the INSERT from `jsonb_to_recordset`
-   * parses the whole body and then copies each `data` out of it, about twice a COPY's work.
-   * A body it cannot cut takes the plain INSERT. Either stores every event or fails, so what
-   * it stored (the count, the late ones, the readings to evaluate) is read from the payload
-   * (by the cut, or {@link batchAsStored}), and nothing is returned: RETURNING the rows cost
-   * PostgreSQL about a fifth of the statement. A payload neither can read as PostgreSQL
-   * would is asked back as before.
+   * A duplicate (a ts twice in the batch, or a replayed batch) makes the first try fail as
+   * a whole with a unique violation; it is rolled back to the savepoint and the batch goes
+   * through {@link insertDeduplicating}, which stores exactly what it would have stored on
+   * its own. So does a batch PostgreSQL refuses a value of: the deduplicating statement
+   * decides (a refused value that is a duplicate is dropped, as it always was), and throws
+   * if the batch is refused all the same.
+   *
+   * What the first try stores (the count, the late ones, the readings to evaluate) is read
+   * from the payload, by the cut or by {@link batchAsStored}, and nothing is returned:
+   * RETURNING the rows cost PostgreSQL about a fifth of the statement. A payload neither
+   * can read as PostgreSQL would is asked back as before.
    */
   async insertBatch(
     em: EntityManager,
@@ -149,7 +148,7 @@ export class TelemetryRepository {
           : ((await em.queryRunner!.query(PLAIN_INSERT, [deviceId, payload], true)) as QueryResult)
               .affected;
         if (stored === known.inserted) row = known;
-        // Never seen: JSON.parse and jsonb counting the events differently. PostgreSQL decides.
+        // Never seen: the payload read one way and stored another. PostgreSQL decides.
         else await em.query('ROLLBACK TO SAVEPOINT fast_insert');
       }
       row ??= await this.countingInserted(
