@@ -3,7 +3,7 @@ import { TelemetryRepository } from '@app/telemetry';
 import { batchAsStored } from '@app/telemetry/batch-readings';
 import { cutBatch } from '@app/telemetry/cut-batch';
 import { testRunEnv } from '@app/testing';
-import { batchBodies } from '@app/testing/batch-bodies';
+import { batchBodies, cursorAt, evaluationCursor } from '@app/testing/batch-bodies';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -309,21 +309,14 @@ describe('a batch read from its payload, against PostgreSQL (integration, proper
     await fc.assert(
       fc.asyncProperty(
         batch,
-        // No cursor, one anywhere, or one exactly at an event (at is late, after is not).
-        fc.oneof(
-          fc.constant(null),
-          fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 0, 1) }),
-          fc.record({ at: fc.nat() }),
-        ),
+        evaluationCursor,
         fc.subarray(KEYS),
-        async (events, cursorAt, metrics) => {
+        async (events, choice, metrics) => {
           const payload = `{"device_external_id":"x","events":[${events.map((e) => e.text).join(',')}]}`;
-          const cursor =
-            cursorAt === null
-              ? null
-              : new Date(
-                  typeof cursorAt === 'number' ? cursorAt : events[cursorAt.at % events.length].ms,
-                );
+          const cursor = cursorAt(
+            choice,
+            events.map((e) => e.ms),
+          );
           const known = batchAsStored(payload, cursor, metrics);
           // Declined only for a fraction PostgreSQL rounds (more than three digits).
           const rounded = events.some((e) => /\.\d{4,}/.test(e.text.slice(7, 40)));

@@ -1,4 +1,4 @@
-import { batchBodies } from '@app/testing/batch-bodies';
+import { batchBodies, cursorAt, evaluationCursor } from '@app/testing/batch-bodies';
 import fc from 'fast-check';
 import { batchAsStored } from './batch-readings';
 import { cutBatch } from './cut-batch';
@@ -76,23 +76,14 @@ describe('cutBatch', () => {
     fc.assert(
       fc.property(
         bodies,
-        // No cursor, one anywhere, or one exactly at an event (at is late, after is not).
-        fc.oneof(
-          fc.constant(null),
-          fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 0, 1) }),
-          fc.record({ at: fc.nat() }),
-        ),
+        evaluationCursor,
         fc.subarray(['t', 'ts', 'data', 'a', 'é']),
-        (payload, cursorAt, metrics) => {
+        (payload, choice, metrics) => {
           const events = (JSON.parse(payload) as { events: Array<{ ts: string }> }).events;
-          const cursor =
-            cursorAt === null
-              ? null
-              : new Date(
-                  typeof cursorAt === 'number'
-                    ? cursorAt
-                    : Date.parse(events[cursorAt.at % events.length].ts),
-                );
+          const cursor = cursorAt(
+            choice,
+            events.map((e) => Date.parse(e.ts)),
+          );
           const got = cutBatch(payload, DEVICE, cursor, metrics);
           if (!got) return;
           cut++;

@@ -131,3 +131,19 @@ function withOffset(ms: number, offset: number): string {
   const mm = String(a % 60).padStart(2, '0');
   return `${local}${offset < 0 ? '-' : '+'}${hh}:${mm}`;
 }
+
+/**
+ * An evaluation cursor for a batch: none, one anywhere in the bodies' years, or one exactly
+ * at an event (at is late, after is not). {@link cursorAt} makes it a Date for a batch.
+ */
+export const evaluationCursor = fc.oneof(
+  fc.constant(null),
+  fc.integer({ min: Date.UTC(2020, 0, 1), max: Date.UTC(2026, 0, 1) }),
+  fc.record({ at: fc.nat() }),
+);
+
+/** The cursor `choice` picks, for a batch whose events are at `eventMs`. */
+export function cursorAt(choice: null | number | { at: number }, eventMs: number[]): Date | null {
+  if (choice === null) return null;
+  return new Date(typeof choice === 'number' ? choice : eventMs[choice.at % eventMs.length]);
+}
