@@ -159,9 +159,12 @@ describe('ingest state in Redis (e2e)', () => {
       await send().expect(202);
       await send().expect(202);
       await send().expect(429);
+      const bodies = () => keys(`${prefix}:ingest:*${p.projectId}*:body:*`);
+      expect(await bodies()).toHaveLength(2);
       await auditQueue.obliterate({ force: true }); // an operator cleared the queue by hand
       const backlog = noWorker.app.get(IngestBacklog);
       expect(await backlog.audit(auditQueue, Date.now() + 10 * 60000)).toBe(2);
+      expect(await bodies()).toEqual([]); // the batches' bodies go with their places
       await send().expect(202);
     } finally {
       await auditQueue.obliterate({ force: true });

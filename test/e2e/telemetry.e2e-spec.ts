@@ -516,6 +516,71 @@ describe('telemetry (e2e)', () => {
     ]);
   });
 
+  describe("a batch's body, kept beside its job", () => {
+    /** The job data of the batch the api queued as `batchId` (kept an hour once completed). */
+    const jobOf = async (batchId: string) =>
+      (await queue.getJobs(['completed'])).find((j) => j?.data.batchId === batchId)!;
+
+    it('is bytes beside the job, not text inside it, and the job says how large it was', async () => {
+      const p = await api.tenants.newProject();
+      const res = await ingest(p.apiKey, { device_external_id: 'beside', events: events(20) });
+      await drained(queue);
+      const job = await jobOf(res.body.batch_id);
+      expect(job.data).not.toHaveProperty('payload');
+      expect(job.data.bytes).toBe(
+        Buffer.byteLength(JSON.stringify({ device_external_id: 'beside', events: events(20) })),
+      );
+      expect(await rows(await deviceOf(p.projectId, 'beside'))).toBe(20);
+    });
+
+    it('a batch run again once its body is gone (a worker that died after storing it) is a replay', async () => {
+      const p = await api.tenants.newProject();
+      const res = await ingest(p.apiKey, { device_external_id: 'again', events: events(20) });
+      await drained(queue);
+      const { data } = await jobOf(res.body.batch_id);
+      const again = await queue.add('ingest-batch', data, { jobId: `again-${randomUUID()}` });
+      await drained(queue);
+      expect(await again.getState()).toBe('completed');
+      expect((await queue.getJob(again.id!))?.returnvalue).toMatchObject({
+        kind: 'replay',
+        inserted: 0,
+      });
+      expect(await rows(data.deviceId)).toBe(20);
+    });
+
+    it('a batch whose body is gone before it was stored is set aside, and the device goes on', async () => {
+      const p = await api.tenants.newProject();
+      const first = await ingest(p.apiKey, { device_external_id: 'lost', events: events(5) });
+      await drained(queue);
+      const { data } = await jobOf(first.body.batch_id);
+      // The next number, queued without a body: what a Redis that lost data would hold.
+      const batchId = randomUUID();
+      const lost = await queue.add(
+        'ingest-batch',
+        { ...data, batchId, seq: data.seq + 1, acceptedAt: Date.now() },
+        { jobId: `b-${data.deviceId}-${data.seq + 1}` },
+      );
+      await drained(queue);
+      expect(await lost.getState()).toBe('failed');
+      const rejected = await request(api.server)
+        .get(`/projects/${p.projectId}/rejected-readings`)
+        .set(p.headers)
+        .expect(200);
+      expect(rejected.body.items).toEqual([
+        expect.objectContaining({
+          batch_id: batchId,
+          scope: 'batch',
+          reason: expect.stringContaining('no longer in Redis'),
+          payload_excerpt: null,
+        }),
+      ]);
+      // The device's next batch is numbered past the lost one, which no longer holds it up.
+      await ingest(p.apiKey, { device_external_id: 'lost', events: events(5, 100) }).expect(202);
+      await drained(queue);
+      expect(await rows(data.deviceId)).toBe(10);
+    });
+  });
+
   it('applies a device’s batches in the order the api accepted them', async () => {
     const p = await api.tenants.newProject();
     for (let i = 0; i < 12; i++) {

@@ -4,10 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { RunningApi } from './api';
 
 /**
- * Queues a batch the way the api does (admitted, numbered, same job id), but with a body
- * the api would not let through: what the worker must survive if a value slips past
- * validation (or was queued by an older api). `events` are raw JSON texts. Returns the
- * batch id.
+ * Queues a batch the way the api does (admitted, numbered, its body stored beside the job,
+ * same job id), but with a body the api would not let through: what the worker must
+ * survive if a value slips past validation (or was queued by an older api). `events` are
+ * raw JSON texts. Returns the batch id.
  */
 export async function injectBatch(
   api: RunningApi,
@@ -16,12 +16,14 @@ export async function injectBatch(
   deviceId: string,
   events: string[],
 ): Promise<string> {
-  const payload = `{"device_external_id":"x","events":[${events.join(',')}]}`;
+  const body = Buffer.from(`{"device_external_id":"x","events":[${events.join(',')}]}`);
   const backlog = api.app.get(IngestBacklog);
+  const batchId = randomUUID();
   const batch = {
     projectId,
     deviceId,
-    bytes: Buffer.byteLength(payload),
+    batchId,
+    body,
     acceptedAt: Date.now(),
     jobKey: (id: string) => ingest.toKey(id),
   };
@@ -29,7 +31,6 @@ export async function injectBatch(
   if (admission.kind === 'unseeded') admission = await backlog.admit({ ...batch, floor: 0 });
   if (admission.kind !== 'admitted') throw new Error(`not admitted: ${admission.kind}`);
   const seq = admission.seq;
-  const batchId = randomUUID();
   await ingest.add(
     'ingest-batch',
     {
@@ -39,9 +40,8 @@ export async function injectBatch(
       seq,
       correlationId: 'injected',
       acceptedAt: Date.now(),
-      bytes: Buffer.byteLength(payload),
+      bytes: body.length,
       events: events.length,
-      payload,
     },
     { jobId: ingestJobId(deviceId, seq) },
   );

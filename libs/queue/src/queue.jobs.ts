@@ -15,12 +15,17 @@ export interface JobPayloads {
       correlationId: string;
       /** Epoch ms when the api accepted the batch. */
       acceptedAt: number;
-      /** Size of `payload`, held against the backlog bound until the batch is stored. */
+      /** Size of the body, held against the backlog bound until the batch is stored. */
       bytes: number;
       /** Number of events in the batch. */
       events: number;
-      /** The validated request body as received: `{device_external_id, events: [{ts, data}]}`. */
-      payload: string;
+      /**
+       * The validated request body as received: `{device_external_id, events: [{ts, data}]}`.
+       * Absent from what this version's api queues, which stores the body as its own key
+       * beside the job (`IngestBacklog.bodyKey`); present in the jobs of earlier versions,
+       * and emptied once a failed batch is set aside.
+       */
+      payload?: string;
     };
   };
   [QUEUES.RULE_EVALUATION]: {

@@ -7,6 +7,7 @@ describe('the declared key space', () => {
     ['tp:ingest:seq:d1', false],
     ['tp:ingest:{p1}:seq:d1', true],
     ['tp:ingest:{p1}:backlog', true],
+    ['tp:ingest:{p1}:body:b1', false],
     ['tp:circuit:p1:abc', true],
     ['{tp:ratelimit:admin:m}:hits', true],
     ['tp:webhooks:{p1}:in-flight', false],

@@ -42,6 +42,13 @@ export const KEY_SPACE: readonly KeyPattern[] = [
     slot: "the project's: with its devices' counters; projects spread over the shards",
   },
   {
+    single: '<prefix>:ingest:{<project>}:body:<batch>',
+    owner: 'telemetry',
+    slot:
+      "the project's: the admission script stores a batch's body as it counts the batch, the " +
+      'release script deletes it as it gives the place back',
+  },
+  {
     single: '<prefix>:ingest:backlog-bytes',
     owner: 'telemetry',
     slot: 'alone: a counter, changed by single commands',

@@ -103,13 +103,15 @@ export class BatchStoreService {
       this.batches.inc({ result: 'wait' });
       return { kind: 'wait', missing };
     }
+    // Read before the transaction, so no lock waits on Redis.
+    const body = await this.bodyOf(job.data);
     let result: ApplyResult;
     let followUp: BatchFollowUp | null;
     try {
-      [result, followUp] = await this.applyInOrder(job, false);
+      [result, followUp] = await this.applyInOrder(job, body, false);
     } catch (err) {
       if (classifyFailure(err) !== 'data') throw err;
-      [result, followUp] = await this.applyInOrder(job, true);
+      [result, followUp] = await this.applyInOrder(job, body, true);
     }
     end();
     this.batches.inc({ result: result.kind });
@@ -170,14 +172,26 @@ export class BatchStoreService {
   }
 
   /**
+   * The batch's body: in the job (queued by an earlier version) or in its own key (see
+   * {@link IngestBacklog.bodyKey}); null when it is gone. It goes once the batch is applied
+   * (with its place in the backlog), so a batch run again after that (a worker that died
+   * before BullMQ heard it was done) finds none, and needs none: it is a replay.
+   */
+  private async bodyOf(batch: IngestBatchJob): Promise<string | Buffer | null> {
+    if (batch.payload !== undefined) return batch.payload || null;
+    return this.backlog.body(batch.projectId, batch.batchId);
+  }
+
+  /**
    * The batch in one transaction, with its follow-up (rule evaluation) when there is one
    * and the batch can take it; a salvaged batch never does (its evaluation is queued).
    */
   private applyInOrder(
     job: Job<IngestBatchJob>,
+    payload: string | Buffer | null,
     salvage: boolean,
   ): Promise<[ApplyResult, BatchFollowUp | null]> {
-    const { projectId, deviceId, batchId, seq, payload, acceptedAt } = job.data;
+    const { projectId, deviceId, batchId, seq, acceptedAt } = job.data;
     return this.dataSource.transaction(async (em): Promise<[ApplyResult, BatchFollowUp | null]> => {
       // The row lock serialises batches of this device across workers (a second worker
       // blocks here until the first commits); different devices never wait for each other.
@@ -192,6 +206,15 @@ export class BatchStoreService {
         applied++;
         skipped++;
       }
+      if (payload === null) {
+        if (seq <= applied)
+          return [{ kind: 'replay', inserted: 0, late: 0, rejected: 0, applied }, null];
+        // Never seen in a healthy Redis: the body goes only with the batch's place in the
+        // backlog, after the batch is applied, or an hour after an enqueue the api gave up on.
+        throw new UnrecoverableError(
+          'the batch body is no longer in Redis (an enqueue answered 503, or Redis lost data)',
+        );
+      }
       let rejections: Rejection[] = [];
       let stored: { inserted: number; late: number };
       let followUp: BatchFollowUp | null = null;
@@ -199,7 +222,7 @@ export class BatchStoreService {
         const salvaged = await this.telemetry.insertSalvaging(
           em,
           deviceId,
-          payload,
+          payload.toString(),
           progress.evaluatedUntil,
         );
         rejections = salvaged.rejected;
@@ -260,15 +283,18 @@ export class BatchStoreService {
     );
   }
 
-  /** Gives the batch's place in the backlog back (stored or set aside); once per batch. */
+  /**
+   * Gives the batch's place in the backlog back (stored or set aside), and deletes its
+   * body; once per batch.
+   */
   async release(job: Job<IngestBatchJob>): Promise<void> {
-    await this.backlog.release(job.data.projectId, job.data.deviceId, job.data.seq);
+    await this.backlog.release(job.data);
   }
 
   /**
    * Called when a batch exhausted its attempts (an unexpected error, never an outage):
-   * counted, logged, and its payload moved to `telemetry_rejections` so the project can
-   * see it and the failed job in Redis keeps only ids. Later batches of the device skip it.
+   * counted, logged, and its body moved to `telemetry_rejections` so the project can see
+   * it and the failed job in Redis keeps only ids. Later batches of the device skip it.
    */
   async deadLettered(job: Job<IngestBatchJob>, err: Error): Promise<void> {
     this.batches.inc({ result: 'failed' });
@@ -282,13 +308,16 @@ export class BatchStoreService {
       },
       'telemetry batch failed for good; set aside in telemetry_rejections',
     );
-    const { projectId, deviceId, batchId, payload } = job.data;
-    if (payload) {
-      const rejection: Rejection & { payload: string } = {
+    const { projectId, deviceId, batchId } = job.data;
+    const body = await this.bodyOf(job.data);
+    // Recorded even when the body is gone, so the project sees what happened to the batch.
+    // One that was emptied already was set aside on an earlier failure.
+    if (body !== null || job.data.payload === undefined) {
+      const rejection: Rejection & { payload?: string } = {
         index: -1,
         ts: null,
         reading: null,
-        payload,
+        payload: body?.toString(),
         reason: `failed after ${job.attemptsMade} attempts: ${err.message}`.slice(0, 2000),
         sqlstate: null,
       };
@@ -296,7 +325,7 @@ export class BatchStoreService {
         this.telemetry.recordRejections(em, { projectId, deviceId, batchId }, [rejection]),
       );
       this.rejected.inc({ sqlstate: 'none' });
-      await job.updateData({ ...job.data, payload: '' });
+      if (job.data.payload) await job.updateData({ ...job.data, payload: '' });
     }
     await this.release(job);
   }

@@ -61,15 +61,14 @@ export interface CutBatch {
  * character.
  */
 export function cutBatch(
-  payload: string,
+  payload: string | Buffer,
   deviceId: string,
   evaluatedUntil: Date | null,
   metrics?: string[],
 ): CutBatch | null {
+  const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   try {
-    return new Cutter(payload, Buffer.from(payload, 'utf8'), evaluatedUntil, metrics).cut(
-      Buffer.from(`${deviceId}\t`, 'latin1'),
-    );
+    return new Cutter(bytes, evaluatedUntil, metrics).cut(Buffer.from(`${deviceId}\t`, 'latin1'));
   } catch (err) {
     if (err instanceof Unexpected) return null;
     throw err;
@@ -87,8 +86,6 @@ class Cutter {
   private readonly plain: boolean;
   /** No `data` needs COPY's escapes. */
   private readonly copySafe: boolean;
-  /** The body is ASCII: byte offsets are string offsets, and text is sliced, not decoded. */
-  private readonly ascii: boolean;
   private out: Buffer = Buffer.alloc(0);
   private at = 0;
   private readonly cursor: number;
@@ -98,7 +95,6 @@ class Cutter {
   private readonly values: Array<number | null>;
 
   constructor(
-    private readonly text: string,
     private readonly b: Buffer,
     evaluatedUntil: Date | null,
     private readonly metrics?: string[],
@@ -106,7 +102,6 @@ class Cutter {
     this.plain = b.indexOf(BACKSLASH) === -1;
     this.copySafe =
       this.plain && b.indexOf(TAB) === -1 && b.indexOf(LF) === -1 && b.indexOf(CR) === -1;
-    this.ascii = b.length === text.length;
     this.cursor = evaluatedUntil ? evaluatedUntil.getTime() : -Infinity;
     this.metricBytes = (metrics ?? []).map((m) => Buffer.from(m, 'utf8'));
     this.values = this.metricBytes.map(() => null);
@@ -227,9 +222,13 @@ class Cutter {
     }
   }
 
-  /** The body's text between two byte offsets. */
+  /**
+   * The body's text between two byte offsets, read as Latin-1: what is sliced is a number
+   * literal or a `ts` without escapes, which is ASCII when it is valid; any other byte
+   * reads as a character no timestamp has, so the ts is still refused.
+   */
   private slice(start: number, end: number): string {
-    return this.ascii ? this.text.slice(start, end) : this.b.toString('utf8', start, end);
+    return this.b.toString('latin1', start, end);
   }
 
   /** Writes the prefix, with room for `more` bytes after it (twice that when escaping). */

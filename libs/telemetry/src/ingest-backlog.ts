@@ -8,6 +8,18 @@ import { deviceOfIngestJobId, ingestJobId, ingestJobIdPrefix } from './telemetry
 
 /** An idle device's batch counter is forgotten after this; it is re-seeded from PostgreSQL. */
 export const SEQ_TTL_MS = 30 * 24 * 3600 * 1000;
+/**
+ * How long a batch's body outlives a release that may have left its job in Redis: an api
+ * whose enqueue failed, possibly after Redis took the job (the client was told 503 and
+ * resends; a job that is there still stores if it runs within the hour, and is set
+ * aside as failed after that).
+ */
+export const ABANDONED_BODY_MS = 3600 * 1000;
+/**
+ * A failed batch that could not be set aside keeps its body as long as BullMQ keeps the
+ * failed job (`removeOnFail`), for an operator to retry.
+ */
+export const FAILED_BODY_MS = 7 * 24 * 3600 * 1000;
 /** A project's backlog record outlives its last admission by this much at most. */
 const BACKLOG_TTL_MS = 7 * 24 * 3600 * 1000;
 /** An entry whose job is gone is only cleaned up once it is this old (enqueue in flight). */
@@ -15,9 +27,10 @@ const AUDIT_MIN_AGE_MS = 120000;
 const TOTAL = '#bytes';
 
 /**
- * ARGV: field prefix, bytes, acceptedAt, maxJobs, maxBytes, seqTtlMs, floor ('' = none),
- * backlogTtlMs → {seq, jobs, bytes}; seq -1: the project's share is full; -2: the device
- * has no counter (call again with the floor read from PostgreSQL).
+ * KEYS: backlog, counter, body. ARGV: field prefix, bytes, acceptedAt, maxJobs, maxBytes,
+ * seqTtlMs, floor ('' = none), backlogTtlMs, batch id, body → {seq, jobs, bytes}; seq -1:
+ * the project's share is full; -2: the device has no counter (call again with the floor
+ * read from PostgreSQL). The body is stored only when the batch is admitted.
  */
 const ADMIT = `
 local bytes = tonumber(ARGV[2])
@@ -42,14 +55,24 @@ else
   end
   redis.call('PEXPIRE', KEYS[2], ARGV[6])
 end
-redis.call('HSET', KEYS[1], ARGV[1] .. seq, bytes .. ':' .. ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1] .. seq, bytes .. ':' .. ARGV[3] .. ':' .. ARGV[9])
 redis.call('HINCRBY', KEYS[1], '${TOTAL}', bytes)
+redis.call('SET', KEYS[3], ARGV[10])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 return {seq, jobs + 1, held + bytes}
 `;
 
-/** ARGV: field → the bytes it held (0 when already released). */
+/**
+ * KEYS: backlog, body. ARGV: field, bodyTtlMs → the bytes the field held (0 when already
+ * released). The body is deleted (bodyTtlMs 0) or given that expiry, whether or not the
+ * field was still there.
+ */
 const RELEASE = `
+if tonumber(ARGV[2]) > 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+else
+  redis.call('DEL', KEYS[2])
+end
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -70,8 +93,13 @@ return 0
 `;
 
 type BacklogRedis = Redis & {
-  ingestAdmit(k1: string, k2: string, ...args: Array<string | number>): Promise<number[]>;
-  ingestRelease(k1: string, field: string): Promise<number>;
+  ingestAdmit(
+    k1: string,
+    k2: string,
+    k3: string,
+    ...args: Array<string | number | Buffer>
+  ): Promise<number[]>;
+  ingestRelease(k1: string, k2: string, field: string, bodyTtlMs: number): Promise<number>;
   ingestRaise(k1: string, applied: number, ttl: number): Promise<number>;
 };
 
@@ -100,6 +128,10 @@ export type Admission =
  *   field, so nothing outlives the batch; the hash goes when it is empty. The worker's
  *   audit releases entries whose job is gone or finished (removed by hand, an api that
  *   died mid-enqueue, a worker of an older version that does not release).
+ * - Body: `ingest:{<project>}:body:<batch id>`, the batch as the worker will store it
+ *   (bytes, not a string in the job's JSON: see {@link IngestBacklog.bodyKey}). Written by
+ *   the admission and deleted by the release, so it lives exactly as long as the batch's
+ *   place in the backlog; a release that may leave a job behind gives it an expiry instead.
  */
 @Injectable()
 export class IngestBacklog {
@@ -113,8 +145,8 @@ export class IngestBacklog {
     this.limits = config.get('ingest', { infer: true });
     const client = redisService.client;
     if (!('ingestAdmit' in client)) {
-      client.defineCommand('ingestAdmit', { numberOfKeys: 2, lua: ADMIT });
-      client.defineCommand('ingestRelease', { numberOfKeys: 1, lua: RELEASE });
+      client.defineCommand('ingestAdmit', { numberOfKeys: 3, lua: ADMIT });
+      client.defineCommand('ingestRelease', { numberOfKeys: 2, lua: RELEASE });
       client.defineCommand('ingestRaise', { numberOfKeys: 1, lua: RAISE });
     }
     this.redis = client as BacklogRedis;
@@ -131,6 +163,22 @@ export class IngestBacklog {
     return this.redisService.key('ingest', `{${projectId}}`, 'backlog');
   }
 
+  /**
+   * Where a batch's body waits for the worker. Kept out of the job: BullMQ writes a job's
+   * data as one JSON string, which costs the api an escape, a UTF-8 length and an encode of
+   * the whole body, and the worker a decode and a parse, per batch; as its own key the
+   * bytes go to Redis and back untouched. In the project's slot, beside the backlog record
+   * whose script writes it.
+   */
+  bodyKey(projectId: string, batchId: string): string {
+    return this.redisService.key('ingest', `{${projectId}}`, 'body', batchId);
+  }
+
+  /** A batch's body (null when it is gone: released, or never written). */
+  body(projectId: string, batchId: string): Promise<Buffer | null> {
+    return this.redis.getBuffer(this.bodyKey(projectId, batchId));
+  }
+
   /** Bytes waiting in the whole ingest backlog (every project). */
   get totalBytesKey(): string {
     return this.redisService.key('ingest', 'backlog-bytes');
@@ -142,8 +190,9 @@ export class IngestBacklog {
   }
 
   /**
-   * Numbers a batch and counts it against the project's share, atomically; `floor` (the
-   * last number PostgreSQL applied) is needed only when the answer was `unseeded`.
+   * Numbers a batch, counts it against the project's share and stores its body, atomically;
+   * `floor` (the last number PostgreSQL applied) is needed only when the answer was
+   * `unseeded`.
    * `jobKey` maps a job id to its BullMQ key: a counter that went back hands out a number
    * whose job (completed, say) may still be in Redis, and BullMQ silently ignores an add
    * whose id exists, which would drop the batch; the caller then picks another id.
@@ -151,7 +200,8 @@ export class IngestBacklog {
   async admit(a: {
     projectId: string;
     deviceId: string;
-    bytes: number;
+    batchId: string;
+    body: Buffer;
     acceptedAt: number;
     floor?: number;
     jobKey: (jobId: string) => string;
@@ -160,14 +210,17 @@ export class IngestBacklog {
       await this.redis.ingestAdmit(
         this.backlogKey(a.projectId),
         this.seqKey(a.projectId, a.deviceId),
+        this.bodyKey(a.projectId, a.batchId),
         ingestJobIdPrefix(a.deviceId),
-        a.bytes,
+        a.body.length,
         a.acceptedAt,
         this.limits.projectMaxJobs,
         this.limits.projectMaxBytes,
         SEQ_TTL_MS,
         a.floor ?? '',
         BACKLOG_TTL_MS,
+        a.batchId,
+        a.body,
       )
     ).map(Number);
     if (seq === -1) return { kind: 'full', jobs, bytes };
@@ -175,7 +228,7 @@ export class IngestBacklog {
     // The whole backlog's bytes, the audit's list and BullMQ's key: other slots (a cluster
     // refuses them in one pipeline), so apart from the script, sent together.
     const [, , taken] = await Promise.all([
-      this.redis.incrby(this.totalBytesKey, a.bytes),
+      this.redis.incrby(this.totalBytesKey, a.body.length),
       this.redis.sadd(this.projectsKey, a.projectId),
       this.redis.exists(a.jobKey(ingestJobId(a.deviceId, seq))),
     ]);
@@ -196,10 +249,23 @@ export class IngestBacklog {
     return devices;
   }
 
-  /** Gives a batch's bytes back (stored, set aside, or never queued); once per batch. */
-  async release(projectId: string, deviceId: string, seq: number): Promise<number> {
+  /**
+   * Gives a batch's bytes back (stored, set aside, or never queued) and deletes its body;
+   * once per batch. `keepBodyMs`: the body expires then instead, for a release that may
+   * leave the batch's job behind ({@link ABANDONED_BODY_MS}, {@link FAILED_BODY_MS}).
+   */
+  async release(
+    batch: { projectId: string; deviceId: string; seq: number; batchId: string },
+    keepBodyMs = 0,
+  ): Promise<number> {
+    const { projectId, deviceId, seq, batchId } = batch;
     const bytes = Number(
-      await this.redis.ingestRelease(this.backlogKey(projectId), ingestJobId(deviceId, seq)),
+      await this.redis.ingestRelease(
+        this.backlogKey(projectId),
+        this.bodyKey(projectId, batchId),
+        ingestJobId(deviceId, seq),
+        keepBodyMs,
+      ),
     );
     if (bytes > 0) await this.redis.decrby(this.totalBytesKey, bytes);
     return bytes;
@@ -254,9 +320,19 @@ export class IngestBacklog {
           const state = await queue.getJobState(field);
           if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
           // No job yet may be an enqueue in flight: only old entries are given up.
-          const acceptedAt = Number(entries[field].split(':')[1] ?? 0);
-          if (state === 'unknown' && now - acceptedAt < AUDIT_MIN_AGE_MS) continue;
-          const bytes = Number(await this.redis.ingestRelease(this.backlogKey(projectId), field));
+          const [, accepted, batchId] = entries[field].split(':');
+          if (state === 'unknown' && now - Number(accepted ?? 0) < AUDIT_MIN_AGE_MS) continue;
+          // A failed batch's body stays as long as its job, for an operator to retry (the
+          // worker deletes it once the batch is set aside in PostgreSQL). An entry written
+          // before bodies had keys names none: the key released is then one never written.
+          const bytes = Number(
+            await this.redis.ingestRelease(
+              this.backlogKey(projectId),
+              this.bodyKey(projectId, batchId ?? field),
+              field,
+              state === 'failed' ? FAILED_BODY_MS : 0,
+            ),
+          );
           if (bytes > 0) {
             await this.redis.decrby(this.totalBytesKey, bytes);
             released++;

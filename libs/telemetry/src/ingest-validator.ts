@@ -286,54 +286,57 @@ const EXPONENT_CAP = 1e12;
  * re-serialised from its parse, so what is stored is exactly what was validated. Extra
  * digits of precision are not flagged: the cast rounds them as JSON.parse did.
  *
- * One left-to-right pass (charCodeAt, and indexOf to skip strings), no regex: this runs
+ * The bytes of the UTF-8 text are read (what the api queues; a string is encoded first):
+ * every character it looks at is ASCII, and no byte of a multi-byte character is.
+ * One left-to-right pass (bytes, and indexOf to skip strings), no regex: this runs
  * over every raw body, up to megabytes, and a pattern over runs of digits backtracks
  * (seconds of blocked event loop for 8 MiB of them). Orders of magnitude come from digit
  * positions and the exponent, never from building the number.
  */
-export function needsNormalising(raw: string): boolean {
+export function needsNormalising(text: string | Buffer): boolean {
+  const raw = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
   const n = raw.length;
   let i = 0;
   while (i < n) {
-    const c = raw.charCodeAt(i);
+    const c = raw[i];
     if (c === CH_QUOTE) {
       // Skip the string (numbers in text are text for jsonb too). indexOf, because strings
       // are most of a typical body; a quote after an odd run of backslashes is escaped.
-      let end = raw.indexOf('"', i + 1);
+      let end = raw.indexOf(CH_QUOTE, i + 1);
       for (;;) {
         if (end < 0) return false;
         let b = end - 1;
-        while (raw.charCodeAt(b) === CH_BACKSLASH) b--;
+        while (raw[b] === CH_BACKSLASH) b--;
         if ((end - b) % 2 === 1) break;
-        end = raw.indexOf('"', end + 1);
+        end = raw.indexOf(CH_QUOTE, end + 1);
       }
       i = end + 1;
     } else if (c === CH_MINUS || (c >= CH_0 && c <= CH_9)) {
       if (c === CH_MINUS) i++;
       let firstNonZero = -1;
-      let d = raw.charCodeAt(i);
+      let d = raw[i];
       while (d >= CH_0 && d <= CH_9) {
         if (firstNonZero < 0 && d !== CH_0) firstNonZero = i;
-        d = raw.charCodeAt(++i);
+        d = raw[++i];
       }
       const point = i;
       let scale = 0;
       if (d === CH_DOT) {
-        d = raw.charCodeAt(++i);
+        d = raw[++i];
         while (d >= CH_0 && d <= CH_9) {
           if (firstNonZero < 0 && d !== CH_0) firstNonZero = i;
-          d = raw.charCodeAt(++i);
+          d = raw[++i];
         }
         scale = i - point - 1;
       }
       let exponent = 0;
       if (d === CH_e || d === CH_E) {
-        d = raw.charCodeAt(++i);
+        d = raw[++i];
         const negative = d === CH_MINUS;
-        if (negative || d === CH_PLUS) d = raw.charCodeAt(++i);
+        if (negative || d === CH_PLUS) d = raw[++i];
         while (d >= CH_0 && d <= CH_9) {
           if (exponent < EXPONENT_CAP) exponent = exponent * 10 + d - CH_0;
-          d = raw.charCodeAt(++i);
+          d = raw[++i];
         }
         if (negative) exponent = -exponent;
       }

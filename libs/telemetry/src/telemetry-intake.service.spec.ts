@@ -1,5 +1,6 @@
 import { asProjectId } from '@app/common';
 import { MetricsService } from '@app/observability';
+import { ABANDONED_BODY_MS } from './ingest-backlog';
 import { TelemetryIntakeService } from './telemetry-intake.service';
 
 /** The intake over fakes: Redis, the queue and the tenancy repositories always answer. */
@@ -7,7 +8,8 @@ function intake() {
   const findByExternalId = jest.fn(async (projectId: string, externalId: string) => ({
     id: `${projectId}/${externalId}`,
   }));
-  const add = jest.fn(async () => ({}));
+  const add = jest.fn(async (): Promise<unknown> => ({}));
+  const release = jest.fn(async () => 0);
   const config = {
     ingest: {
       backlogMaxJobs: 1000,
@@ -31,13 +33,13 @@ function intake() {
     { appliedSeq: async () => 0 } as any,
     {
       admit: async () => ({ kind: 'admitted', seq: 1, jobIdTaken: false }),
-      release: async () => 0,
+      release,
       totalBytesKey: 'bytes',
     } as any,
     { get: (key: keyof typeof config) => config[key] } as any,
     new MetricsService(),
   );
-  return { service, findByExternalId, add };
+  return { service, findByExternalId, add, release };
 }
 
 const body = (device: string) => ({
@@ -74,6 +76,32 @@ describe('TelemetryIntakeService device cache', () => {
       'ingest-batch',
       expect.objectContaining({ deviceId: 'p2/d1' }),
       expect.anything(),
+    );
+  });
+});
+
+describe('TelemetryIntakeService enqueue', () => {
+  const p1 = asProjectId('p1');
+
+  it('queues the bytes as received, without a BOM, and the job without them', async () => {
+    const { service, add } = intake();
+    const raw = Buffer.from(`\uFEFF${JSON.stringify(body('d1'))}`);
+    await service.accept(p1, body('d1'), raw, 'c1');
+    const [, data] = add.mock.calls[0] as unknown as [string, Record<string, unknown>];
+    expect(data).not.toHaveProperty('payload');
+    expect(data.bytes).toBe(raw.length - 3);
+  });
+
+  it('gives the place back when the job could not be added, keeping the body an hour (the job may be there)', async () => {
+    const { service, add, release } = intake();
+    add.mockRejectedValueOnce(new Error('connection lost'));
+    await expect(service.accept(p1, body('d1'), undefined, 'c1')).rejects.toMatchObject({
+      code: 'unavailable',
+    });
+    await new Promise((r) => setImmediate(r));
+    expect(release).toHaveBeenCalledWith(
+      expect.objectContaining({ projectId: 'p1', deviceId: 'p1/d1', seq: 1 }),
+      ABANDONED_BODY_MS,
     );
   });
 });

@@ -7,9 +7,10 @@ import { DeviceProgressRepository, DevicesRepository, ProjectsRepository } from 
 import { Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { LRUCache } from 'lru-cache';
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
-import { IngestBacklog } from './ingest-backlog';
+import { ABANDONED_BODY_MS, IngestBacklog } from './ingest-backlog';
 import { needsNormalising, validateIngestBody } from './ingest-validator';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
 import { ingestJobId } from './telemetry.keys';
@@ -61,18 +62,20 @@ export class TelemetryIntakeService {
 
   /**
    * `rawBody` is the request body exactly as received; it is what gets queued once
-   * `body` (its parse) validates. Queuing the raw text spares the api a second
+   * `body` (its parse) validates. Queuing the raw bytes spares the api a second
    * JSON.stringify of 5,000 events and the worker a parse/stringify round trip: the
-   * worker hands it to PostgreSQL as is. PostgreSQL reads it as jsonb, which keeps the
-   * last of duplicated keys exactly as JSON.parse does, so it stores what was validated.
-   * Where the text could be read differently (no UTF-8 raw text, number literals beyond a
-   * double) or was changed (a `ts` offset PostgreSQL refuses, rewritten to UTC), the parse
-   * is re-serialised instead. A leading BOM is dropped (jsonb refuses it).
+   * worker cuts the rows PostgreSQL stores from them. PostgreSQL reads them as jsonb, which
+   * keeps the last of duplicated keys exactly as JSON.parse does, so it stores what was
+   * validated. Where the bytes could be read differently (another charset; bytes that are
+   * not valid UTF-8, which the parse read as replacement characters; number literals
+   * beyond a double) or the parse was changed (a `ts` offset PostgreSQL refuses, rewritten
+   * to UTC), the parse is re-serialised instead. A leading BOM is dropped (jsonb refuses
+   * it).
    */
   async accept(
     projectId: ProjectId,
     body: unknown,
-    rawBody: string | undefined,
+    rawBody: Buffer | undefined,
     correlationId: string,
   ): Promise<{ accepted: number; batch_id: string; non_numeric_values: number }> {
     const checked = validateIngestBody(body);
@@ -94,9 +97,9 @@ export class TelemetryIntakeService {
       deviceId,
       batchId,
       checked.body.events.length,
-      checked.rewritten || rawBody === undefined || needsNormalising(rawBody)
-        ? JSON.stringify(checked.body)
-        : rawBody.replace(/^\uFEFF/, ''),
+      checked.rewritten || rawBody === undefined || !isUtf8(rawBody) || needsNormalising(rawBody)
+        ? Buffer.from(JSON.stringify(checked.body), 'utf8')
+        : withoutBom(rawBody),
       correlationId,
     );
     this.accepted.inc({ result: 'accepted' });
@@ -121,16 +124,15 @@ export class TelemetryIntakeService {
     deviceId: string,
     batchId: string,
     events: number,
-    payload: string,
+    body: Buffer,
     correlationId: string,
   ): Promise<void> {
-    const bytes = Buffer.byteLength(payload);
     const acceptedAt = Date.now();
     let admittedSeq: number | undefined;
     try {
       await withDeadline(
         (async () => {
-          const batch = { projectId, deviceId, bytes, acceptedAt, jobKey: this.jobKey };
+          const batch = { projectId, deviceId, batchId, body, acceptedAt, jobKey: this.jobKey };
           let admission = await this.backlog.admit(batch);
           if (admission.kind === 'unseeded') {
             const floor = await this.progress.appliedSeq(deviceId);
@@ -145,7 +147,7 @@ export class TelemetryIntakeService {
               { deviceId, seq: admission.seq },
               'batch number in use: counter behind',
             );
-            await this.backlog.release(projectId, deviceId, admission.seq);
+            await this.backlog.release({ projectId, deviceId, batchId, seq: admission.seq });
             admission = await this.backlog.admit({ ...batch, floor: admission.seq });
           }
           if (admission.kind === 'full') throw this.shareFull(admission);
@@ -159,9 +161,8 @@ export class TelemetryIntakeService {
             seq,
             correlationId,
             acceptedAt,
-            bytes,
+            bytes: body.length,
             events,
-            payload,
           };
           let jobId = ingestJobId(deviceId, seq);
           // Still in use after the tries: a distinct id keeps the batch (stored, out of order).
@@ -174,9 +175,12 @@ export class TelemetryIntakeService {
     } catch (err) {
       if (err instanceof AppError) throw err;
       // Best effort: the batch was not accepted, so it holds no place in the backlog (if
-      // Redis is down this fails too, and the worker's backlog audit heals it).
+      // Redis is down this fails too, and the worker's backlog audit heals it). Its job may
+      // be in Redis all the same (the deadline fired after the add): its body stays an hour.
       if (admittedSeq !== undefined)
-        this.backlog.release(projectId, deviceId, admittedSeq).catch(() => undefined);
+        this.backlog
+          .release({ projectId, deviceId, batchId, seq: admittedSeq }, ABANDONED_BODY_MS)
+          .catch(() => undefined);
       this.accepted.inc({ result: 'unavailable' });
       this.logger.warn(
         { err: (err as Error).message, batchId },
@@ -266,4 +270,11 @@ export class TelemetryIntakeService {
     this.deviceIds.set(cacheKey, device.id);
     return device.id;
   }
+}
+
+const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+
+/** The bytes without a leading UTF-8 byte order mark, which jsonb refuses. */
+function withoutBom(raw: Buffer): Buffer {
+  return raw.subarray(0, 3).equals(BOM) ? raw.subarray(3) : raw;
 }

@@ -105,7 +105,8 @@ export class TelemetryRepository {
 
   /**
    * Stores a batch and returns how many rows were new. `payload` is the request body
-   * (`{device_external_id, events}`) as the api received it. `evaluatedUntil` is the
+   * (`{device_external_id, events}`) as the api received it: its UTF-8 bytes (decoded only
+   * when the cut declines them) or its text. `evaluatedUntil` is the
    * device's evaluation cursor, read under the device row's lock in this same transaction
    * (so it cannot move meanwhile); null when nothing was evaluated.
    *
@@ -132,21 +133,30 @@ export class TelemetryRepository {
   async insertBatch(
     em: EntityManager,
     deviceId: string,
-    payload: string,
+    body: string | Buffer,
     evaluatedUntil: Date | null,
     evaluate?: string[],
   ): Promise<StoredBatch> {
     // Known from the payload when it can be (nearly always): the first try returns nothing.
-    const cut = cutBatch(payload, deviceId, evaluatedUntil, evaluate);
-    const known = cut?.stored ?? batchAsStored(payload, evaluatedUntil, evaluate);
+    const cut = cutBatch(body, deviceId, evaluatedUntil, evaluate);
+    // The text, for what reads it or takes it as a parameter (a Buffer would be bytea):
+    // decoded only when the batch goes that way.
+    let text: string | undefined;
+    const payload = (): string => (text ??= body.toString());
+    const known = cut?.stored ?? batchAsStored(payload(), evaluatedUntil, evaluate);
     await em.query('SAVEPOINT fast_insert');
     try {
       let row: StoredBatch | null = null;
       if (known) {
         const stored = cut
           ? await this.copyIn(em, cut.copy)
-          : ((await em.queryRunner!.query(PLAIN_INSERT, [deviceId, payload], true)) as QueryResult)
-              .affected;
+          : (
+              (await em.queryRunner!.query(
+                PLAIN_INSERT,
+                [deviceId, payload()],
+                true,
+              )) as QueryResult
+            ).affected;
         if (stored === known.inserted) row = known;
         // Never seen: the payload read one way and stored another. PostgreSQL decides.
         else await em.query('ROLLBACK TO SAVEPOINT fast_insert');
@@ -154,7 +164,7 @@ export class TelemetryRepository {
       row ??= await this.countingInserted(
         em,
         PLAIN_INSERT,
-        [deviceId, payload, evaluatedUntil],
+        [deviceId, payload(), evaluatedUntil],
         evaluate,
       );
       await em.query('RELEASE SAVEPOINT fast_insert');
@@ -165,7 +175,7 @@ export class TelemetryRepository {
       await em.query('ROLLBACK TO SAVEPOINT fast_insert');
       await em.query('RELEASE SAVEPOINT fast_insert');
     }
-    return this.insertDeduplicating(em, deviceId, payload, evaluatedUntil, evaluate);
+    return this.insertDeduplicating(em, deviceId, payload(), evaluatedUntil, evaluate);
   }
 
   /** COPY text rows into telemetry, on the transaction's connection (TypeORM has no COPY). */

@@ -74,10 +74,8 @@ export class TelemetryController {
     return this.intake.accept(
       projectId,
       body,
-      // The raw text is only used when it is UTF-8 (body-parser also accepts UTF-16/32).
-      /charset=(?!utf-?8\b)/i.test(req.headers['content-type'] ?? '')
-        ? undefined
-        : req.rawBody?.toString('utf8'),
+      // The raw bytes are only queued when they are UTF-8 (body-parser also accepts UTF-16/32).
+      /charset=(?!utf-?8\b)/i.test(req.headers['content-type'] ?? '') ? undefined : req.rawBody,
       String(req.id ?? ''),
     );
   }
