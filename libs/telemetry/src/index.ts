@@ -5,6 +5,7 @@ export * from './ingest-validator';
 export * from './handlers/ingest.handler';
 export * from './partition-maintenance.service';
 export * from './partition-plan';
+export * from './plain-batch';
 export * from './telemetry-intake.service';
 export * from './telemetry-reads.service';
 export * from './telemetry-worker.module';

@@ -55,6 +55,11 @@ interface Tally {
   latestMs: number;
 }
 
+/** 1 to 128 characters, none a control character or whitespace. */
+const DEVICE_EXTERNAL_ID_PATTERN = '^[^\\p{Cc}\\s]{1,128}$';
+/** {@link DEVICE_EXTERNAL_ID_PATTERN} as the schema reads it (ajv's unicodeRegExp: `u`). */
+export const DEVICE_EXTERNAL_ID_RE = new RegExp(DEVICE_EXTERNAL_ID_PATTERN, 'u');
+
 // unicodeRegExp: the external id pattern uses \p{Cc}. passContext: keywords see the Tally.
 const ajv = new Ajv({ allErrors: true, strict: true, unicodeRegExp: true, passContext: true });
 
@@ -115,7 +120,7 @@ const schema = {
   additionalProperties: false,
   required: ['device_external_id', 'events'],
   properties: {
-    device_external_id: { type: 'string', pattern: '^[^\\p{Cc}\\s]{1,128}$', storableText: true },
+    device_external_id: { type: 'string', pattern: DEVICE_EXTERNAL_ID_PATTERN, storableText: true },
     events: {
       type: 'array',
       minItems: 1,

@@ -53,8 +53,8 @@ describe('TelemetryIntakeService device cache', () => {
 
   it('looks a device up once, then answers from the cache', async () => {
     const { service, findByExternalId, add } = intake();
-    await service.accept(p1, body('d1'), undefined, 'c1');
-    await service.accept(p1, body('d1'), undefined, 'c2');
+    await service.accept(p1, { body: body('d1'), correlationId: 'c1' });
+    await service.accept(p1, { body: body('d1'), correlationId: 'c2' });
     expect(findByExternalId).toHaveBeenCalledTimes(1);
     expect(add).toHaveBeenCalledTimes(2);
     expect(add).toHaveBeenLastCalledWith(
@@ -66,8 +66,8 @@ describe('TelemetryIntakeService device cache', () => {
 
   it('keys devices by project: the same external id elsewhere is another device', async () => {
     const { service, findByExternalId, add } = intake();
-    await service.accept(p1, body('d1'), undefined, 'c1');
-    await service.accept(p2, body('d1'), undefined, 'c2');
+    await service.accept(p1, { body: body('d1'), correlationId: 'c1' });
+    await service.accept(p2, { body: body('d1'), correlationId: 'c2' });
     expect(findByExternalId.mock.calls).toEqual([
       ['p1', 'd1'],
       ['p2', 'd1'],
@@ -86,7 +86,7 @@ describe('TelemetryIntakeService enqueue', () => {
   it('queues the bytes as received, without a BOM, and the job without them', async () => {
     const { service, add } = intake();
     const raw = Buffer.from(`\uFEFF${JSON.stringify(body('d1'))}`);
-    await service.accept(p1, body('d1'), raw, 'c1');
+    await service.accept(p1, { body: body('d1'), raw, correlationId: 'c1' });
     const [, data] = add.mock.calls[0] as unknown as [string, Record<string, unknown>];
     expect(data).not.toHaveProperty('payload');
     expect(data.bytes).toBe(raw.length - 3);
@@ -95,7 +95,9 @@ describe('TelemetryIntakeService enqueue', () => {
   it('gives the place back when the job could not be added, keeping the body an hour (the job may be there)', async () => {
     const { service, add, release } = intake();
     add.mockRejectedValueOnce(new Error('connection lost'));
-    await expect(service.accept(p1, body('d1'), undefined, 'c1')).rejects.toMatchObject({
+    await expect(
+      service.accept(p1, { body: body('d1'), correlationId: 'c1' }),
+    ).rejects.toMatchObject({
       code: 'unavailable',
     });
     await new Promise((r) => setImmediate(r));
@@ -103,5 +105,16 @@ describe('TelemetryIntakeService enqueue', () => {
       expect.objectContaining({ projectId: 'p1', deviceId: 'p1/d1', seq: 1 }),
       ABANDONED_BODY_MS,
     );
+  });
+
+  it('accepts a plain batch read from its bytes, unparsed, and queues the bytes', async () => {
+    const { service, add } = intake();
+    const raw = Buffer.from(JSON.stringify(body('d1')));
+    const plain = { deviceExternalId: 'd1', events: 1, nonNumeric: 0 };
+    await expect(
+      service.accept(p1, { body: undefined, raw, plain, correlationId: 'c1' }),
+    ).resolves.toMatchObject({ accepted: 1, non_numeric_values: 0 });
+    const [, data] = add.mock.calls[0] as unknown as [string, Record<string, unknown>];
+    expect(data).toMatchObject({ deviceId: 'p1/d1', bytes: raw.length, events: 1 });
   });
 });

@@ -12,8 +12,14 @@ import { randomUUID } from 'node:crypto';
 import { Counter } from 'prom-client';
 import { ABANDONED_BODY_MS, IngestBacklog } from './ingest-backlog';
 import { needsNormalising, validateIngestBody } from './ingest-validator';
+import { PlainBatch } from './plain-batch';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
 import { ingestJobId } from './telemetry.keys';
+
+/** A validated batch: what the client is told, and the bytes queued for the worker. */
+interface AcceptedBatch extends PlainBatch {
+  queued: Buffer;
+}
 
 /** Device ids kept per api replica, least recently used dropped first. */
 const DEVICE_CACHE_MAX = 50000;
@@ -61,23 +67,37 @@ export class TelemetryIntakeService {
   }
 
   /**
-   * `rawBody` is the request body exactly as received; it is what gets queued once
-   * `body` (its parse) validates. Queuing the raw bytes spares the api a second
-   * JSON.stringify of 5,000 events and the worker a parse/stringify round trip: the
-   * worker cuts the rows PostgreSQL stores from them. PostgreSQL reads them as jsonb, which
-   * keeps the last of duplicated keys exactly as JSON.parse does, so it stores what was
-   * validated. Where the bytes could be read differently (another charset; bytes that are
-   * not valid UTF-8, which the parse read as replacement characters; number literals
-   * beyond a double) or the parse was changed (a `ts` offset PostgreSQL refuses, rewritten
-   * to UTC), the parse is re-serialised instead. A leading BOM is dropped (jsonb refuses
-   * it).
+   * `raw` is the request body exactly as received; it is what gets queued once `body` (its
+   * parse) validates. Queuing the raw bytes spares the api a second JSON.stringify of
+   * 5,000 events and the worker a parse/stringify round trip: the worker cuts the rows
+   * PostgreSQL stores from them. PostgreSQL reads them as jsonb, which keeps the last of
+   * duplicated keys exactly as JSON.parse does, so it stores what was validated. Where the
+   * bytes could be read differently (another charset; bytes that are not valid UTF-8, which
+   * the parse read as replacement characters; number literals beyond a double) or the parse
+   * was changed (a `ts` offset PostgreSQL refuses, rewritten to UTC), the parse is
+   * re-serialised instead. A leading BOM is dropped (jsonb refuses it).
+   *
+   * `plain`: the body was read from `raw` alone ({@link readPlainBatch}) and never parsed;
+   * what it says is what the validation of its parse would have said.
    */
   async accept(
     projectId: ProjectId,
-    body: unknown,
-    rawBody: Buffer | undefined,
-    correlationId: string,
+    request: { body: unknown; raw?: Buffer; plain?: PlainBatch; correlationId: string },
   ): Promise<{ accepted: number; batch_id: string; non_numeric_values: number }> {
+    const { raw, correlationId } = request;
+    const batch =
+      request.plain && raw ? this.plainBatch(request.plain, raw) : this.checked(request.body, raw);
+    await this.refuseWhenBacklogFull();
+    const deviceId = await this.resolveDevice(projectId, batch.deviceExternalId);
+    const batchId = randomUUID();
+    await this.enqueue(projectId, deviceId, batchId, batch.events, batch.queued, correlationId);
+    this.accepted.inc({ result: 'accepted' });
+    this.acceptedEvents.inc(batch.events);
+    return { accepted: batch.events, batch_id: batchId, non_numeric_values: batch.nonNumeric };
+  }
+
+  /** A parsed body, validated, and the bytes to queue for it (see {@link accept}). */
+  private checked(body: unknown, raw: Buffer | undefined): AcceptedBatch {
     const checked = validateIngestBody(body);
     if (!checked.ok) {
       this.accepted.inc({ result: 'invalid' });
@@ -89,26 +109,27 @@ export class TelemetryIntakeService {
         );
       throw validationFailed(checked.details);
     }
-    await this.refuseWhenBacklogFull();
-    const deviceId = await this.resolveDevice(projectId, checked.body.device_external_id);
-    const batchId = randomUUID();
-    await this.enqueue(
-      projectId,
-      deviceId,
-      batchId,
-      checked.body.events.length,
-      checked.rewritten || rawBody === undefined || !isUtf8(rawBody) || needsNormalising(rawBody)
-        ? Buffer.from(JSON.stringify(checked.body), 'utf8')
-        : withoutBom(rawBody),
-      correlationId,
-    );
-    this.accepted.inc({ result: 'accepted' });
-    this.acceptedEvents.inc(checked.body.events.length);
     return {
-      accepted: checked.body.events.length,
-      batch_id: batchId,
-      non_numeric_values: checked.nonNumeric,
+      deviceExternalId: checked.body.device_external_id,
+      events: checked.body.events.length,
+      nonNumeric: checked.nonNumeric,
+      queued:
+        checked.rewritten || raw === undefined || !isUtf8(raw) || needsNormalising(raw)
+          ? Buffer.from(JSON.stringify(checked.body), 'utf8')
+          : withoutBom(raw),
     };
+  }
+
+  /**
+   * A body read without its parse: ASCII, so valid UTF-8 without a BOM, and nothing in it
+   * rewritten. A number literal beyond a double still needs its parse re-serialised (rare:
+   * the parse happens only then).
+   */
+  private plainBatch(plain: PlainBatch, raw: Buffer): AcceptedBatch {
+    const queued = needsNormalising(raw)
+      ? Buffer.from(JSON.stringify(JSON.parse(raw.toString('latin1'))), 'utf8')
+      : raw;
+    return { ...plain, queued };
   }
 
   /**

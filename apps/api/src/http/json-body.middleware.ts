@@ -75,23 +75,41 @@ export function notJsonBodyError(req: Request): AppError | null {
 export type JsonBodyReader = (req: Request, res: Response) => Promise<void>;
 
 /**
+ * A route's way past the JSON parse: given the body's UTF-8 bytes, true when it has read
+ * what it needs from them (and noted it on the request); `req.body` is then left unset.
+ */
+export type BodyShortcut = (req: RawBodyRequest, bytes: Buffer) => boolean;
+
+const UTF8 = /^utf-?8$/i;
+
+/** Thrown from body-parser's `verify` to end its work there: not an error. */
+class ShortcutTaken extends Error {}
+
+/**
  * Reads and parses a JSON body into `req.body` (and the bytes into `req.rawBody`), with
  * body-parser's errors turned into our own (Nest would otherwise answer a bare 400 carrying
  * the parser's message, or a 500). Does nothing when the body was read already.
+ * `shortcut`: see {@link BodyShortcut}; every check before the parse (size, encoding,
+ * charset) still applies.
  * `requireJson`: a body that is not declared JSON is a 415 ({@link notJsonBodyError}),
  * for a route known to take a JSON body; checked after the size, so an oversized body is
  * a 413 whatever its type.
  */
 export function jsonBodyReader(
   limit: BodyLimit,
-  opts: { requireJson?: boolean } = {},
+  opts: { requireJson?: boolean; shortcut?: BodyShortcut } = {},
 ): JsonBodyReader {
+  const { shortcut } = opts;
   // The raw bytes are kept for POST /telemetry, which queues the body as received rather
   // than serialising 5,000 parsed events again (see TelemetryIntakeService.accept).
   const parse = json({
     limit: limit.bytes,
-    verify: (req, _res, buf) => {
+    // Called with the bytes (inflated, if they came compressed), before they are decoded.
+    verify: (req, _res, buf, encoding) => {
       (req as RawBodyRequest).rawBody = buf;
+      // body-parser has no way to skip its parse but an error thrown here.
+      if (shortcut && UTF8.test(encoding) && shortcut(req as RawBodyRequest, buf))
+        throw new ShortcutTaken();
     },
   });
   return (req, res) => {
@@ -110,7 +128,9 @@ export function jsonBodyReader(
     const notJson = opts.requireJson ? notJsonBodyError(req) : null;
     if (notJson) return Promise.reject(notJson);
     return new Promise((resolve, reject) =>
-      parse(req, res, (err?: unknown) => (err ? reject(toAppError(err, limit)) : resolve())),
+      parse(req, res, (err?: unknown) =>
+        err && !(err instanceof ShortcutTaken) ? reject(toAppError(err, limit)) : resolve(),
+      ),
     );
   };
 }

@@ -4,7 +4,9 @@ import {
   IngestAcceptedResponse,
   IngestRequestDto,
   MAX_BUCKETS,
+  PlainBatch,
   Reading,
+  readPlainBatch,
   ReadingResponse,
   TelemetryAggregateQueryDto,
   TelemetryListQueryDto,
@@ -36,6 +38,14 @@ import { JsonBodyInterceptor } from '../http/json-body.interceptor';
 import { INGEST_BODY_LIMIT, type RawBodyRequest } from '../http/json-body.middleware';
 import { UuidParam } from '../http/uuid-param.pipe';
 
+type IngestRequest = RawBodyRequest & { plainBatch?: PlainBatch };
+
+/** The bytes of a plain batch are all the api needs: no parse (see readPlainBatch). */
+function plainBatchShortcut(req: IngestRequest, bytes: Buffer): boolean {
+  req.plainBatch = readPlainBatch(bytes) ?? undefined;
+  return req.plainBatch !== undefined;
+}
+
 @ApiTags('telemetry')
 @Controller('telemetry')
 export class TelemetryController {
@@ -48,8 +58,9 @@ export class TelemetryController {
   @HttpCode(202)
   @RequireScope('ingest')
   // Up to 8 MiB, read only once the rate limit and the key let the request in (the global
-  // body parser leaves this route alone: configureApp).
-  @UseInterceptors(new JsonBodyInterceptor(INGEST_BODY_LIMIT))
+  // body parser leaves this route alone: configureApp). A plain batch is read from its
+  // bytes without the parse (readPlainBatch); any other body is parsed and validated.
+  @UseInterceptors(new JsonBodyInterceptor(INGEST_BODY_LIMIT, plainBatchShortcut))
   @ApiOperation({
     summary: 'Queue a batch of 1 to 5,000 readings',
     description:
@@ -69,15 +80,17 @@ export class TelemetryController {
   ingest(
     @CurrentProject() projectId: ProjectId,
     @Body() body: unknown,
-    @Req() req: RawBodyRequest & { id?: string },
+    @Req() req: IngestRequest,
   ): Promise<IngestAcceptedResponse> {
-    return this.intake.accept(
-      projectId,
+    return this.intake.accept(projectId, {
       body,
       // The raw bytes are only queued when they are UTF-8 (body-parser also accepts UTF-16/32).
-      /charset=(?!utf-?8\b)/i.test(req.headers['content-type'] ?? '') ? undefined : req.rawBody,
-      String(req.id ?? ''),
-    );
+      raw: /charset=(?!utf-?8\b)/i.test(req.headers['content-type'] ?? '')
+        ? undefined
+        : req.rawBody,
+      plain: req.plainBatch,
+      correlationId: String(req.id ?? ''),
+    });
   }
 
   @Get('devices/:device_id/telemetry')
