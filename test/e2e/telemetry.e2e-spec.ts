@@ -136,6 +136,21 @@ describe('telemetry (e2e)', () => {
     expect(agg.body.items).toEqual([{ bucket_start: at(0), value: 1, count: 2 }]);
   });
 
+  it('stores a batch sent with the charset written in any of the ways HTTP allows', async () => {
+    const p = await api.tenants.newProject();
+    const types = ['application/json; charset="utf-8"', 'application/json;charset=UTF-8'];
+    for (const [i, type] of types.entries()) {
+      await request(api.server)
+        .post('/telemetry')
+        .set(p.headers)
+        .set('Content-Type', type)
+        .send(JSON.stringify({ device_external_id: 'charset', events: events(2, i * 2) }))
+        .expect(202);
+    }
+    await drained(queue);
+    expect(await rows(await deviceOf(p.projectId, 'charset'))).toBe(4);
+  });
+
   it('answers 422, not 500, when an aggregate overflows a double', async () => {
     const p = await api.tenants.newProject();
     await ingest(p.apiKey, {

@@ -80,6 +80,12 @@ export function readPlainBatch(raw: Buffer, now = Date.now()): PlainBatch | null
 class PlainReader {
   private i = 0;
   private nonNumeric = 0;
+  /** Where the text of the string {@link string} (or the key {@link key}) read starts and ends. */
+  private s = 0;
+  private e = 0;
+  /** The names of the `data` object being read, reused from one to the next. */
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
 
   constructor(
     private readonly b: Buffer,
@@ -94,12 +100,12 @@ class PlainReader {
     this.ws();
     if (this.b[this.i] !== RBRACE) {
       for (;;) {
-        const [start, end] = this.key();
-        if (this.is(start, end, KEY_DEVICE) && deviceExternalId === undefined) {
-          const [s, e] = this.string();
-          deviceExternalId = this.b.toString('latin1', s, e);
+        this.key();
+        if (this.is(KEY_DEVICE) && deviceExternalId === undefined) {
+          this.string();
+          deviceExternalId = this.b.toString('latin1', this.s, this.e);
           if (!DEVICE_EXTERNAL_ID_RE.test(deviceExternalId)) throw NOT_PLAIN;
-        } else if (this.is(start, end, KEY_EVENTS) && events === -1) {
+        } else if (this.is(KEY_EVENTS) && events === -1) {
           events = this.events();
         } else throw NOT_PLAIN;
         if (!this.next(RBRACE)) break;
@@ -133,11 +139,11 @@ class PlainReader {
     let data = false;
     if (this.b[this.i] !== RBRACE) {
       for (;;) {
-        const [start, end] = this.key();
-        if (this.is(start, end, KEY_TS) && !ts) {
+        this.key();
+        if (this.is(KEY_TS) && !ts) {
           this.ts();
           ts = true;
-        } else if (this.is(start, end, KEY_DATA) && !data) {
+        } else if (this.is(KEY_DATA) && !data) {
           this.data();
           data = true;
         } else throw NOT_PLAIN;
@@ -149,8 +155,8 @@ class PlainReader {
   }
 
   private ts(): void {
-    const [s, e] = this.string();
-    const text = this.b.toString('latin1', s, e);
+    this.string();
+    const text = this.b.toString('latin1', this.s, this.e);
     if (!(timestampMs(text) <= this.latestMs) || !pgAcceptsOffset(text)) throw NOT_PLAIN;
   }
 
@@ -162,29 +168,31 @@ class PlainReader {
       this.i++;
       return;
     }
-    const starts: number[] = [];
-    const ends: number[] = [];
+    const { b, starts, ends } = this;
+    let count = 0;
     let names: Set<string> | undefined;
     for (;;) {
-      const [start, end] = this.key();
+      this.key();
+      const start = this.s;
+      const end = this.e;
       if (end === start || end - start > MAX_METRIC_NAME_LENGTH) throw NOT_PLAIN;
-      if (starts.length === MAX_METRICS_PER_EVENT) throw NOT_PLAIN;
+      if (count === MAX_METRICS_PER_EVENT) throw NOT_PLAIN;
       // A repeated name: JSON.parse keeps the last value, and counts it once.
-      if (starts.length < PAIRWISE_KEYS) {
-        for (let k = 0; k < starts.length; k++)
-          if (this.b.compare(this.b, starts[k], ends[k], start, end) === 0) throw NOT_PLAIN;
+      if (count < PAIRWISE_KEYS) {
+        for (let k = 0; k < count; k++)
+          if (sameRanges(b, starts[k], ends[k], start, end)) throw NOT_PLAIN;
       } else {
         if (!names) {
           names = new Set();
-          for (let k = 0; k < starts.length; k++)
-            names.add(this.b.toString('latin1', starts[k], ends[k]));
+          for (let k = 0; k < count; k++) names.add(b.toString('latin1', starts[k], ends[k]));
         }
-        const name = this.b.toString('latin1', start, end);
+        const name = b.toString('latin1', start, end);
         if (names.has(name)) throw NOT_PLAIN;
         names.add(name);
       }
-      starts.push(start);
-      ends.push(end);
+      starts[count] = start;
+      ends[count] = end;
+      count++;
       this.value();
       if (!this.next(RBRACE)) break;
     }
@@ -195,8 +203,8 @@ class PlainReader {
   private value(): void {
     const c = this.b[this.i];
     if (c === QUOTE) {
-      const [s, e] = this.string();
-      if (e - s > MAX_STRING_VALUE_LENGTH) throw NOT_PLAIN;
+      this.string();
+      if (this.e - this.s > MAX_STRING_VALUE_LENGTH) throw NOT_PLAIN;
       this.nonNumeric++;
     } else if (c === MINUS || (c >= DIGIT_0 && c <= DIGIT_9)) {
       this.number();
@@ -238,34 +246,36 @@ class PlainReader {
   }
 
   private literal(word: Buffer): boolean {
-    if (this.i + word.length > this.b.length) return false;
-    if (this.b.compare(word, 0, word.length, this.i, this.i + word.length) !== 0) return false;
+    if (!sameBytes(this.b, this.i, this.i + word.length, word)) return false;
     this.i += word.length;
     return true;
   }
 
-  /** A key and its colon: where the key's text starts and ends. */
-  private key(): [number, number] {
-    const range = this.string();
+  /** A key and its colon; its text at {@link s} to {@link e}. */
+  private key(): void {
+    this.string();
     this.ws();
     this.take(COLON);
     this.ws();
-    return range;
   }
 
   /**
    * A string without escapes (none is in the body) or control characters (JSON.parse
-   * refuses them raw): where its text starts and ends.
+   * refuses them raw); its text at {@link s} to {@link e}.
    */
-  private string(): [number, number] {
+  private string(): void {
     const b = this.b;
     this.take(QUOTE);
     const start = this.i;
-    const end = b.indexOf(QUOTE, start);
-    if (end === -1) throw NOT_PLAIN;
-    for (let k = start; k < end; k++) if (b[k] < SPACE) throw NOT_PLAIN;
-    this.i = end + 1;
-    return [start, end];
+    let k = start;
+    while (k < b.length && b[k] !== QUOTE) {
+      if (b[k] < SPACE) throw NOT_PLAIN;
+      k++;
+    }
+    if (k === b.length) throw NOT_PLAIN;
+    this.s = start;
+    this.e = k;
+    this.i = k + 1;
   }
 
   /** After a member: true at a comma (and past it), false at `close` (left there). */
@@ -284,8 +294,9 @@ class PlainReader {
     this.i++;
   }
 
-  private is(start: number, end: number, word: Buffer): boolean {
-    return end - start === word.length && this.b.compare(word, 0, word.length, start, end) === 0;
+  /** Whether the key just read is `word`. */
+  private is(word: Buffer): boolean {
+    return this.e - this.s === word.length && sameBytes(this.b, this.s, this.e, word);
   }
 
   /** JSON's whitespace: space, tab, line feed, carriage return. */
@@ -297,4 +308,18 @@ class PlainReader {
       this.i++;
     }
   }
+}
+
+/** Whether `b[start, end)` holds `word` (a loop: shorter than a call to Buffer.compare). */
+function sameBytes(b: Buffer, start: number, end: number, word: Buffer): boolean {
+  if (end - start !== word.length || end > b.length) return false;
+  for (let k = 0; k < word.length; k++) if (b[start + k] !== word[k]) return false;
+  return true;
+}
+
+/** Whether `b[s1, e1)` and `b[s2, e2)` hold the same bytes. */
+function sameRanges(b: Buffer, s1: number, e1: number, s2: number, e2: number): boolean {
+  if (e1 - s1 !== e2 - s2) return false;
+  for (let k = 0; k < e1 - s1; k++) if (b[s1 + k] !== b[s2 + k]) return false;
+  return true;
 }

@@ -84,10 +84,12 @@ export class TelemetryController {
   ): Promise<IngestAcceptedResponse> {
     return this.intake.accept(projectId, {
       body,
-      // The raw bytes are only queued when they are UTF-8 (body-parser also accepts UTF-16/32).
-      raw: /charset=(?!utf-?8\b)/i.test(req.headers['content-type'] ?? '')
-        ? undefined
-        : req.rawBody,
+      // The raw bytes are only queued when they are UTF-8 (body-parser also accepts UTF-16/32);
+      // a plain batch's always are (it is only read from UTF-8, and is ASCII).
+      raw:
+        req.plainBatch || !/charset=(?!"?utf-?8\b)/i.test(req.headers['content-type'] ?? '')
+          ? req.rawBody
+          : undefined,
       plain: req.plainBatch,
       correlationId: String(req.id ?? ''),
     });
