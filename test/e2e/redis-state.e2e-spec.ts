@@ -1,8 +1,9 @@
 import { MetricsService } from '@app/observability';
 import { RedisService } from '@app/redis';
-import { IngestBacklog } from '@app/telemetry';
+import { IngestBacklog, ingestJobId, takenNumberJobId } from '@app/telemetry';
 import { testRunEnv, TestProject as Project } from '@app/testing';
-import { Queue } from 'bullmq';
+import { JobState, Queue } from 'bullmq';
+import { randomUUID } from 'node:crypto';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
@@ -139,6 +140,36 @@ describe('ingest state in Redis (e2e)', () => {
     expect(await api.app.get(IngestBacklog).expireIdleCounters()).toBeGreaterThanOrEqual(1);
     expect(await redis.client.pttl(old)).toBeGreaterThan(0);
     await redis.client.del(old);
+  });
+
+  it("keeps a batch's place and body while its job, under an id of its own, waits", async () => {
+    // A counter that went back: the number's id was still in use (another batch's completed
+    // job), so the api queued this batch under an id of its own.
+    const backlog = api.app.get(IngestBacklog);
+    const p = await api.tenants.newProject();
+    const deviceId = randomUUID();
+    const batchId = randomUUID();
+    const admitted = { projectId: p.projectId, deviceId, batchId, body: Buffer.from('{}') };
+    const jobKey = (id: string) => `unused:${id}`;
+    let admission = await backlog.admit({ ...admitted, acceptedAt: Date.now(), jobKey });
+    if (admission.kind === 'unseeded')
+      admission = await backlog.admit({ ...admitted, acceptedAt: Date.now(), jobKey, floor: 0 });
+    if (admission.kind !== 'admitted') throw new Error(admission.kind);
+    const number = ingestJobId(deviceId, admission.seq);
+    const states: Record<string, JobState> = {
+      [number]: 'completed',
+      [takenNumberJobId(number, batchId)]: 'waiting',
+    };
+    const queue = { getJobState: async (id: string) => states[id] ?? ('unknown' as const) };
+    expect(await backlog.audit(queue, Date.now() + 10 * 60000)).toBe(0);
+    expect(await backlog.body(p.projectId, batchId)).toEqual(Buffer.from('{}'));
+    // Never kept forever, even if no release ever comes.
+    const ttl = await redis.client.pttl(backlog.bodyKey(p.projectId, batchId));
+    expect(ttl).toBeGreaterThan(29 * 24 * 3600 * 1000);
+    // Once its own job is done, the place and the body go.
+    states[takenNumberJobId(number, batchId)] = 'completed';
+    expect(await backlog.audit(queue, Date.now() + 10 * 60000)).toBe(1);
+    expect(await backlog.body(p.projectId, batchId)).toBeNull();
   });
 
   it('gives back the backlog places of batches whose job vanished', async () => {

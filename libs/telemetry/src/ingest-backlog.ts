@@ -4,10 +4,22 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type Redis from 'ioredis';
 import type { JobState } from 'bullmq';
-import { deviceOfIngestJobId, ingestJobId, ingestJobIdPrefix } from './telemetry.keys';
+import {
+  deviceOfIngestJobId,
+  ingestJobId,
+  ingestJobIdPrefix,
+  takenNumberJobId,
+} from './telemetry.keys';
 
 /** An idle device's batch counter is forgotten after this; it is re-seeded from PostgreSQL. */
 export const SEQ_TTL_MS = 30 * 24 * 3600 * 1000;
+/**
+ * A batch's body expires this long after it was accepted at the latest: a bound on what a
+ * body whose release never comes can hold (a backlog record that expired first, a worker
+ * of an earlier version, which releases without deleting it). A batch still queued then
+ * is set aside as failed when it runs.
+ */
+export const BODY_TTL_MS = 30 * 24 * 3600 * 1000;
 /**
  * How long a batch's body outlives a release that may have left its job in Redis: an api
  * whose enqueue failed, possibly after Redis took the job (the client was told 503 and
@@ -28,9 +40,9 @@ const TOTAL = '#bytes';
 
 /**
  * KEYS: backlog, counter, body. ARGV: field prefix, bytes, acceptedAt, maxJobs, maxBytes,
- * seqTtlMs, floor ('' = none), backlogTtlMs, batch id, body → {seq, jobs, bytes}; seq -1:
- * the project's share is full; -2: the device has no counter (call again with the floor
- * read from PostgreSQL). The body is stored only when the batch is admitted.
+ * seqTtlMs, floor ('' = none), backlogTtlMs, batch id, body, bodyTtlMs → {seq, jobs,
+ * bytes}; seq -1: the project's share is full; -2: the device has no counter (call again
+ * with the floor read from PostgreSQL). The body is stored only when the batch is admitted.
  */
 const ADMIT = `
 local bytes = tonumber(ARGV[2])
@@ -57,7 +69,7 @@ else
 end
 redis.call('HSET', KEYS[1], ARGV[1] .. seq, bytes .. ':' .. ARGV[3] .. ':' .. ARGV[9])
 redis.call('HINCRBY', KEYS[1], '${TOTAL}', bytes)
-redis.call('SET', KEYS[3], ARGV[10])
+redis.call('SET', KEYS[3], ARGV[10], 'PX', ARGV[11])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 return {seq, jobs + 1, held + bytes}
 `;
@@ -221,6 +233,7 @@ export class IngestBacklog {
         BACKLOG_TTL_MS,
         a.batchId,
         a.body,
+        BODY_TTL_MS,
       )
     ).map(Number);
     if (seq === -1) return { kind: 'full', jobs, bytes };
@@ -317,11 +330,18 @@ export class IngestBacklog {
           continue;
         }
         for (const field of fields) {
-          const state = await queue.getJobState(field);
-          if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
-          // No job yet may be an enqueue in flight: only old entries are given up.
+          // Its enqueue may be in flight (the job not added yet, or a job of an earlier
+          // batch under the same number still there): only old entries are looked at.
           const [, accepted, batchId] = entries[field].split(':');
-          if (state === 'unknown' && now - Number(accepted ?? 0) < AUDIT_MIN_AGE_MS) continue;
+          if (now - Number(accepted ?? 0) < AUDIT_MIN_AGE_MS) continue;
+          let state = await queue.getJobState(field);
+          // A batch admitted while its number's id was in use has a job id of its own: the
+          // job under the number is another batch's, whatever its state.
+          if (batchId) {
+            const own = await queue.getJobState(takenNumberJobId(field, batchId));
+            if (own !== 'unknown') state = own;
+          }
+          if (state !== 'unknown' && state !== 'completed' && state !== 'failed') continue;
           // A failed batch's body stays as long as its job, for an operator to retry (the
           // worker deletes it once the batch is set aside in PostgreSQL). An entry written
           // before bodies had keys names none: the key released is then one never written.

@@ -14,7 +14,7 @@ import { ABANDONED_BODY_MS, IngestBacklog } from './ingest-backlog';
 import { needsNormalising, validateIngestBody } from './ingest-validator';
 import { PlainBatch } from './plain-batch';
 import { ENQUEUE_DEADLINE_MS } from './telemetry.constants';
-import { ingestJobId } from './telemetry.keys';
+import { ingestJobId, takenNumberJobId } from './telemetry.keys';
 
 /** A validated batch: what the client is told, and the bytes queued for the worker. */
 interface AcceptedBatch extends PlainBatch {
@@ -187,7 +187,7 @@ export class TelemetryIntakeService {
           };
           let jobId = ingestJobId(deviceId, seq);
           // Still in use after the tries: a distinct id keeps the batch (stored, out of order).
-          if (admission.jobIdTaken) jobId = `${jobId}-${batchId}`;
+          if (admission.jobIdTaken) jobId = takenNumberJobId(jobId, batchId);
           await this.producer.add('ingest-batch', data, { jobId });
         })(),
         ENQUEUE_DEADLINE_MS,
