@@ -1,24 +1,25 @@
 import { timestampMs } from '@app/common';
 import { atMostMilliseconds, EvaluationReading, StoredBatch } from './batch-readings';
-
-const QUOTE = 34;
-const BACKSLASH = 92;
-const COMMA = 44;
-const COLON = 58;
-const LBRACE = 123;
-const RBRACE = 125;
-const LBRACKET = 91;
-const RBRACKET = 93;
-const TAB = 9;
-const LF = 10;
-const CR = 13;
-const SPACE = 32;
-const MINUS = 45;
-const DIGIT_0 = 48;
-const DIGIT_9 = 57;
-const T = 116;
-const N = 110;
-const R = 114;
+import {
+  BACKSLASH,
+  COLON,
+  COMMA,
+  CR,
+  DIGIT_0,
+  DIGIT_9,
+  LBRACE,
+  LBRACKET,
+  LF,
+  LOWER_N as N,
+  LOWER_R as R,
+  LOWER_T as T,
+  MINUS,
+  QUOTE,
+  RBRACE,
+  RBRACKET,
+  SPACE,
+  TAB,
+} from './json-bytes';
 
 /** A payload it cannot cut as it expects: the caller takes the INSERT instead. */
 class Unexpected extends Error {}

@@ -2,6 +2,28 @@ import { timestampMs } from '@app/common';
 import { isAscii } from 'node:buffer';
 import { DEVICE_EXTERNAL_ID_RE, pgAcceptsOffset } from './ingest-validator';
 import {
+  BACKSLASH,
+  COLON,
+  COMMA,
+  CR,
+  DIGIT_0,
+  DIGIT_1,
+  DIGIT_9,
+  DOT,
+  LBRACE,
+  LBRACKET,
+  LF,
+  LOWER_E,
+  MINUS,
+  PLUS,
+  QUOTE,
+  RBRACE,
+  RBRACKET,
+  SPACE,
+  TAB,
+  UPPER_E,
+} from './json-bytes';
+import {
   MAX_EVENTS_PER_BATCH,
   MAX_FUTURE_MS,
   MAX_METRIC_NAME_LENGTH,
@@ -17,23 +39,6 @@ export interface PlainBatch {
   nonNumeric: number;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const COLON = 0x3a;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const DOT = 0x2e;
-const DIGIT_0 = 0x30;
-const DIGIT_1 = 0x31;
-const DIGIT_9 = 0x39;
-const LBRACE = 0x7b;
-const RBRACE = 0x7d;
-const LBRACKET = 0x5b;
-const RBRACKET = 0x5d;
-const LOWER_E = 0x65;
-const UPPER_E = 0x45;
-const SPACE = 0x20;
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
 const NULL = Buffer.from('null');
@@ -304,7 +309,7 @@ class PlainReader {
     const b = this.b;
     for (;;) {
       const c = b[this.i];
-      if (c !== SPACE && c !== 0x09 && c !== 0x0a && c !== 0x0d) return;
+      if (c !== SPACE && c !== TAB && c !== LF && c !== CR) return;
       this.i++;
     }
   }
