@@ -1,7 +1,7 @@
 import { timestampMsWithDateParse } from '@app/testing/timestamp-oracle';
 import fc from 'fast-check';
 import { toTimestamp } from './is-timestamp';
-import { isValidTimestamp, timestampMs, unixSecondsToTimestamp } from './timestamp';
+import { isValidTimestamp, timestampMs, timestampMsAt, unixSecondsToTimestamp } from './timestamp';
 
 describe('unixSecondsToTimestamp', () => {
   it.each([
@@ -97,6 +97,56 @@ describe('timestampMs', () => {
       { numRuns: 20000 },
     );
   }, 30_000);
+
+  it('reads the same from the bytes of a body as from the string (property)', () => {
+    // Sequences, so the day the bytes' reader kept from one reading meets the next one's.
+    const text = fc.oneof(
+      { arbitrary: written, weight: 20 },
+      { arbitrary: written.map((v) => v.slice(0, 19) + 'Z'), weight: 5 },
+      { arbitrary: fc.string(), weight: 1 },
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.string({ maxLength: 3 }), text, fc.string({ maxLength: 3 })), {
+          minLength: 1,
+          maxLength: 8,
+        }),
+        (parts) => {
+          for (const [before, value, after] of parts) {
+            const bytes = Buffer.from(before + value + after, 'latin1');
+            const start = Buffer.byteLength(before, 'latin1');
+            const end = start + Buffer.byteLength(value, 'latin1');
+            const expected = timestampMs(bytes.toString('latin1', start, end));
+            expect(timestampMsAt(bytes, start, end)).toBe(expected);
+          }
+        },
+      ),
+      { numRuns: 10000 },
+    );
+  }, 30_000);
+
+  it.each([
+    ['2025-01-31T23:59:59.9999Z', Date.UTC(2025, 0, 31, 23, 59, 59, 999)],
+    ['2025-02-01T00:00:00.1Z', Date.UTC(2025, 1, 1, 0, 0, 0, 100)],
+    ['2024-02-29T00:00:00Z', Date.UTC(2024, 1, 29)],
+    ['2025-01-01T00:00:00+01:00', Date.UTC(2024, 11, 31, 23)],
+  ])('reads %s from bytes', (value, ms) => {
+    expect(timestampMsAt(Buffer.from(`"${value}"`), 1, value.length + 1)).toBe(ms);
+  });
+
+  it.each([
+    '2025-02-29T00:00:00Z',
+    '2025-01-01T00:00:00.Z',
+    '2025-01-01T00:00:00.1234567890Z',
+    '2025-01-01T00:00:60Z',
+    '2200-01-01T00:00:00Z',
+    '2025-01-01T00:00:00z',
+  ])('refuses %s from bytes', (value) => {
+    // After a valid reading of the same day, so a kept day cannot vouch for it.
+    const day = `${value.slice(0, 10)}T00:00:00Z`;
+    timestampMsAt(Buffer.from(day), 0, day.length);
+    expect(timestampMsAt(Buffer.from(value), 0, value.length)).toBeNaN();
+  });
 
   it.each([
     ['2025-01-01T00:00:00Z', Date.UTC(2025, 0, 1)],

@@ -83,3 +83,11 @@ export function atMostMilliseconds(ts: string): boolean {
   while (i < ts.length && ts.charCodeAt(i) >= CH_0 && ts.charCodeAt(i) <= CH_9) i++;
   return i - 20 <= 3;
 }
+
+/** {@link atMostMilliseconds} of the ASCII text between two offsets of a body's bytes. */
+export function atMostMillisecondsAt(b: Buffer, start: number, end: number): boolean {
+  if (b[start + 19] !== CH_DOT) return true;
+  let i = start + 20;
+  while (i < end && b[i] >= CH_0 && b[i] <= CH_9) i++;
+  return i - start - 20 <= 3;
+}

@@ -1,5 +1,10 @@
-import { timestampMs } from '@app/common';
-import { atMostMilliseconds, EvaluationReading, StoredBatch } from './batch-readings';
+import { timestampMs, timestampMsAt } from '@app/common';
+import {
+  atMostMilliseconds,
+  atMostMillisecondsAt,
+  EvaluationReading,
+  StoredBatch,
+} from './batch-readings';
 import {
   BACKSLASH,
   COLON,
@@ -14,6 +19,7 @@ import {
   LOWER_R as R,
   LOWER_T as T,
   MINUS,
+  numberAt,
   QUOTE,
   RBRACE,
   RBRACKET,
@@ -131,8 +137,11 @@ class Cutter {
     let rows = 0;
     let late = 0;
     const readings: EvaluationReading[] | undefined = metrics ? [] : undefined;
+    // Devices mostly send readings in ts order: then there is nothing to sort.
+    let sorted = true;
+    let previous = -Infinity;
     const done = (): CutBatch => {
-      readings?.sort((x, y) => x.ts - y.ts);
+      if (!sorted) readings?.sort((x, y) => x.ts - y.ts);
       return { copy: this.out.subarray(0, this.at), stored: { inserted: rows, late, readings } };
     };
     if (b[this.i] !== LBRACKET) throw new Unexpected();
@@ -171,18 +180,21 @@ class Cutter {
       }
       if (ts === -1 || !isObject) throw new Unexpected();
       // A valid ts is ASCII: one written with escapes is written out decoded.
-      const tsEscaped = this.escapedAt(ts, tsEnd);
-      const tsText = tsEscaped ? this.decoded(ts, tsEnd) : this.slice(ts, tsEnd);
-      const ms = atMostMilliseconds(tsText) ? timestampMs(tsText) : NaN;
+      const tsText = this.escapedAt(ts, tsEnd) ? this.decoded(ts, tsEnd) : null;
+      let ms: number;
+      if (tsText !== null) ms = atMostMilliseconds(tsText) ? timestampMs(tsText) : NaN;
+      else ms = atMostMillisecondsAt(b, ts, tsEnd) ? timestampMsAt(b, ts, tsEnd) : NaN;
       if (Number.isNaN(ms)) throw new Unexpected();
       if (ms <= this.cursor) late++;
       else if (readings && metrics) {
         const read: Record<string, number | null> = {};
         for (let k = 0; k < metrics.length; k++) read[metrics[k]] = this.values[k];
+        if (ms < previous) sorted = false;
+        previous = ms;
         readings.push({ ts: ms, data: read });
       }
       this.append(prefix, tsEnd - ts + dataEnd - data + 2);
-      if (tsEscaped) this.at += this.out.write(tsText, this.at, 'latin1');
+      if (tsText !== null) this.at += this.out.write(tsText, this.at, 'latin1');
       else this.bytes(b, ts, tsEnd);
       this.out[this.at++] = TAB;
       if (this.copySafe) this.bytes(b, data, dataEnd);
@@ -218,18 +230,9 @@ class Cutter {
         values[k] = null;
         continue;
       }
-      const n = Number(this.slice(from, this.i));
+      const n = numberAt(this.b, from, this.i);
       values[k] = Number.isFinite(n) ? n + 0 : null;
     }
-  }
-
-  /**
-   * The body's text between two byte offsets, read as Latin-1: what is sliced is a number
-   * literal or a `ts` without escapes, which is ASCII when it is valid; any other byte
-   * reads as a character no timestamp has, so the ts is still refused.
-   */
-  private slice(start: number, end: number): string {
-    return this.b.toString('latin1', start, end);
   }
 
   /** Writes the prefix, with room for `more` bytes after it (twice that when escaping). */

@@ -1,4 +1,4 @@
-import { timestampMs } from '@app/common';
+import { timestampMsAt } from '@app/common';
 import { isAscii } from 'node:buffer';
 import { DEVICE_EXTERNAL_ID_RE, pgAcceptsOffset } from './ingest-validator';
 import {
@@ -22,6 +22,7 @@ import {
   SPACE,
   TAB,
   UPPER_E,
+  UPPER_Z,
 } from './json-bytes';
 import {
   MAX_EVENTS_PER_BATCH,
@@ -161,8 +162,13 @@ class PlainReader {
 
   private ts(): void {
     this.string();
-    const text = this.b.toString('latin1', this.s, this.e);
-    if (!(timestampMs(text) <= this.latestMs) || !pgAcceptsOffset(text)) throw NOT_PLAIN;
+    if (!(timestampMsAt(this.b, this.s, this.e) <= this.latestMs)) throw NOT_PLAIN;
+    // UTC, or an offset PostgreSQL reads as written (the full validation rewrites others).
+    if (
+      this.b[this.e - 1] !== UPPER_Z &&
+      !pgAcceptsOffset(this.b.toString('latin1', this.s, this.e))
+    )
+      throw NOT_PLAIN;
   }
 
   /** A `data` object: its metrics' names and values. */
