@@ -9,9 +9,11 @@ import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../suppo
 const at = clock(Date.UTC(2025, 0, 1, 12));
 
 /**
- * The outbox hands an alert event to the alert-events queue; the fan-out creates its
- * deliveries. An event counts as dispatched only once they exist, so a fan-out job that
- * fails or is lost is made up for: the relay hands the event on again.
+ * The outbox hands an alert event written outside an evaluation (here the api's ack) to
+ * the alert-events queue; the fan-out creates its deliveries. An event counts as
+ * dispatched only once they exist, so a fan-out job that fails or is lost is made up for:
+ * the relay hands the event on again. An evaluation's events skip all that: they are
+ * fanned out in the evaluation's transaction.
  */
 describe('outbox to deliveries (integration)', () => {
   jest.setTimeout(60000);
@@ -51,9 +53,20 @@ describe('outbox to deliveries (integration)', () => {
       await send(api, p, 'd', [9], { metric: 't', at });
       await drained(ingest);
       await drained(evaluation);
-      const [event] = await db.query(`SELECT id FROM alert_events WHERE project_id = $1`, [
-        p.projectId,
-      ]);
+      // The evaluation fanned its alert.created out itself, with the queue paused.
+      const [created] = await db.query(
+        `SELECT id, alert_id, dispatched_at FROM alert_events WHERE project_id = $1`,
+        [p.projectId],
+      );
+      expect(created.dispatched_at).not.toBeNull();
+      const [first] = await receiver.waitFor(1, 15000);
+      expect(first.headers['webhook-id']).toBe(created.id);
+
+      await http().post(`/alerts/${created.alert_id}/ack`).set(p.headers).expect(200);
+      const [event] = await db.query(
+        `SELECT id FROM alert_events WHERE project_id = $1 AND type = 'alert.acknowledged'`,
+        [p.projectId],
+      );
       expect(event).toBeDefined();
       let lost = 0;
       const deadline = Date.now() + 10000;
@@ -74,8 +87,8 @@ describe('outbox to deliveries (integration)', () => {
         `UPDATE alert_events SET relayed_at = now() - interval '1 hour' WHERE id = $1`,
         [event.id],
       );
-      const [delivered] = await receiver.waitFor(1, 15000);
-      expect(delivered.headers['webhook-id']).toBe(event.id);
+      const delivered = await receiver.waitFor(2, 15000);
+      expect(delivered[1].headers['webhook-id']).toBe(event.id);
       const [row] = await db.query(`SELECT dispatched_at FROM alert_events WHERE id = $1`, [
         event.id,
       ]);

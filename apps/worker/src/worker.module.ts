@@ -1,4 +1,4 @@
-import { AlertsWorkerModule } from '@app/alerts';
+import { AlertsWorkerModule, EventFanOutModule } from '@app/alerts';
 import { AppConfig, AppConfigModule, WorkerRole, WorkerRoles } from '@app/config';
 import { DatabaseModule } from '@app/database';
 import { AppLoggerModule, MetricsService, ObservabilityModule } from '@app/observability';
@@ -17,7 +17,7 @@ import {
 import { RedisModule } from '@app/redis';
 import { EvaluationService, RulesWorkerModule } from '@app/rules';
 import { TelemetryWorkerModule } from '@app/telemetry';
-import { WebhooksWorkerModule } from '@app/webhooks';
+import { FanOutService, WebhooksWorkerModule } from '@app/webhooks';
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { WorkerHttpServer } from './worker-http.server';
@@ -25,12 +25,15 @@ import { WorkerHttpServer } from './worker-http.server';
 /**
  * The worker side of each feature lib. Rule evaluation joins each batch's storing
  * transaction when it can ({@link TelemetryWorkerModule.followedBy}); the rest of the time
- * it runs from the `rule-evaluation` queue.
+ * it runs from the `rule-evaluation` queue. The events an evaluation writes are fanned out
+ * to webhook deliveries in its transaction ({@link EventFanOutModule.by}); the others
+ * (the api's acks and resolves, reminders, the offline scan) go through the outbox relay.
  */
 const FEATURES = [
   TelemetryWorkerModule.followedBy(RulesWorkerModule, EvaluationService),
   RulesWorkerModule,
   WebhooksWorkerModule,
+  EventFanOutModule.by(WebhooksWorkerModule, FanOutService),
 ];
 
 /** The queue handlers the feature libs bring. */

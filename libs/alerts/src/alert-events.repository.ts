@@ -136,11 +136,29 @@ export class AlertEventsRepository {
     return this.one(em, `SELECT ${COLUMNS} FROM alert_events WHERE id = $1 FOR UPDATE`, eventId);
   }
 
-  /** Its deliveries exist: the relay leaves it alone from now on. */
-  async markDispatched(em: EntityManager, eventId: string): Promise<void> {
+  /**
+   * The undispatched events of these alerts, oldest first, locked for the caller's
+   * transaction (the one that wrote them, for the fan-out there: {@link EventFanOut}).
+   * Rows another transaction holds (a relay or fan-out handing on an earlier event of the
+   * same alert) are skipped: that one sees to them.
+   */
+  async lockUndispatchedOf(em: EntityManager, alertIds: string[]): Promise<AlertEventRecord[]> {
+    const rows = (await em.query(
+      `SELECT ${COLUMNS} FROM alert_events
+        WHERE dispatched_at IS NULL AND alert_id = ANY ($1::uuid[])
+        ORDER BY created_at, id FOR UPDATE SKIP LOCKED`,
+      [alertIds],
+    )) as EventRow[];
+    return rows.map(toRecord);
+  }
+
+  /** Their deliveries exist: the relay leaves them alone from now on. */
+  async markDispatched(em: EntityManager, eventIds: string[]): Promise<void> {
+    if (eventIds.length === 0) return;
     await em.query(
-      `UPDATE alert_events SET dispatched_at = now() WHERE id = $1 AND dispatched_at IS NULL`,
-      [eventId],
+      `UPDATE alert_events SET dispatched_at = now()
+        WHERE id = ANY ($1::uuid[]) AND dispatched_at IS NULL`,
+      [eventIds],
     );
   }
 

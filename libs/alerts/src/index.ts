@@ -13,6 +13,7 @@ export * from './dto/alerts.dto';
 export * from './entities/alert.entity';
 export * from './dto/silences.dto';
 export * from './entities/silence.entity';
+export * from './event-fan-out';
 export * from './outbox-relay.service';
 export * from './silence-release.service';
 export * from './silences.repository';

@@ -98,14 +98,39 @@ export class SilencesRepository {
     return null;
   }
 
-  /** The silence muting an event of `alertId` that happened at `at`; null when none covers it. */
-  async mutingSilence(em: EntityManager, alertId: string, at: Date): Promise<string | null> {
-    const [alert] = (await em.query(
-      `SELECT project_id AS "projectId", rule_id AS "ruleId", device_id AS "deviceId"
-         FROM alerts WHERE id = $1`,
-      [alertId],
-    )) as SilenceTarget[];
-    return alert ? this.covering(em, alert, at) : null;
+  /**
+   * For each event (of an alert, at a time), the silence muting it: the one covering its
+   * alert then that ends last ({@link covering}); null where none does. One query for
+   * every event, the device's tags read only for a candidate with a tag matcher.
+   */
+  async mutingSilences(
+    em: EntityManager,
+    events: Array<{ alertId: string; at: Date }>,
+  ): Promise<Array<string | null>> {
+    const muting: Array<string | null> = events.map(() => null);
+    if (events.length === 0) return muting;
+    const candidates = (await em.query(
+      `SELECT x.n::int AS n, s.id, s.tag, a.device_id AS "deviceId"
+         FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS x(alert_id, at, n)
+         JOIN alerts a ON a.id = x.alert_id
+         JOIN silences s ON s.project_id = a.project_id AND s.starts_at <= x.at AND s.ends_at > x.at
+          AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)
+          AND (s.device_id IS NULL OR s.device_id = a.device_id)
+        ORDER BY x.n, s.ends_at DESC`,
+      [events.map((e) => e.alertId), events.map((e) => e.at)],
+    )) as Array<{ n: number; id: string; tag: string | null; deviceId: string }>;
+    const tags = new Map<string, string[]>();
+    for (const c of candidates) {
+      const i = c.n - 1;
+      if (muting[i] !== null) continue;
+      if (c.tag !== null) {
+        if (!tags.has(c.deviceId))
+          tags.set(c.deviceId, (await this.devices.evaluationCursor(em, c.deviceId))?.tags ?? []);
+        if (!tags.get(c.deviceId)!.includes(c.tag)) continue;
+      }
+      muting[i] = c.id;
+    }
+    return muting;
   }
 
   /**

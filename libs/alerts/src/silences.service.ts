@@ -21,7 +21,7 @@ const toSilenceResponse = (s: SilenceEntity, now = new Date()): SilenceResponse 
 
 /**
  * Silences through the API: create, list, get, expire. What they do to webhook events is
- * the fan-out's ({@link SilencesRepository.mutingSilence}) and {@link SilenceRelease}'s.
+ * the fan-out's ({@link SilencesRepository.mutingSilences}) and {@link SilenceRelease}'s.
  * The rule a silence names is checked by the caller (rules sit above alerts).
  */
 @Injectable()

@@ -1,4 +1,10 @@
-import { DeviceAlertLock, DeviceAlertsRepository, OutboxRelay } from '@app/alerts';
+import {
+  DeviceAlertLock,
+  DeviceAlertsRepository,
+  EVENT_FAN_OUT,
+  EventFanOut,
+  OutboxRelay,
+} from '@app/alerts';
 import { MetricsService } from '@app/observability';
 import {
   BatchFollower,
@@ -7,7 +13,7 @@ import {
   TelemetryRepository,
 } from '@app/telemetry';
 import { DeviceProgressRepository, EvaluationCursor } from '@app/tenancy';
-import { Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Counter, Histogram } from 'prom-client';
 import { DataSource, EntityManager } from 'typeorm';
@@ -44,8 +50,12 @@ interface DeviceContext {
 /** An alert opened or resolved by a chunk: logged once its transaction committed. */
 interface AlertChangeLine {
   message: 'alert opened' | 'alert resolved';
+  alertId: string;
   fields: Record<string, unknown>;
 }
+
+/** Once an evaluation's transaction committed: its events' deliveries enqueued. */
+type AfterCommit = () => Promise<void>;
 
 /**
  * Evaluates a device's new readings against every rule that covers it, once, in ts order.
@@ -78,6 +88,7 @@ export class EvaluationService implements BatchFollower {
     private readonly alerts: DeviceAlertsRepository,
     private readonly outbox: OutboxRelay,
     metrics: MetricsService,
+    @Optional() @Inject(EVENT_FAN_OUT) private readonly fanOut?: EventFanOut,
   ) {
     this.transitions = metrics.counter(
       'alerts_transitions_total',
@@ -129,11 +140,14 @@ export class EvaluationService implements BatchFollower {
     for (;;) {
       const end = this.duration.startTimer();
       const lines: AlertChangeLine[] = [];
-      const chunk = await this.dataSource.transaction((em) =>
-        this.evaluateChunk(em, deviceId, lines),
-      );
+      let handOn: AfterCommit | undefined;
+      const chunk = await this.dataSource.transaction(async (em) => {
+        const summary = await this.evaluateChunk(em, deviceId, lines);
+        handOn = await this.fanOutWritten(em, lines);
+        return summary;
+      });
       end();
-      await this.committed(chunk, lines);
+      await this.committed(chunk, lines, handOn);
       if (chunk.busy) return { ...total, busy: true };
       this.evaluations.inc({ path: 'queue' });
       total.readings += chunk.readings;
@@ -172,17 +186,19 @@ export class EvaluationService implements BatchFollower {
     };
     const lines: AlertChangeLine[] = [];
     let summary: EvaluationSummary = NOTHING;
+    let handOn: AfterCommit | undefined;
     return {
       metrics: metricsOf(context.rules),
       apply: async (tx, readings) => {
         const end = this.duration.startTimer();
         summary = await this.evaluateReadings(tx, context, readings, lines);
+        handOn = await this.fanOutWritten(tx, lines);
         end();
       },
       committed: async () => {
         this.evaluations.inc({ path: 'batch' });
         this.observeLag(acceptedAt);
-        await this.committed(summary, lines);
+        await this.committed(summary, lines, handOn);
       },
     };
   }
@@ -194,15 +210,38 @@ export class EvaluationService implements BatchFollower {
   }
 
   /**
+   * In the evaluation's transaction: the events of the alerts it opened and resolved fanned
+   * out to webhook deliveries there and then, when the worker wired a fan-out in
+   * ({@link EventFanOut}); what to do once it committed. Undefined without one.
+   */
+  private async fanOutWritten(
+    em: EntityManager,
+    lines: AlertChangeLine[],
+  ): Promise<AfterCommit | undefined> {
+    if (!this.fanOut || lines.length === 0) return undefined;
+    return this.fanOut.fanOutWritten(
+      em,
+      lines.map((l) => l.alertId),
+    );
+  }
+
+  /**
    * After an evaluation's commit, on either path: its counts (never for work a rollback
    * undid, which runs again), one line per alert change (never one per reading), and its
-   * events handed on.
+   * events handed on: the deliveries the transaction created enqueued, or, where it had
+   * no fan-out, the events relayed.
    */
-  private async committed(summary: EvaluationSummary, lines: AlertChangeLine[]): Promise<void> {
+  private async committed(
+    summary: EvaluationSummary,
+    lines: AlertChangeLine[],
+    handOn: AfterCommit | undefined,
+  ): Promise<void> {
     this.count(summary);
     for (const line of lines) this.logger.log(line.fields, line.message);
+    if (handOn) await handOn();
     // Hand new events on now rather than at the next sweep; a failure here is covered by it.
-    if (summary.opened + summary.resolved > 0) await this.outbox.relay().catch(() => undefined);
+    else if (summary.opened + summary.resolved > 0)
+      await this.outbox.relay().catch(() => undefined);
   }
 
   private async evaluateChunk(
@@ -237,7 +276,6 @@ export class EvaluationService implements BatchFollower {
     return this.evaluateReadings(em, context, readings, lines);
   }
 
-  /** Takes the device's alert lock (or `busy`), reads its cursor and covering rules. */
   /**
    * Takes the device's alert lock (or `busy`), then its row (waiting for a batch being
    * stored to commit: readings it adds between the cursor and what this evaluation reads
@@ -327,6 +365,7 @@ export class EvaluationService implements BatchFollower {
           opened++;
           lines.push({
             message: 'alert opened',
+            alertId: alert.id,
             fields: { ...ids(rule.id, alert.id), triggeredAt: new Date(t.at).toISOString() },
           });
         } else if (current) {
@@ -335,6 +374,7 @@ export class EvaluationService implements BatchFollower {
             resolved++;
             lines.push({
               message: 'alert resolved',
+              alertId: current,
               fields: { ...ids(rule.id, current), reason: 'condition_cleared' },
             });
           }
@@ -409,6 +449,7 @@ export class EvaluationService implements BatchFollower {
         resolved++;
         lines.push({
           message: 'alert resolved',
+          alertId,
           fields: { projectId: device.projectId, ruleId, deviceId, alertId, reason },
         });
       }

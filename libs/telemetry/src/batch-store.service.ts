@@ -127,16 +127,15 @@ export class BatchStoreService {
       );
     }
     if (result.kind === 'replay' && result.inserted > 0) await this.counterBehind(job, result);
+    // Evaluated in the transaction that stored it: its alerts' webhooks go first, before
+    // the backlog's bookkeeping (a reading's webhook waits for nothing it doesn't need).
+    if (followUp) await followUp.committed();
     await this.release(job);
     // The device's next batch may be waiting behind the backlog, or delayed after it came
     // too early: it goes next, not after the whole backlog (a failure here costs only time:
     // its own timer, or its turn in the queue, brings it back).
     await this.ingestQueue.hurry(ingestJobId(deviceId, seq + 1)).catch(() => false);
-    if (followUp) {
-      // Evaluated in the transaction that stored it.
-      await followUp.committed();
-      return result;
-    }
+    if (followUp) return result;
     // Otherwise one evaluation job per stored batch. Jobs are small and an evaluation reads
     // everything new since the device's cursor, so an extra one finds nothing to do; a
     // coalescing job id would drop the request made while an evaluation is running.

@@ -89,29 +89,43 @@ export class DeliveryLedgerRepository {
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
-   * In the caller's transaction: one pending delivery per enabled webhook of the event's
-   * project that takes its type and existed when it happened (a delivery that already
-   * exists is left alone: unique (webhook_id, event_id)). Returns every pending delivery
-   * of the event, created now or before.
+   * In the caller's transaction: for each event, one pending delivery per enabled webhook
+   * of its project that takes its type and existed when it happened (a delivery that
+   * already exists is left alone: unique (webhook_id, event_id)). Returns every pending
+   * delivery of the events, created now or before, in the events' order: one statement
+   * however many events an evaluation wrote.
    */
-  async createForEvent(em: EntityManager, event: FanOutEvent): Promise<DeliveryRef[]> {
-    return em.query(
-      `WITH created AS (
+  async createForEvents(em: EntityManager, events: FanOutEvent[]): Promise<DeliveryRef[]> {
+    if (events.length === 0) return [];
+    const rows = (await em.query(
+      `WITH ev AS (
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[])
+                  WITH ORDINALITY AS e(id, project_id, type, created_at, n)),
+       created AS (
          INSERT INTO webhook_deliveries
                 (project_id, webhook_id, event_id, event_type, status, next_attempt_at)
-         SELECT w.project_id, w.id, $2::uuid, $3::text, 'pending', now()
-           FROM webhooks w
-          WHERE w.project_id = $1 AND w.enabled AND $3::text = ANY (w.event_types)
-            AND w.created_at <= $4::timestamptz
+         SELECT w.project_id, w.id, ev.id, ev.type, 'pending', now()
+           FROM ev JOIN webhooks w
+             ON w.project_id = ev.project_id AND w.enabled AND ev.type = ANY (w.event_types)
+            AND w.created_at <= ev.created_at
          ON CONFLICT (webhook_id, event_id) DO NOTHING
-         RETURNING id, project_id)
-       SELECT id AS "deliveryId", project_id AS "projectId" FROM created
+         RETURNING id, project_id, event_id)
+       SELECT c.id AS "deliveryId", c.project_id AS "projectId", ev.n
+         FROM created c JOIN ev ON ev.id = c.event_id
        UNION
-       SELECT d.id, d.project_id FROM webhooks w
-         JOIN webhook_deliveries d ON d.webhook_id = w.id AND d.event_id = $2::uuid
-        WHERE w.project_id = $1 AND d.status = 'pending'`,
-      [event.projectId, event.id, event.type, event.createdAt],
-    ) as Promise<DeliveryRef[]>;
+       SELECT d.id, d.project_id, ev.n
+         FROM ev JOIN webhooks w ON w.project_id = ev.project_id
+         JOIN webhook_deliveries d ON d.webhook_id = w.id AND d.event_id = ev.id
+        WHERE d.status = 'pending'
+       ORDER BY n`,
+      [
+        events.map((e) => e.id),
+        events.map((e) => e.projectId),
+        events.map((e) => e.type),
+        events.map((e) => e.createdAt),
+      ],
+    )) as Array<DeliveryRef & { n: string }>;
+    return rows.map(({ deliveryId, projectId }) => ({ deliveryId, projectId }));
   }
 
   /** The delivery with its webhook's URL and state; null when it no longer exists. */

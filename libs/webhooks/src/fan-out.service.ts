@@ -1,19 +1,32 @@
-import { AlertEventsRepository, SilencesRepository, TEST_EVENT_TYPE } from '@app/alerts';
-import { Injectable } from '@nestjs/common';
+import {
+  AlertEventRecord,
+  AlertEventsRepository,
+  AlertReminders,
+  EventFanOut,
+  SilencesRepository,
+  TEST_EVENT_TYPE,
+} from '@app/alerts';
+import { Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import { DataSource } from 'typeorm';
-import { DeliveryLedgerRepository } from './delivery-ledger.repository';
+import { DataSource, EntityManager } from 'typeorm';
+import { DeliveryLedgerRepository, DeliveryRef } from './delivery-ledger.repository';
 import { DeliveryQueue } from './delivery-queue';
 
-/** Alert events to webhook deliveries (the alert-events queue's work). */
+/** The events that open an alert, after whose fan-out an alert with reminders starts its chain. */
+const OPENING = new Set<AlertEventRecord['type']>(['alert.created', 'device.offline']);
+
+/** Alert events to webhook deliveries (the alert-events queue's work, and the evaluator's). */
 @Injectable()
-export class FanOutService {
+export class FanOutService implements EventFanOut {
+  private readonly logger = new Logger(FanOutService.name);
+
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
     private readonly events: AlertEventsRepository,
     private readonly silences: SilencesRepository,
     private readonly ledger: DeliveryLedgerRepository,
     private readonly deliveryQueue: DeliveryQueue,
+    private readonly reminders: AlertReminders,
   ) {}
 
   /**
@@ -25,34 +38,76 @@ export class FanOutService {
    * pending delivery of the event is (re-)enqueued after the commit, a no-op for one that
    * already has a job. A lost enqueue is the delivery sweeper's to repair. Returns the
    * number of the event's pending deliveries; 0 for an event that no longer exists.
-   * A `webhook.test` event is never fanned out: it has its one delivery from the start
-   * (and is written dispatched, so this only meets one handed on by hand).
+   */
+  async fanOut(eventId: string): Promise<number> {
+    const pending = await this.dataSource.transaction(async (em) => {
+      const event = await this.events.lockForFanOut(em, eventId);
+      return event ? this.fanOutLocked(em, [event]) : [];
+    });
+    await this.deliveryQueue.enqueue(pending);
+    return pending.length;
+  }
+
+  /**
+   * {@link EventFanOut}: the same fan-out for the events an evaluation wrote, in its
+   * transaction; once it committed, their deliveries are enqueued and an alert it opened
+   * under a rule with reminders starts its chain (what the alert-events job does after its
+   * fan-out). A failure after the commit is logged and left to the sweeps: the delivery
+   * sweeper enqueues pending deliveries that have no job, the reminder sweep schedules an
+   * overdue reminder.
+   */
+  async fanOutWritten(em: EntityManager, alertIds: string[]): Promise<() => Promise<void>> {
+    const events = await this.events.lockUndispatchedOf(em, alertIds);
+    const pending = await this.fanOutLocked(em, events);
+    const opening = events.filter((e) => OPENING.has(e.type));
+    return async () => {
+      try {
+        await this.deliveryQueue.enqueue(pending);
+        for (const event of opening) await this.reminders.afterEvent(event.id);
+      } catch (err) {
+        this.logger.warn(
+          { events: events.map((e) => e.id), err: (err as Error).message },
+          'handing on fanned-out events failed; the delivery and reminder sweeps will',
+        );
+      }
+    };
+  }
+
+  /**
+   * The fan-out of events locked by the caller's transaction, a few statements for any
+   * number of them; returns their pending deliveries. A `webhook.test` event is never
+   * fanned out: it has its one delivery from the start (and is written dispatched, so
+   * this only meets one handed on by hand).
    *
    * An event whose alert a silence covered when it happened is muted instead: dispatched
    * with no deliveries, the silence noted on the event and the alert, and, while the alert
    * stays active, its latest state owed to the webhooks once no silence covers it
    * ({@link SilenceRelease} hands that event back, marked unmuted, and it is sent).
    */
-  async fanOut(eventId: string): Promise<number> {
-    const pending = await this.dataSource.transaction(async (em) => {
-      const event = await this.events.lockForFanOut(em, eventId);
-      if (!event) return [];
-      if (event.type === TEST_EVENT_TYPE) {
-        await this.events.markDispatched(em, eventId);
-        return [];
-      }
-      if (event.alertId && !event.unmutedAt) {
-        const silence = await this.silences.mutingSilence(em, event.alertId, event.createdAt);
-        if (silence) {
-          await this.silences.mute(em, event.id, event.alertId, silence);
-          return [];
-        }
-      }
-      const deliveries = await this.ledger.createForEvent(em, event);
-      await this.events.markDispatched(em, eventId);
-      return deliveries;
-    });
-    await this.deliveryQueue.enqueue(pending);
-    return pending.length;
+  private async fanOutLocked(
+    em: EntityManager,
+    events: AlertEventRecord[],
+  ): Promise<DeliveryRef[]> {
+    const tests = events.filter((e) => e.type === TEST_EVENT_TYPE);
+    const alertEvents = events.filter((e) => e.type !== TEST_EVENT_TYPE);
+    const checked = alertEvents.filter((e) => e.alertId && !e.unmutedAt);
+    const muting = await this.silences.mutingSilences(
+      em,
+      checked.map((e) => ({ alertId: e.alertId!, at: e.createdAt })),
+    );
+    const muted = new Set<AlertEventRecord>();
+    for (let i = 0; i < checked.length; i++) {
+      const silence = muting[i];
+      if (silence === null) continue;
+      await this.silences.mute(em, checked[i].id, checked[i].alertId!, silence);
+      muted.add(checked[i]);
+    }
+    const sent = alertEvents.filter((e) => !muted.has(e));
+    const deliveries = await this.ledger.createForEvents(em, sent);
+    await this.events.markDispatched(
+      em,
+      [...tests, ...sent].map((e) => e.id),
+    );
+    return deliveries;
   }
 }

@@ -29,7 +29,7 @@ import { WebhooksModule } from './webhooks.module';
     AlertEventsHandler,
     DeliveryHandler,
   ],
-  exports: [AlertEventsHandler, DeliveryHandler],
+  exports: [AlertEventsHandler, DeliveryHandler, FanOutService],
 })
 export class WebhooksWorkerModule {
   /** This module's queue handlers, one per queue it consumes. */

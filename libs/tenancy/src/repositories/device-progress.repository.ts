@@ -19,6 +19,9 @@ export interface EvaluationCursor {
   evaluatedUntil: Date | null;
 }
 
+/** How many devices' external ids a process keeps (then it starts over). */
+const EXTERNAL_IDS_KEPT = 10000;
+
 /**
  * The pipeline's side of the `devices` table: the progress columns ingestion and rule
  * evaluation keep per device (`ingest_seq`, `last_seen_at`, `evaluated_until`). Keyed by
@@ -28,6 +31,9 @@ export interface EvaluationCursor {
  */
 @Injectable()
 export class DeviceProgressRepository {
+  /** Device id → external id, for {@link externalId}. */
+  private readonly externalIds = new Map<string, string>();
+
   constructor(@InjectDataSource() private readonly dataSource: DataSource) {}
 
   /**
@@ -131,11 +137,20 @@ export class DeviceProgressRepository {
     );
   }
 
-  /** The device's external id, for event payloads; null when there is no device. */
+  /**
+   * The device's external id, for event payloads; null when there is no device. A
+   * device's external id never changes (nothing updates it), so each is read once per
+   * process: every alert event asks, inside the transaction that stores a batch.
+   */
   async externalId(em: EntityManager, deviceId: string): Promise<string | null> {
+    const known = this.externalIds.get(deviceId);
+    if (known !== undefined) return known;
     const [row] = (await em.query(`SELECT external_id FROM devices WHERE id = $1`, [
       deviceId,
     ])) as Array<{ external_id: string }>;
-    return row?.external_id ?? null;
+    if (!row) return null;
+    if (this.externalIds.size >= EXTERNAL_IDS_KEPT) this.externalIds.clear();
+    this.externalIds.set(deviceId, row.external_id);
+    return row.external_id;
   }
 }
