@@ -2,7 +2,7 @@ import { QUEUES } from '@app/queue';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
-import { clock, rule, send } from '../support/fixtures';
+import { clock, rule, send, until } from '../support/fixtures';
 import { TestReceiver } from '../support/subscriber';
 import { drained, INGEST, openQueue, RunningWorker, startWorker } from '../support/worker';
 
@@ -93,6 +93,71 @@ describe('outbox to deliveries (integration)', () => {
         event.id,
       ]);
       expect(row.dispatched_at).not.toBeNull();
+    } finally {
+      await alertEvents.resume();
+      await Promise.all([alertEvents.close(), ingest.close(), evaluation.close()]);
+    }
+  });
+
+  it('leaves an earlier event of the alert that the relay handed on to its job, when an evaluation fans out its own', async () => {
+    const p = await api.tenants.newProject();
+    const http = () => request(api.server);
+    await http()
+      .post(`/projects/${p.projectId}/webhooks`)
+      .set(p.headers)
+      .send({ url: receiver.url })
+      .expect(201);
+    await rule(api, p).expect(201);
+    const alertEvents = openQueue(QUEUES.ALERT_EVENTS);
+    await alertEvents.pause();
+    const ingest = openQueue(INGEST);
+    const evaluation = openQueue(QUEUES.RULE_EVALUATION);
+    type Row = { id: string; relayed_at: Date | null; dispatched_at: Date | null };
+    const eventsOf = async (): Promise<Record<string, Row>> =>
+      Object.fromEntries(
+        (
+          await db.query(
+            `SELECT id, type, relayed_at, dispatched_at FROM alert_events WHERE project_id = $1`,
+            [p.projectId],
+          )
+        ).map((e: { type: string }) => [e.type, e]),
+      );
+    try {
+      await send(api, p, 'd', [9], { metric: 't', at });
+      await drained(ingest);
+      await drained(evaluation);
+      const [alert] = await db.query(`SELECT id FROM alerts WHERE project_id = $1`, [p.projectId]);
+      await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(200);
+      // The sweep hands the ack on to the paused queue: its job waits there.
+      await until('the ack relayed', eventsOf, {
+        done: (e) => e['alert.acknowledged']?.relayed_at != null,
+        timeoutMs: 10000,
+        everyMs: 100,
+      });
+
+      // An evaluation resolves the alert and fans out its alert.resolved, not the ack.
+      await send(api, p, 'd', [1], { metric: 't', at, start: 1 });
+      await drained(ingest);
+      await drained(evaluation);
+      const events = await eventsOf();
+      expect(events['alert.resolved'].dispatched_at).not.toBeNull();
+      expect(events['alert.acknowledged'].dispatched_at).toBeNull();
+
+      await alertEvents.resume();
+      const ids = Object.values(events).map((e) => e.id);
+      const mine = await until(
+        'three deliveries',
+        async () =>
+          receiver.received
+            .map((r) => r.headers['webhook-id'] as string)
+            .filter((id) => ids.includes(id)),
+        { done: (got) => got.length >= 3, timeoutMs: 15000, everyMs: 100 },
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      expect(
+        receiver.received.filter((r) => ids.includes(r.headers['webhook-id'] as string)),
+      ).toHaveLength(3);
+      expect(new Set(mine)).toEqual(new Set(ids));
     } finally {
       await alertEvents.resume();
       await Promise.all([alertEvents.close(), ingest.close(), evaluation.close()]);

@@ -137,15 +137,16 @@ export class AlertEventsRepository {
   }
 
   /**
-   * The undispatched events of these alerts, oldest first, locked for the caller's
-   * transaction (the one that wrote them, for the fan-out there: {@link EventFanOut}).
-   * Rows another transaction holds (a relay or fan-out handing on an earlier event of the
-   * same alert) are skipped: that one sees to them.
+   * The undispatched events of these alerts that were never handed to the alert-events
+   * queue, oldest first, locked for the caller's transaction (the one that wrote them, for
+   * the fan-out there: {@link EventFanOut}). An event the relay handed on is its queued
+   * job's to fan out, and rows another transaction holds are skipped: that one sees to
+   * them.
    */
   async lockUndispatchedOf(em: EntityManager, alertIds: string[]): Promise<AlertEventRecord[]> {
     const rows = (await em.query(
       `SELECT ${COLUMNS} FROM alert_events
-        WHERE dispatched_at IS NULL AND alert_id = ANY ($1::uuid[])
+        WHERE dispatched_at IS NULL AND relayed_at IS NULL AND alert_id = ANY ($1::uuid[])
         ORDER BY created_at, id FOR UPDATE SKIP LOCKED`,
       [alertIds],
     )) as EventRow[];

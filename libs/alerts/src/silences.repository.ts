@@ -74,7 +74,8 @@ export class SilencesRepository {
   }
 
   /**
-   * The silence, of those covering `target` at `at`, that ends last; null when none does.
+   * The silence, of those covering `target` at `at`, that ends last (the lowest id of those
+   * ending together); null when none does.
    * A silence covers an alert when every matcher it has matches: the rule, the device, a
    * tag the device has now.
    */
@@ -86,7 +87,7 @@ export class SilencesRepository {
         WHERE project_id = $1 AND starts_at <= $4 AND ends_at > $4
           AND (rule_id IS NULL OR rule_id = $2)
           AND (device_id IS NULL OR device_id = $3)
-        ORDER BY ends_at DESC`,
+        ORDER BY ends_at DESC, id`,
       [target.projectId, target.ruleId, target.deviceId, at],
     )) as Array<{ id: string; tag: string | null }>;
     let tags: string[] | undefined;
@@ -116,7 +117,7 @@ export class SilencesRepository {
          JOIN silences s ON s.project_id = a.project_id AND s.starts_at <= x.at AND s.ends_at > x.at
           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)
           AND (s.device_id IS NULL OR s.device_id = a.device_id)
-        ORDER BY x.n, s.ends_at DESC`,
+        ORDER BY x.n, s.ends_at DESC, s.id`,
       [events.map((e) => e.alertId), events.map((e) => e.at)],
     )) as Array<{ n: number; id: string; tag: string | null; deviceId: string }>;
     const tags = new Map<string, string[]>();

@@ -60,16 +60,19 @@ export class FanOutService implements EventFanOut {
     const events = await this.events.lockUndispatchedOf(em, alertIds);
     const pending = await this.fanOutLocked(em, events);
     const opening = events.filter((e) => OPENING.has(e.type));
+    const failed = (what: string, err: unknown) =>
+      this.logger.warn(
+        { events: events.map((e) => e.id), err: (err as Error).message },
+        `${what} failed after the fan-out; its sweep will see to it`,
+      );
     return async () => {
-      try {
-        await this.deliveryQueue.enqueue(pending);
-        for (const event of opening) await this.reminders.afterEvent(event.id);
-      } catch (err) {
-        this.logger.warn(
-          { events: events.map((e) => e.id), err: (err as Error).message },
-          'handing on fanned-out events failed; the delivery and reminder sweeps will',
-        );
-      }
+      await this.deliveryQueue
+        .enqueue(pending)
+        .catch((err) => failed('enqueueing deliveries', err));
+      for (const event of opening)
+        await this.reminders
+          .afterEvent(event.id)
+          .catch((err) => failed('scheduling the first reminder', err));
     };
   }
 
