@@ -1,6 +1,7 @@
 import { QUEUES } from '@app/queue';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
+import { TestProject } from '@app/testing';
 import { RunningApi, startApi } from '../support/api';
 import { clock, rule, send, until } from '../support/fixtures';
 import { TestReceiver } from '../support/subscriber';
@@ -21,97 +22,98 @@ describe('outbox to deliveries (integration)', () => {
   let worker: RunningWorker;
   let receiver: TestReceiver;
   let db: DataSource;
+  let alertEvents: ReturnType<typeof openQueue>;
+  let ingest: ReturnType<typeof openQueue>;
+  let evaluation: ReturnType<typeof openQueue>;
 
   beforeAll(async () => {
     api = await startApi();
     worker = await startWorker();
     receiver = await new TestReceiver().start();
     db = api.app.get(DataSource);
+    alertEvents = openQueue(QUEUES.ALERT_EVENTS);
+    ingest = openQueue(INGEST);
+    evaluation = openQueue(QUEUES.RULE_EVALUATION);
   });
+  // Each test pauses the fan-out's queue first.
+  afterEach(() => alertEvents.resume());
   afterAll(async () => {
+    await Promise.all([alertEvents.close(), ingest.close(), evaluation.close()]);
     await worker.close();
     await api.close();
     await receiver.close();
   });
 
-  it('an alert event whose fan-out job was lost is still delivered', async () => {
+  const http = () => request(api.server);
+
+  /** A project with a webhook for every default type and the 1-of-1 hot rule. */
+  async function project(): Promise<TestProject> {
     const p = await api.tenants.newProject();
-    const http = () => request(api.server);
     await http()
       .post(`/projects/${p.projectId}/webhooks`)
       .set(p.headers)
       .send({ url: receiver.url })
       .expect(201);
     await rule(api, p).expect(201);
+    return p;
+  }
 
+  /** Sends `values` of `t` for device d and waits until they are stored and evaluated. */
+  async function ingested(p: TestProject, values: number[], start = 0): Promise<void> {
+    await send(api, p, 'd', values, { metric: 't', at, start });
+    await drained(ingest);
+    await drained(evaluation);
+  }
+
+  it('an alert event whose fan-out job was lost is still delivered', async () => {
+    const p = await project();
     // Fan-out stops consuming; the job the relay hands over is then lost (removed).
-    const alertEvents = openQueue(QUEUES.ALERT_EVENTS);
     await alertEvents.pause();
-    const ingest = openQueue(INGEST);
-    const evaluation = openQueue(QUEUES.RULE_EVALUATION);
-    try {
-      await send(api, p, 'd', [9], { metric: 't', at });
-      await drained(ingest);
-      await drained(evaluation);
-      // The evaluation fanned its alert.created out itself, with the queue paused.
-      const [created] = await db.query(
-        `SELECT id, alert_id, dispatched_at FROM alert_events WHERE project_id = $1`,
-        [p.projectId],
-      );
-      expect(created.dispatched_at).not.toBeNull();
-      const [first] = await receiver.waitFor(1, 15000);
-      expect(first.headers['webhook-id']).toBe(created.id);
+    await ingested(p, [9]);
+    // The evaluation fanned its alert.created out itself, with the queue paused.
+    const [created] = await db.query(
+      `SELECT id, alert_id, dispatched_at FROM alert_events WHERE project_id = $1`,
+      [p.projectId],
+    );
+    expect(created.dispatched_at).not.toBeNull();
+    const [first] = await receiver.waitFor(1, 15000);
+    expect(first.headers['webhook-id']).toBe(created.id);
 
-      await http().post(`/alerts/${created.alert_id}/ack`).set(p.headers).expect(200);
-      const [event] = await db.query(
-        `SELECT id FROM alert_events WHERE project_id = $1 AND type = 'alert.acknowledged'`,
-        [p.projectId],
-      );
-      expect(event).toBeDefined();
-      let lost = 0;
-      const deadline = Date.now() + 10000;
-      while (lost === 0 && Date.now() < deadline) {
-        for (const job of await alertEvents.getJobs(['waiting', 'prioritized'])) {
-          if (job.data.eventId === event.id) {
-            await job.remove();
-            lost++;
-          }
+    await http().post(`/alerts/${created.alert_id}/ack`).set(p.headers).expect(200);
+    const [event] = await db.query(
+      `SELECT id FROM alert_events WHERE project_id = $1 AND type = 'alert.acknowledged'`,
+      [p.projectId],
+    );
+    expect(event).toBeDefined();
+    let lost = 0;
+    const deadline = Date.now() + 10000;
+    while (lost === 0 && Date.now() < deadline) {
+      for (const job of await alertEvents.getJobs(['waiting', 'prioritized'])) {
+        if (job.data.eventId === event.id) {
+          await job.remove();
+          lost++;
         }
-        if (lost === 0) await new Promise((r) => setTimeout(r, 50));
       }
-      expect(lost).toBe(1);
-      await alertEvents.resume();
-
-      // Time passes: the relay's "hand it on again" period is over.
-      await db.query(
-        `UPDATE alert_events SET relayed_at = now() - interval '1 hour' WHERE id = $1`,
-        [event.id],
-      );
-      const delivered = await receiver.waitFor(2, 15000);
-      expect(delivered[1].headers['webhook-id']).toBe(event.id);
-      const [row] = await db.query(`SELECT dispatched_at FROM alert_events WHERE id = $1`, [
-        event.id,
-      ]);
-      expect(row.dispatched_at).not.toBeNull();
-    } finally {
-      await alertEvents.resume();
-      await Promise.all([alertEvents.close(), ingest.close(), evaluation.close()]);
+      if (lost === 0) await new Promise((r) => setTimeout(r, 50));
     }
+    expect(lost).toBe(1);
+    await alertEvents.resume();
+
+    // Time passes: the relay's "hand it on again" period is over.
+    await db.query(`UPDATE alert_events SET relayed_at = now() - interval '1 hour' WHERE id = $1`, [
+      event.id,
+    ]);
+    const delivered = await receiver.waitFor(2, 15000);
+    expect(delivered[1].headers['webhook-id']).toBe(event.id);
+    const [row] = await db.query(`SELECT dispatched_at FROM alert_events WHERE id = $1`, [
+      event.id,
+    ]);
+    expect(row.dispatched_at).not.toBeNull();
   });
 
   it('leaves an earlier event of the alert that the relay handed on to its job, when an evaluation fans out its own', async () => {
-    const p = await api.tenants.newProject();
-    const http = () => request(api.server);
-    await http()
-      .post(`/projects/${p.projectId}/webhooks`)
-      .set(p.headers)
-      .send({ url: receiver.url })
-      .expect(201);
-    await rule(api, p).expect(201);
-    const alertEvents = openQueue(QUEUES.ALERT_EVENTS);
+    const p = await project();
     await alertEvents.pause();
-    const ingest = openQueue(INGEST);
-    const evaluation = openQueue(QUEUES.RULE_EVALUATION);
     type Row = { id: string; relayed_at: Date | null; dispatched_at: Date | null };
     const eventsOf = async (): Promise<Record<string, Row>> =>
       Object.fromEntries(
@@ -122,45 +124,36 @@ describe('outbox to deliveries (integration)', () => {
           )
         ).map((e: { type: string }) => [e.type, e]),
       );
-    try {
-      await send(api, p, 'd', [9], { metric: 't', at });
-      await drained(ingest);
-      await drained(evaluation);
-      const [alert] = await db.query(`SELECT id FROM alerts WHERE project_id = $1`, [p.projectId]);
-      await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(200);
-      // The sweep hands the ack on to the paused queue: its job waits there.
-      await until('the ack relayed', eventsOf, {
-        done: (e) => e['alert.acknowledged']?.relayed_at != null,
-        timeoutMs: 10000,
-        everyMs: 100,
-      });
+    await ingested(p, [9]);
+    const [alert] = await db.query(`SELECT id FROM alerts WHERE project_id = $1`, [p.projectId]);
+    await http().post(`/alerts/${alert.id}/ack`).set(p.headers).expect(200);
+    // The sweep hands the ack on to the paused queue: its job waits there.
+    await until('the ack relayed', eventsOf, {
+      done: (e) => e['alert.acknowledged']?.relayed_at != null,
+      timeoutMs: 10000,
+      everyMs: 100,
+    });
 
-      // An evaluation resolves the alert and fans out its alert.resolved, not the ack.
-      await send(api, p, 'd', [1], { metric: 't', at, start: 1 });
-      await drained(ingest);
-      await drained(evaluation);
-      const events = await eventsOf();
-      expect(events['alert.resolved'].dispatched_at).not.toBeNull();
-      expect(events['alert.acknowledged'].dispatched_at).toBeNull();
+    // An evaluation resolves the alert and fans out its alert.resolved, not the ack.
+    await ingested(p, [1], 1);
+    const events = await eventsOf();
+    expect(events['alert.resolved'].dispatched_at).not.toBeNull();
+    expect(events['alert.acknowledged'].dispatched_at).toBeNull();
 
-      await alertEvents.resume();
-      const ids = Object.values(events).map((e) => e.id);
-      const mine = await until(
-        'three deliveries',
-        async () =>
-          receiver.received
-            .map((r) => r.headers['webhook-id'] as string)
-            .filter((id) => ids.includes(id)),
-        { done: (got) => got.length >= 3, timeoutMs: 15000, everyMs: 100 },
-      );
-      await new Promise((r) => setTimeout(r, 500));
-      expect(
-        receiver.received.filter((r) => ids.includes(r.headers['webhook-id'] as string)),
-      ).toHaveLength(3);
-      expect(new Set(mine)).toEqual(new Set(ids));
-    } finally {
-      await alertEvents.resume();
-      await Promise.all([alertEvents.close(), ingest.close(), evaluation.close()]);
-    }
+    await alertEvents.resume();
+    const ids = Object.values(events).map((e) => e.id);
+    const mine = await until(
+      'three deliveries',
+      async () =>
+        receiver.received
+          .map((r) => r.headers['webhook-id'] as string)
+          .filter((id) => ids.includes(id)),
+      { done: (got) => got.length >= 3, timeoutMs: 15000, everyMs: 100 },
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(
+      receiver.received.filter((r) => ids.includes(r.headers['webhook-id'] as string)),
+    ).toHaveLength(3);
+    expect(new Set(mine)).toEqual(new Set(ids));
   });
 });
