@@ -1,4 +1,4 @@
-import { timestampMs } from '@app/common';
+import { timestampMs, timestampMsAt } from '@app/common';
 
 /** A reading as rule evaluation reads it: epoch ms, and the rules' metrics as doubles. */
 export interface EvaluationReading {
@@ -56,7 +56,7 @@ export function batchAsStored(
     if (typeof event !== 'object' || event === null) return null;
     const { ts, data } = event as { ts?: unknown; data?: unknown };
     if (typeof data !== 'object' || data === null || Array.isArray(data)) return null;
-    const ms = typeof ts === 'string' && atMostMilliseconds(ts) ? timestampMs(ts) : NaN;
+    const ms = typeof ts === 'string' ? storedMs(ts) : NaN;
     if (Number.isNaN(ms)) return null;
     if (ms <= cursor) {
       late++;
@@ -76,8 +76,21 @@ export function batchAsStored(
   return { inserted: events.length, late, readings };
 }
 
+/**
+ * The epoch ms of a `ts` that is stored as written: valid, with at most milliseconds
+ * (a finer one would be rounded by `timestamptz(3)`); NaN otherwise.
+ */
+export function storedMs(ts: string): number {
+  return atMostMilliseconds(ts) ? timestampMs(ts) : NaN;
+}
+
+/** {@link storedMs} of the ASCII text between two offsets of a body's bytes. */
+export function storedMsAt(b: Buffer, start: number, end: number): number {
+  return atMostMillisecondsAt(b, start, end) ? timestampMsAt(b, start, end) : NaN;
+}
+
 /** `2025-01-01T00:00:00[.fff]…`: no fraction, or one of at most three digits. */
-export function atMostMilliseconds(ts: string): boolean {
+function atMostMilliseconds(ts: string): boolean {
   if (ts.charCodeAt(19) !== CH_DOT) return true;
   let i = 20;
   while (i < ts.length && ts.charCodeAt(i) >= CH_0 && ts.charCodeAt(i) <= CH_9) i++;
@@ -85,7 +98,7 @@ export function atMostMilliseconds(ts: string): boolean {
 }
 
 /** {@link atMostMilliseconds} of the ASCII text between two offsets of a body's bytes. */
-export function atMostMillisecondsAt(b: Buffer, start: number, end: number): boolean {
+function atMostMillisecondsAt(b: Buffer, start: number, end: number): boolean {
   if (b[start + 19] !== CH_DOT) return true;
   let i = start + 20;
   while (i < end && b[i] >= CH_0 && b[i] <= CH_9) i++;

@@ -1,10 +1,4 @@
-import { timestampMs, timestampMsAt } from '@app/common';
-import {
-  atMostMilliseconds,
-  atMostMillisecondsAt,
-  EvaluationReading,
-  StoredBatch,
-} from './batch-readings';
+import { EvaluationReading, StoredBatch, storedMs, storedMsAt } from './batch-readings';
 import {
   BACKSLASH,
   COLON,
@@ -181,9 +175,7 @@ class Cutter {
       if (ts === -1 || !isObject) throw new Unexpected();
       // A valid ts is ASCII: one written with escapes is written out decoded.
       const tsText = this.escapedAt(ts, tsEnd) ? this.decoded(ts, tsEnd) : null;
-      let ms: number;
-      if (tsText !== null) ms = atMostMilliseconds(tsText) ? timestampMs(tsText) : NaN;
-      else ms = atMostMillisecondsAt(b, ts, tsEnd) ? timestampMsAt(b, ts, tsEnd) : NaN;
+      const ms = tsText !== null ? storedMs(tsText) : storedMsAt(b, ts, tsEnd);
       if (Number.isNaN(ms)) throw new Unexpected();
       if (ms <= this.cursor) late++;
       else if (readings && metrics) {
