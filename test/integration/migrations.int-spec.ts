@@ -8,6 +8,8 @@ describe('migrations (integration)', () => {
 
   afterAll(() => dropDatabase(url));
 
+  // A migration that builds an index CONCURRENTLY waits for every transaction holding a
+  // snapshot: the runs waiting for the lock must hold none (they once deadlocked it).
   it('creates the database, applies each migration once under concurrency, and is idempotent', async () => {
     const results = await Promise.all(
       Array.from({ length: 4 }, () => runMigrations({ url, poolSize: 2 })),
@@ -41,6 +43,16 @@ describe('migrations (integration)', () => {
           'webhooks',
         ]),
       );
+      // An index built CONCURRENTLY while the other runs waited: built, and valid.
+      const invalid = await c.query(
+        `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          WHERE NOT i.indisvalid`,
+      );
+      expect(invalid.rows).toEqual([]);
+      const built = await c.query(
+        `SELECT 1 FROM pg_class WHERE relname = 'alert_events_undispatched_alert_idx'`,
+      );
+      expect(built.rowCount).toBe(1);
     } finally {
       await c.end();
     }

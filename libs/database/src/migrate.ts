@@ -33,7 +33,7 @@ export async function runMigrations(database: DatabaseSettings): Promise<Migrati
     await lock.query('BEGIN');
     await lock.query('SET LOCAL statement_timeout = 0');
     await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
-    await lock.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await takeLock(lock);
     await dataSource.initialize();
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     // A lock lost meanwhile (its connection gone) would have let another run in: say so.
@@ -42,6 +42,28 @@ export async function runMigrations(database: DatabaseSettings): Promise<Migrati
   } finally {
     if (dataSource.isInitialized) await dataSource.destroy();
     await lock.end().catch(() => undefined);
+  }
+}
+
+/** How often a migration run waiting for another's to finish tries the lock again. */
+const LOCK_POLL_MS = 200;
+
+/**
+ * Takes the migration lock in `lock`'s open transaction, trying again every
+ * {@link LOCK_POLL_MS} rather than waiting in `pg_advisory_xact_lock`: a statement that
+ * waits holds a snapshot, and CREATE INDEX CONCURRENTLY waits for every transaction with
+ * one, so the run holding the lock would wait on the runs waiting for it until the
+ * statement timeout. For the same reason each try is a simple query (no parameter): an
+ * extended-protocol query's unnamed portal keeps its snapshot until the next query, and
+ * the holder sends none while the migrations run (it would hold back vacuum meanwhile too).
+ */
+async function takeLock(lock: Client): Promise<void> {
+  for (;;) {
+    const { rows } = await lock.query<{ locked: boolean }>(
+      `SELECT pg_try_advisory_xact_lock(${MIGRATION_LOCK_KEY}) AS locked`,
+    );
+    if (rows[0].locked) return;
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
   }
 }
 

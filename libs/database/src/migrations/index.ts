@@ -12,6 +12,7 @@ import { RuleHysteresis1764350000000 } from './1764350000000-RuleHysteresis';
 import { Silences1764360000000 } from './1764360000000-Silences';
 import { Reminders1764370000000 } from './1764370000000-Reminders';
 import { OfflineRules1764380000000 } from './1764380000000-OfflineRules';
+import { UndispatchedEventsByAlert1764390000000 } from './1764390000000-UndispatchedEventsByAlert';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the bundled api, worker
@@ -32,4 +33,5 @@ export const migrations = [
   Silences1764360000000,
   Reminders1764370000000,
   OfflineRules1764380000000,
+  UndispatchedEventsByAlert1764390000000,
 ];
