@@ -12,6 +12,16 @@ export interface AlertChange {
 }
 
 /**
+ * The alert as the entity reads it, for RETURNING (each column's driver type is the
+ * property's: no conversion needed), so a change needs no read after it.
+ */
+const ALERT_COLUMNS = `id, project_id AS "projectId", rule_id AS "ruleId",
+  device_id AS "deviceId", status, triggered_at AS "triggeredAt",
+  acknowledged_at AS "acknowledgedAt", resolved_at AS "resolvedAt", created_at AS "createdAt",
+  details, silenced_by AS "silencedBy", notify_pending AS "notifyPending",
+  reminders_sent AS "remindersSent"`;
+
+/**
  * Moves an alert between states once, and writes its outbox event when it moved: the
  * WHERE makes a repeated or racing change a no-op (null). `projectId` scopes it when
  * given (the api's changes); the evaluator's changes are keyed by the alert alone.
@@ -27,7 +37,7 @@ export async function transitionAlert(
   const [rows] = (await em.query(
     `UPDATE alerts SET status = $3, ${column} = $4, details = details || $5::jsonb
       WHERE id = $1 AND status = ANY ($2::text[]) AND ($6::uuid IS NULL OR project_id = $6)
-      RETURNING id`,
+      RETURNING ${ALERT_COLUMNS}`,
     [
       alertId,
       change.from,
@@ -36,9 +46,9 @@ export async function transitionAlert(
       JSON.stringify(change.details ?? {}),
       projectId ?? null,
     ],
-  )) as [Array<{ id: string }>, number];
+  )) as [AlertEntity[], number];
   if (rows.length === 0) return null;
-  const alert = await em.getRepository(AlertEntity).findOneByOrFail({ id: alertId });
+  const alert = Object.assign(new AlertEntity(), rows[0]);
   await events.record(
     em,
     alert,

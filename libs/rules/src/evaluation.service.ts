@@ -169,15 +169,13 @@ export class EvaluationService implements BatchFollower {
    */
   async prepare(
     em: EntityManager,
-    deviceId: string,
+    { id: deviceId, ...device }: { id: string } & EvaluationCursor,
     acceptedAt: number,
   ): Promise<BatchFollowUp | null> {
     // Under the row lock the cursor and the stored readings cannot change: decide first,
     // and take the device's lock only for a batch this transaction will evaluate (held
     // until commit, it would keep the queued evaluation of an older backlog out).
-    const device = await this.devices.evaluationCursor(em, deviceId);
-    if (!device || (await this.telemetry.hasReadingsAfter(em, deviceId, device.evaluatedUntil)))
-      return null;
+    if (await this.telemetry.hasReadingsAfter(em, deviceId, device.evaluatedUntil)) return null;
     if (!(await this.lock.tryTake(em, deviceId))) return null;
     const context: DeviceContext = {
       deviceId,
@@ -194,6 +192,8 @@ export class EvaluationService implements BatchFollower {
         summary = await this.evaluateReadings(tx, context, readings, lines);
         handOn = await this.fanOutWritten(tx, lines);
         end();
+        // The caller records it with the batch's progress, in one statement.
+        return readings.length > 0 ? new Date(readings[readings.length - 1].ts) : null;
       },
       committed: async () => {
         this.evaluations.inc({ path: 'batch' });
@@ -273,7 +273,14 @@ export class EvaluationService implements BatchFollower {
       metricsOf(rules),
       EVALUATION_CHUNK,
     );
-    return this.evaluateReadings(em, context, readings, lines);
+    const summary = await this.evaluateReadings(em, context, readings, lines);
+    if (readings.length > 0)
+      await this.devices.advanceEvaluation(
+        em,
+        deviceId,
+        new Date(readings[readings.length - 1].ts),
+      );
+    return summary;
   }
 
   /**
@@ -294,8 +301,8 @@ export class EvaluationService implements BatchFollower {
 
   /**
    * Runs the device's rules over `readings` (its next unevaluated readings, in ts order):
-   * opens and resolves alerts with their outbox events, saves each rule's window state and
-   * moves the cursor to the last reading. Resolves orphaned alerts first.
+   * opens and resolves alerts with their outbox events and saves each rule's window state;
+   * the caller moves the cursor to the last reading. Resolves orphaned alerts first.
    */
   private async evaluateReadings(
     em: EntityManager,
@@ -384,7 +391,6 @@ export class EvaluationService implements BatchFollower {
       newStates.push({ ruleId: rule.id, state: result.state });
     }
     if (newStates.length > 0) await this.rules.saveStates(em, deviceId, newStates);
-    await this.devices.advanceEvaluation(em, deviceId, new Date(readings[readings.length - 1].ts));
     return { readings: readings.length, opened, resolved };
   }
 

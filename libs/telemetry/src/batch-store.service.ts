@@ -217,6 +217,7 @@ export class BatchStoreService {
       let rejections: Rejection[] = [];
       let stored: { inserted: number; late: number };
       let followUp: BatchFollowUp | null = null;
+      let evaluatedUntil: Date | null = null;
       if (salvage) {
         const salvaged = await this.telemetry.insertSalvaging(
           em,
@@ -228,7 +229,8 @@ export class BatchStoreService {
         stored = salvaged;
         await this.telemetry.recordRejections(em, { projectId, deviceId, batchId }, rejections);
       } else {
-        followUp = (await this.follower?.prepare(em, deviceId, acceptedAt)) ?? null;
+        followUp =
+          (await this.follower?.prepare(em, { id: deviceId, ...progress }, acceptedAt)) ?? null;
         const batch = await this.telemetry.insertBatch(
           em,
           deviceId,
@@ -236,10 +238,10 @@ export class BatchStoreService {
           progress.evaluatedUntil,
           followUp?.metrics,
         );
-        if (followUp) await followUp.apply(em, batch.readings ?? []);
+        if (followUp) evaluatedUntil = await followUp.apply(em, batch.readings ?? []);
         stored = batch;
       }
-      await this.progress.markApplied(em, deviceId, seq, acceptedAt);
+      await this.progress.markApplied(em, deviceId, seq, acceptedAt, evaluatedUntil);
       if (rejections.length > 0) this.reportRejections(job, rejections);
       const counts = { inserted: stored.inserted, late: stored.late, rejected: rejections.length };
       const result: ApplyResult =

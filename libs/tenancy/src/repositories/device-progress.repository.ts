@@ -3,14 +3,6 @@ import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { DataSource, EntityManager } from 'typeorm';
 
-/** Where ingestion of a device stands, read under the device row's lock. */
-export interface IngestProgress {
-  /** The number of the last batch applied. */
-  appliedSeq: number;
-  /** What rule evaluation has passed (readings at or before it are "late"). */
-  evaluatedUntil: Date | null;
-}
-
 /** What rule evaluation needs of a device. */
 export interface EvaluationCursor {
   projectId: ProjectId;
@@ -18,6 +10,24 @@ export interface EvaluationCursor {
   /** Readings after this are new to evaluation; null when none was evaluated. */
   evaluatedUntil: Date | null;
 }
+
+/**
+ * Where ingestion of a device stands, read under the device row's lock, with what rule
+ * evaluation needs of it (the batch's transaction may evaluate it: one read for both).
+ * `evaluatedUntil`: what rule evaluation has passed (readings at or before it are "late").
+ */
+export interface IngestProgress extends EvaluationCursor {
+  /** The number of the last batch applied. */
+  appliedSeq: number;
+}
+
+type CursorRow = { project_id: string; tags: string[]; evaluated_until: Date | null };
+
+const toCursor = (row: CursorRow): EvaluationCursor => ({
+  projectId: asProjectId(row.project_id),
+  tags: row.tags,
+  evaluatedUntil: row.evaluated_until,
+});
 
 /** How many devices' external ids a process keeps (then it starts over). */
 const EXTERNAL_IDS_KEPT = 10000;
@@ -42,25 +52,31 @@ export class DeviceProgressRepository {
    */
   async lockForIngest(em: EntityManager, deviceId: string): Promise<IngestProgress | null> {
     const [row] = (await em.query(
-      `SELECT ingest_seq, evaluated_until FROM devices WHERE id = $1 FOR UPDATE`,
+      `SELECT ingest_seq, project_id, tags, evaluated_until FROM devices WHERE id = $1 FOR UPDATE`,
       [deviceId],
-    )) as Array<{ ingest_seq: string; evaluated_until: Date | null }>;
-    return row ? { appliedSeq: Number(row.ingest_seq), evaluatedUntil: row.evaluated_until } : null;
+    )) as Array<CursorRow & { ingest_seq: string }>;
+    return row ? { appliedSeq: Number(row.ingest_seq), ...toCursor(row) } : null;
   }
 
-  /** Batch `seq` is applied; the device was last heard from at `acceptedAt` (epoch ms). */
+  /**
+   * Batch `seq` is applied; the device was last heard from at `acceptedAt` (epoch ms).
+   * With `evaluatedUntil`, evaluation has passed it too (never moves back): the batch's
+   * transaction evaluated it, and one statement records both.
+   */
   async markApplied(
     em: EntityManager,
     deviceId: string,
     seq: number,
     acceptedAt: number,
+    evaluatedUntil: Date | null = null,
   ): Promise<void> {
     await em.query(
       `UPDATE devices
           SET ingest_seq = GREATEST(ingest_seq, $2),
-              last_seen_at = GREATEST(COALESCE(last_seen_at, '-infinity'), to_timestamp($3 / 1000.0))
+              last_seen_at = GREATEST(COALESCE(last_seen_at, '-infinity'), to_timestamp($3 / 1000.0)),
+              evaluated_until = GREATEST(evaluated_until, $4::timestamptz)
         WHERE id = $1`,
-      [deviceId, seq, acceptedAt],
+      [deviceId, seq, acceptedAt, evaluatedUntil?.toISOString() ?? null],
     );
   }
 
@@ -118,14 +134,8 @@ export class DeviceProgressRepository {
     const [row] = (await em.query(
       `SELECT project_id, tags, evaluated_until FROM devices WHERE id = $1${opts.lock ? ' FOR NO KEY UPDATE' : ''}`,
       [deviceId],
-    )) as Array<{ project_id: string; tags: string[]; evaluated_until: Date | null }>;
-    return row
-      ? {
-          projectId: asProjectId(row.project_id),
-          tags: row.tags,
-          evaluatedUntil: row.evaluated_until,
-        }
-      : null;
+    )) as CursorRow[];
+    return row ? toCursor(row) : null;
   }
 
   /** Evaluation has passed `until` (never moves back). */
