@@ -47,6 +47,11 @@ export interface JobPayloads {
       projectId: string;
       deliveryId: string;
       correlationId: string;
+      /**
+       * Its event, when the enqueuer knew it: read beside the delivery's row rather than
+       * after it (jobs queued by earlier versions have none and read it after).
+       */
+      eventId?: string;
       /** Times it found its project's delivery slots all taken (its backoff grows with it). */
       slotWaits?: number;
     };

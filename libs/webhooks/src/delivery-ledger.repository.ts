@@ -12,10 +12,11 @@ export interface FanOutEvent {
   createdAt: Date;
 }
 
-/** A delivery and the project it belongs to: what a delivery job carries. */
+/** A delivery and the project it belongs to (and its event): what a delivery job carries. */
 export interface DeliveryRef {
   deliveryId: string;
   projectId: string;
+  eventId?: string;
 }
 
 /** A delivery as the sender reads it before deciding anything (no write). */
@@ -110,10 +111,10 @@ export class DeliveryLedgerRepository {
             AND w.created_at <= ev.created_at
          ON CONFLICT (webhook_id, event_id) DO NOTHING
          RETURNING id, project_id, event_id)
-       SELECT c.id AS "deliveryId", c.project_id AS "projectId", ev.n
+       SELECT c.id AS "deliveryId", c.project_id AS "projectId", c.event_id AS "eventId", ev.n
          FROM created c JOIN ev ON ev.id = c.event_id
        UNION
-       SELECT d.id, d.project_id, ev.n
+       SELECT d.id, d.project_id, d.event_id, ev.n
          FROM ev JOIN webhooks w ON w.project_id = ev.project_id
          JOIN webhook_deliveries d ON d.webhook_id = w.id AND d.event_id = ev.id
         WHERE d.status = 'pending'
@@ -125,7 +126,7 @@ export class DeliveryLedgerRepository {
         events.map((e) => e.createdAt),
       ],
     )) as Array<DeliveryRef & { n: string }>;
-    return rows.map(({ deliveryId, projectId }) => ({ deliveryId, projectId }));
+    return rows.map(({ deliveryId, projectId, eventId }) => ({ deliveryId, projectId, eventId }));
   }
 
   /** The delivery with its webhook's URL and state; null when it no longer exists. */
@@ -259,7 +260,8 @@ export class DeliveryLedgerRepository {
    */
   async overdue(limit: number): Promise<DeliveryRef[]> {
     return this.dataSource.query(
-      `SELECT id AS "deliveryId", project_id AS "projectId" FROM webhook_deliveries
+      `SELECT id AS "deliveryId", project_id AS "projectId", event_id AS "eventId"
+         FROM webhook_deliveries
         WHERE status = 'pending' AND next_attempt_at < now() - interval '60 seconds'
           AND (lease_until IS NULL OR lease_until < now())
         ORDER BY next_attempt_at LIMIT $1`,

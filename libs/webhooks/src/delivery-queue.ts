@@ -31,7 +31,12 @@ export class DeliveryQueue {
     await this.producer.addBulk(
       deliveries.map((d) => ({
         name: 'deliver-event' as const,
-        data: { projectId: d.projectId, deliveryId: d.deliveryId, correlationId: d.deliveryId },
+        data: {
+          projectId: d.projectId,
+          deliveryId: d.deliveryId,
+          correlationId: d.deliveryId,
+          ...(d.eventId ? { eventId: d.eventId } : {}),
+        },
         opts: { ...DELIVERY_JOB_OPTIONS, jobId: d.deliveryId },
       })),
     );

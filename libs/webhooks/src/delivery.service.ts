@@ -111,21 +111,22 @@ export class DeliveryService implements OnApplicationShutdown {
   /**
    * One step of a delivery of `projectId`'s, inside one of the project's delivery slots:
    * a project whose every slot is taken gets `busy` before anything else is read.
+   * `eventId`, when the job carries it, is read beside the delivery's row.
    */
-  async deliver(projectId: ProjectId, deliveryId: string): Promise<DeliveryStep> {
+  async deliver(projectId: ProjectId, deliveryId: string, eventId?: string): Promise<DeliveryStep> {
     const slot = await this.slots.take(projectId);
     if (!slot) return { done: false, busy: true };
     try {
-      return await this.step(deliveryId);
+      return await this.step(deliveryId, eventId);
     } finally {
       // A lost release only keeps the slot until its lease ends.
       await this.slots.release(projectId, slot).catch(() => undefined);
     }
   }
 
-  private async step(deliveryId: string): Promise<DeliveryStep> {
+  private async step(deliveryId: string, eventId?: string): Promise<DeliveryStep> {
     // Read first, write only to send: deliveries waiting on a circuit poll without writes.
-    const due = await this.due(deliveryId);
+    const due = await this.due(deliveryId, eventId);
     if ('done' in due) return due;
 
     if (!due.enabled) {
@@ -154,12 +155,17 @@ export class DeliveryService implements OnApplicationShutdown {
 
   /**
    * Whether the delivery is due now (with its webhook's URL and the event), or done, or
-   * when to look again. A delivery whose event no longer exists is failed here.
+   * when to look again. A delivery whose event no longer exists is failed here. The event
+   * is read at the same time as the row when its id is known (`eventId`), after it if not.
    */
-  private async due(deliveryId: string): Promise<DeliveryStep | DueNow> {
-    const row = await this.ledger.due(deliveryId);
+  private async due(deliveryId: string, eventId?: string): Promise<DeliveryStep | DueNow> {
+    const [row, known] = await Promise.all([
+      this.ledger.due(deliveryId),
+      eventId ? this.events.find(eventId) : undefined,
+    ]);
     if (!row || row.status !== 'pending') return { done: true };
-    const event = await this.events.find(row.eventId);
+    const event =
+      known !== undefined && row.eventId === eventId ? known : await this.events.find(row.eventId);
     if (!event) {
       await this.finish(deliveryId, 'the alert event no longer exists', row);
       return { done: true };

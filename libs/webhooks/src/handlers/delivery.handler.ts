@@ -35,6 +35,7 @@ export class DeliveryHandler implements QueueHandler<DeliveryQueueName> {
     const step = await this.deliveries.deliver(
       asProjectId(job.data.projectId),
       job.data.deliveryId,
+      job.data.eventId,
     );
     // It had a slot: the next wait for one starts short again.
     if (!('busy' in step) && job.data.slotWaits)
