@@ -121,10 +121,10 @@ export async function endToEnd(
 
 /**
  * Capacity for the benchmarks that load at a fraction of it: stored events/s of this
- * file's end-to-end run (BENCH_BATCHES batches over BENCH_DEVICES devices).
+ * file's end-to-end run (`batches`, by default BENCH_BATCHES, over BENCH_DEVICES devices).
  */
-export async function measureCapacity(db: Client): Promise<number> {
-  const bodies = Array.from({ length: BATCHES }, (_, i) =>
+export async function measureCapacity(db: Client, batches = BATCHES): Promise<number> {
+  const bodies = Array.from({ length: batches }, (_, i) =>
     batchBody(i % DEVICES, Math.floor(i / DEVICES)),
   );
   return (await endToEnd(db, bodies)).storedPerSec;
