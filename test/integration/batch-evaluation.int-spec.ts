@@ -1,6 +1,7 @@
 import { DeviceAlertLock } from '@app/alerts';
 import { EvaluationService } from '@app/rules';
 import { isolatedRun, IsolatedRun, TestProject } from '@app/testing';
+import { DeviceProgressRepository } from '@app/tenancy';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
 import { at, deviceIdOf, rule, send, T0, until } from '../support/fixtures';
@@ -66,6 +67,26 @@ describe('evaluating a batch where it is stored (integration)', () => {
     ]);
     expect(device.evaluated_until.toISOString()).toBe(at(3));
     expect(Object.values(await evaluationJobs()).reduce((a, b) => a + b, 0)).toBe(0);
+  });
+
+  it("takes a device's next batch as next from what this process committed, without asking PostgreSQL", async () => {
+    const p = await projectWithHotRule();
+    const progress = worker.app.get(DeviceProgressRepository);
+    const read = jest.spyOn(progress, 'appliedSeq');
+    try {
+      await send(api, p, 'n', [1], { metric: 't' });
+      await drained(pipeline.ingest);
+      expect(read).toHaveBeenCalledTimes(1); // the device's first batch here: asked
+      for (const start of [1, 2]) {
+        await send(api, p, 'n', [9], { metric: 't', start });
+        await drained(pipeline.ingest);
+      }
+      expect(read).toHaveBeenCalledTimes(1);
+    } finally {
+      read.mockRestore();
+    }
+    const deviceId = (await deviceIdOf(db, p.projectId, 'n'))!;
+    expect(await alertsOf(deviceId)).toEqual([at(1)]);
   });
 
   it('evaluates only what is after the cursor: late readings in the batch are stored, not evaluated', async () => {

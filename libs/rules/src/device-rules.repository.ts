@@ -22,13 +22,23 @@ export class DeviceRulesRepository {
   constructor(@InjectRepository(RuleEntity) private readonly rules: Repository<RuleEntity>) {}
 
   /**
-   * The enabled rules covering a device: ALL rules of its project, TAG rules whose tag the
-   * device carries now, EXPLICIT rules it is assigned to.
+   * The enabled rules covering a device (ALL rules of its project, TAG rules whose tag the
+   * device carries now, EXPLICIT rules it is assigned to), each with its saved state for
+   * the device (rules never evaluated for it have none): one statement for both, read
+   * under the device's evaluation lock.
    */
-  covering(em: EntityManager, device: CoveredDevice): Promise<RuleEntity[]> {
-    return em
+  async covering(
+    em: EntityManager,
+    device: CoveredDevice,
+  ): Promise<{ rules: RuleEntity[]; states: Map<string, EvaluationState> }> {
+    const { entities, raw } = await em
       .getRepository(RuleEntity)
       .createQueryBuilder('r')
+      .leftJoin('rule_device_state', 's', 's.rule_id = r.id AND s.device_id = :deviceId', {
+        deviceId: device.id,
+      })
+      .addSelect('s."window"', 's_window')
+      .addSelect('s.last_triggered_at', 's_last_triggered_at')
       .where('r.project_id = :projectId AND r.enabled', { projectId: device.projectId })
       .andWhere(
         `(r.scope = 'ALL'
@@ -39,28 +49,21 @@ export class DeviceRulesRepository {
       )
       .orderBy('r.created_at')
       .addOrderBy('r.id')
-      .getMany();
-  }
-
-  /** Each rule's saved state for the device (rules never evaluated for it are absent). */
-  async states(
-    em: EntityManager,
-    deviceId: string,
-    ruleIds: string[],
-  ): Promise<Map<string, EvaluationState>> {
-    if (ruleIds.length === 0) return new Map();
-    const rows: Array<{ rule_id: string; window: WindowPoint[]; last_triggered_at: Date | null }> =
-      await em.query(
-        `SELECT rule_id, "window", last_triggered_at FROM rule_device_state
-          WHERE device_id = $1 AND rule_id = ANY ($2::uuid[])`,
-        [deviceId, ruleIds],
-      );
-    return new Map(
-      rows.map((r) => [
-        r.rule_id,
-        { window: r.window, lastTriggeredAt: r.last_triggered_at?.getTime() ?? null, open: false },
-      ]),
-    );
+      .getRawAndEntities<{
+        r_id: string;
+        s_window: WindowPoint[] | null;
+        s_last_triggered_at: Date | null;
+      }>();
+    const states = new Map<string, EvaluationState>();
+    // At most one state per rule and device (its key): one raw row per rule.
+    for (const row of raw)
+      if (row.s_window !== null)
+        states.set(row.r_id, {
+          window: row.s_window,
+          lastTriggeredAt: row.s_last_triggered_at?.getTime() ?? null,
+          open: false,
+        });
+    return { rules: entities, states };
   }
 
   /** Every rule's new state for the device in one statement. */

@@ -40,11 +40,12 @@ const metricsOf = (rules: RuleEntity[]): string[] => [
   ...new Set(rules.filter(isThresholdRule).map((r) => r.metric)),
 ];
 
-/** A device under its alert lock, with the rules that cover it. */
+/** A device under its alert lock, with the rules that cover it and their saved states. */
 interface DeviceContext {
   deviceId: string;
   device: EvaluationCursor;
   rules: RuleEntity[];
+  states: Map<string, EvaluationState>;
 }
 
 /** An alert opened or resolved by a chunk: logged once its transaction committed. */
@@ -180,7 +181,7 @@ export class EvaluationService implements BatchFollower {
     const context: DeviceContext = {
       deviceId,
       device,
-      rules: await this.rules.covering(em, { id: deviceId, ...device }),
+      ...(await this.rules.covering(em, { id: deviceId, ...device })),
     };
     const lines: AlertChangeLine[] = [];
     let summary: EvaluationSummary = NOTHING;
@@ -295,8 +296,7 @@ export class EvaluationService implements BatchFollower {
     if (!(await this.lock.tryTake(em, deviceId))) return 'busy';
     const device = await this.devices.evaluationCursor(em, deviceId, { lock: true });
     if (!device) return null;
-    const rules = await this.rules.covering(em, { id: deviceId, ...device });
-    return { deviceId, device, rules };
+    return { deviceId, device, ...(await this.rules.covering(em, { id: deviceId, ...device })) };
   }
 
   /**
@@ -310,7 +310,7 @@ export class EvaluationService implements BatchFollower {
     readings: EvaluationReading[],
     lines: AlertChangeLine[],
   ): Promise<EvaluationSummary> {
-    const { deviceId, device, rules } = context;
+    const { deviceId, device, rules, states } = context;
     const active = await this.alerts.active(em, deviceId);
     const orphaned = await this.resolveOrphans(em, context, active, lines);
     if (readings.length === 0) return { ...NOTHING, resolved: orphaned };
@@ -322,14 +322,6 @@ export class EvaluationService implements BatchFollower {
     });
 
     const thresholds = rules.filter(isThresholdRule);
-    const states =
-      thresholds.length > 0
-        ? await this.rules.states(
-            em,
-            deviceId,
-            thresholds.map((r) => r.id),
-          )
-        : new Map<string, EvaluationState>();
     let opened = 0;
     let resolved = orphaned + (await this.resolveOffline(em, context, active, lines));
 

@@ -18,6 +18,9 @@ import { Rejection, TelemetryRepository } from './telemetry.repository';
  */
 export const SEQ_GAP_GRACE_MS = 30000;
 
+/** How many devices' last applied batch numbers a process keeps (then it starts over). */
+const APPLIED_KEPT = 10000;
+
 export type ApplyResult =
   | { kind: 'stored'; inserted: number; late: number; skipped: number; rejected: number }
   | { kind: 'replay'; inserted: number; late: number; rejected: number; applied: number }
@@ -41,6 +44,12 @@ export class BatchStoreService {
   private readonly rejected: Counter<'sqlstate'>;
   private readonly counterResets: Counter;
   private readonly duration: Histogram;
+  /**
+   * Device id → a batch number this process saw committed for it: a lower bound of the
+   * device's `ingest_seq`, which never goes back. A batch numbered at most one past it
+   * may be next without asking PostgreSQL (see {@link waitsFor}).
+   */
+  private readonly appliedSeen = new Map<string, number>();
 
   constructor(
     @InjectDataSource() private readonly dataSource: DataSource,
@@ -117,6 +126,7 @@ export class BatchStoreService {
     this.batches.inc({ result: result.kind });
     if (result.kind === 'wait') return result;
     const { deviceId, seq } = job.data;
+    this.sawApplied(deviceId, seq);
     this.events.inc(result.inserted);
     if (result.late > 0) this.late.inc(result.late);
     if (result.kind === 'stored' && result.skipped > 0) {
@@ -160,9 +170,19 @@ export class BatchStoreService {
     seq,
     acceptedAt,
   }: Pick<IngestBatchJob, 'deviceId' | 'seq' | 'acceptedAt'>): Promise<number | null> {
+    // A device's batches mostly follow each other through one process: its own record
+    // of the last one saves the read (the transaction checks under the lock all the same).
+    if (seq <= (this.appliedSeen.get(deviceId) ?? -1) + 1) return null;
     const applied = await this.progress.appliedSeq(deviceId);
     if (seq <= applied + 1) return null;
     return (await this.predecessorIsGone(deviceId, applied + 1, acceptedAt)) ? null : applied + 1;
+  }
+
+  private sawApplied(deviceId: string, seq: number): void {
+    if (seq <= (this.appliedSeen.get(deviceId) ?? 0)) return;
+    if (this.appliedSeen.size >= APPLIED_KEPT && !this.appliedSeen.has(deviceId))
+      this.appliedSeen.clear();
+    this.appliedSeen.set(deviceId, seq);
   }
 
   /** Whether the batch must still wait for its predecessor (read without a lock). */
