@@ -34,9 +34,14 @@ export class DeviceRulesRepository {
     const { entities, raw } = await em
       .getRepository(RuleEntity)
       .createQueryBuilder('r')
-      .leftJoin('rule_device_state', 's', 's.rule_id = r.id AND s.device_id = :deviceId', {
-        deviceId: device.id,
-      })
+      // The device's states as a subquery that names device_id itself: a single-shard
+      // read where rule_device_state is distributed by device (docs/scaling.md).
+      .leftJoin(
+        `(SELECT rule_id, "window", last_triggered_at FROM rule_device_state
+           WHERE device_id = :deviceId)`,
+        's',
+        's.rule_id = r.id',
+      )
       .addSelect('s."window"', 's_window')
       .addSelect('s.last_triggered_at', 's_last_triggered_at')
       .where('r.project_id = :projectId AND r.enabled', { projectId: device.projectId })
