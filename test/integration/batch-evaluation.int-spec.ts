@@ -185,4 +185,26 @@ describe('evaluating a batch where it is stored (integration)', () => {
     await evaluating;
     expect(await alertsOf(deviceId)).toEqual([at(1)]);
   });
+
+  it('updates the device row under the transaction that locked it: no multixact per batch', async () => {
+    // Updated under another transaction id (a savepoint's subtransaction left open), the
+    // row locked FOR UPDATE gets a multixact as its xmax: one per batch, on the hottest row.
+    await db.query('CREATE EXTENSION IF NOT EXISTS pageinspect');
+    const p = await projectWithHotRule();
+    for (const start of [0, 1]) {
+      await send(api, p, 'mx', [1, 9], { metric: 't', start: start * 2 });
+      await drained(pipeline.ingest);
+    }
+    const deviceId = (await deviceIdOf(db, p.projectId, 'mx'))!;
+    const [{ page }] = await db.query(
+      `SELECT (ctid::text::point)[0]::int AS page FROM devices WHERE id = $1`,
+      [deviceId],
+    );
+    const multi = await db.query(
+      `SELECT lp FROM heap_page_items(get_raw_page('devices', $1))
+        WHERE t_infomask & 4096 <> 0`, // HEAP_XMAX_IS_MULTI
+      [page],
+    );
+    expect(multi).toEqual([]);
+  });
 });

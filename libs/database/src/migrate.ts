@@ -30,9 +30,6 @@ export async function runMigrations(database: DatabaseSettings): Promise<Migrati
   await lock.connect();
   const dataSource = new DataSource(buildDataSourceOptions(database, 'telemetry-migrate'));
   try {
-    await lock.query('BEGIN');
-    await lock.query('SET LOCAL statement_timeout = 0');
-    await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
     await takeLock(lock);
     await dataSource.initialize();
     const applied = await dataSource.runMigrations({ transaction: 'each' });
@@ -49,20 +46,25 @@ export async function runMigrations(database: DatabaseSettings): Promise<Migrati
 const LOCK_POLL_MS = 200;
 
 /**
- * Takes the migration lock in `lock`'s open transaction, trying again every
- * {@link LOCK_POLL_MS} rather than waiting in `pg_advisory_xact_lock`: a statement that
- * waits holds a snapshot, and CREATE INDEX CONCURRENTLY waits for every transaction with
- * one, so the run holding the lock would wait on the runs waiting for it until the
- * statement timeout. For the same reason each try is a simple query (no parameter): an
- * extended-protocol query's unnamed portal keeps its snapshot until the next query, and
- * the holder sends none while the migrations run (it would hold back vacuum meanwhile too).
+ * Opens a transaction on `lock` holding the migration lock, trying again every
+ * {@link LOCK_POLL_MS} rather than waiting in `pg_advisory_xact_lock`: CREATE INDEX
+ * CONCURRENTLY waits for the end of every transaction that held a snapshot when it looked,
+ * and a run waiting for the lock would then wait on the run holding it until the statement
+ * timeout. So each try is a transaction of its own, rolled back when it fails (a waiter
+ * holds none between tries), and a simple query (no parameter): an extended-protocol
+ * query's unnamed portal keeps its snapshot until the next query, and the holder sends none
+ * while the migrations run (it would hold back vacuum meanwhile too).
  */
 async function takeLock(lock: Client): Promise<void> {
   for (;;) {
+    await lock.query('BEGIN');
+    await lock.query('SET LOCAL statement_timeout = 0');
+    await lock.query('SET LOCAL idle_in_transaction_session_timeout = 0');
     const { rows } = await lock.query<{ locked: boolean }>(
       `SELECT pg_try_advisory_xact_lock(${MIGRATION_LOCK_KEY}) AS locked`,
     );
     if (rows[0].locked) return;
+    await lock.query('ROLLBACK');
     await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
   }
 }

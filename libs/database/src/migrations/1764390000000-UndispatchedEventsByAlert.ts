@@ -19,9 +19,9 @@ export class UndispatchedEventsByAlert1764390000000 implements MigrationInterfac
   transaction = false;
 
   async up(q: QueryRunner): Promise<void> {
+    // The index of that name where the migration puts it (the search path's schema).
     const [existing] = (await q.query(
-      `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE c.relname = $1`,
+      `SELECT indisvalid AS valid FROM pg_index WHERE indexrelid = to_regclass($1)`,
       [INDEX],
     )) as Array<{ valid: boolean }>;
     if (existing?.valid) return;
