@@ -26,6 +26,12 @@ const DEVICE_CACHE_MAX = 50000;
 /** How many numbers in use an admission skips before it takes an id of its own. */
 const TAKEN_NUMBER_TRIES = 20;
 const BACKLOG_CHECK_MS = 500;
+/**
+ * The backlog check's bound. Past it (Redis slow or away) the request goes on to enqueue,
+ * whose own deadline answers 503: unbounded, a check waiting out the client's reconnect
+ * attempt came on top of that deadline.
+ */
+const BACKLOG_CHECK_DEADLINE_MS = 250;
 
 /**
  * The api side of ingestion (`POST /telemetry`): validate, resolve the device, number the
@@ -234,7 +240,14 @@ export class TelemetryIntakeService {
   /** 429 while the backlog is over its bounds; checked at most every 500 ms per replica. */
   private async refuseWhenBacklogFull(): Promise<void> {
     if (!this.sampled || Date.now() - this.sampled.checkedAt > BACKLOG_CHECK_MS) {
-      this.backlogCheck ??= this.checkBacklog().finally(() => (this.backlogCheck = undefined));
+      this.backlogCheck ??= withDeadline(
+        this.checkBacklog(),
+        BACKLOG_CHECK_DEADLINE_MS,
+        'no answer from Redis',
+      )
+        // As when Redis is unreachable: enqueue answers 503 with its own deadline.
+        .catch(() => void (this.sampled = { checkedAt: Date.now(), full: false, retryAfter: 1 }))
+        .finally(() => (this.backlogCheck = undefined));
       await this.backlogCheck;
     }
     if (this.sampled?.full) {

@@ -1,4 +1,4 @@
-import { AppError } from '@app/common';
+import { AppError, withDeadline } from '@app/common';
 import { AppConfig } from '@app/config';
 import { RedisService } from '@app/redis';
 import { ApiKeyAuthService, ApiKeyPrincipal, parseApiKey } from '@app/tenancy';
@@ -12,6 +12,13 @@ import { AdminToken } from '../auth/admin-token';
 import { AUTH_METADATA, AuthRequirement } from '../auth/auth.types';
 
 const WINDOW_MS = 60000;
+/**
+ * How long a request waits for its count in Redis. Past it, as when Redis answers with an
+ * error, the key's bucket is not enforced and the IP's is counted in memory: a Redis that
+ * is away made each request wait out a reconnect attempt first (up to ~2 s, on top of the
+ * enqueue's own deadline before the 503).
+ */
+const COUNT_DEADLINE_MS = 250;
 
 /**
  * The per-IP bucket: a fixed one-minute window. KEYS[1] the counter; ARGV[1] the window
@@ -138,12 +145,10 @@ export class RateLimitGuard implements CanActivate {
   }
 
   private async countThrottled(bucket: string, limit: number): Promise<Count> {
-    const record = await this.storage.increment(
-      this.redis.key('ratelimit', bucket),
-      WINDOW_MS,
-      limit,
-      WINDOW_MS,
-      'm',
+    const record = await withDeadline(
+      this.storage.increment(this.redis.key('ratelimit', bucket), WINDOW_MS, limit, WINDOW_MS, 'm'),
+      COUNT_DEADLINE_MS,
+      'no answer from Redis',
     );
     return {
       limit,
@@ -163,7 +168,13 @@ export class RateLimitGuard implements CanActivate {
     let hits: number;
     let ttl: number;
     try {
-      [hits, ttl] = (await this.client.ipBucketTake(this.ipKey(req), WINDOW_MS)).map(Number);
+      [hits, ttl] = (
+        await withDeadline(
+          this.client.ipBucketTake(this.ipKey(req), WINDOW_MS),
+          COUNT_DEADLINE_MS,
+          'no answer from Redis',
+        )
+      ).map(Number);
     } catch (err) {
       // Redis away: this bucket still counts, in this process, because it is what keeps
       // made-up keys from buying a bcrypt each. (Key buckets are simply not enforced.)
