@@ -12,16 +12,6 @@ export interface AlertChange {
 }
 
 /**
- * The alert as the entity reads it, for RETURNING (each column's driver type is the
- * property's: no conversion needed), so a change needs no read after it.
- */
-const ALERT_COLUMNS = `id, project_id AS "projectId", rule_id AS "ruleId",
-  device_id AS "deviceId", status, triggered_at AS "triggeredAt",
-  acknowledged_at AS "acknowledgedAt", resolved_at AS "resolvedAt", created_at AS "createdAt",
-  details, silenced_by AS "silencedBy", notify_pending AS "notifyPending",
-  reminders_sent AS "remindersSent"`;
-
-/**
  * Moves an alert between states once, and writes its outbox event when it moved: the
  * WHERE makes a repeated or racing change a no-op (null). `projectId` scopes it when
  * given (the api's changes); the evaluator's changes are keyed by the alert alone.
@@ -34,10 +24,16 @@ export async function transitionAlert(
   projectId?: string,
 ): Promise<AlertEntity | null> {
   const column = change.to === 'acknowledged' ? 'acknowledged_at' : 'resolved_at';
+  // The alert as the entity reads it, from its own columns (each column's driver type is
+  // the property's: no conversion needed), so a change needs no read after it.
+  const returning = em.connection
+    .getMetadata(AlertEntity)
+    .columns.map((c) => `${c.databaseName} AS "${c.propertyName}"`)
+    .join(', ');
   const [rows] = (await em.query(
     `UPDATE alerts SET status = $3, ${column} = $4, details = details || $5::jsonb
       WHERE id = $1 AND status = ANY ($2::text[]) AND ($6::uuid IS NULL OR project_id = $6)
-      RETURNING ${ALERT_COLUMNS}`,
+      RETURNING ${returning}`,
     [
       alertId,
       change.from,

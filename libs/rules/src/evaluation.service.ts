@@ -40,6 +40,10 @@ const metricsOf = (rules: RuleEntity[]): string[] => [
   ...new Set(rules.filter(isThresholdRule).map((r) => r.metric)),
 ];
 
+/** What evaluating `readings` (in ts order) passes: the last one's ts; null for none. */
+const passedBy = (readings: EvaluationReading[]): Date | null =>
+  readings.length > 0 ? new Date(readings[readings.length - 1].ts) : null;
+
 /** A device under its alert lock, with the rules that cover it and their saved states. */
 interface DeviceContext {
   deviceId: string;
@@ -194,7 +198,7 @@ export class EvaluationService implements BatchFollower {
         handOn = await this.fanOutWritten(tx, lines);
         end();
         // The caller records it with the batch's progress, in one statement.
-        return readings.length > 0 ? new Date(readings[readings.length - 1].ts) : null;
+        return passedBy(readings);
       },
       committed: async () => {
         this.evaluations.inc({ path: 'batch' });
@@ -275,12 +279,8 @@ export class EvaluationService implements BatchFollower {
       EVALUATION_CHUNK,
     );
     const summary = await this.evaluateReadings(em, context, readings, lines);
-    if (readings.length > 0)
-      await this.devices.advanceEvaluation(
-        em,
-        deviceId,
-        new Date(readings[readings.length - 1].ts),
-      );
+    const passed = passedBy(readings);
+    if (passed) await this.devices.advanceEvaluation(em, deviceId, passed);
     return summary;
   }
 

@@ -240,14 +240,7 @@ export class TelemetryIntakeService {
   /** 429 while the backlog is over its bounds; checked at most every 500 ms per replica. */
   private async refuseWhenBacklogFull(): Promise<void> {
     if (!this.sampled || Date.now() - this.sampled.checkedAt > BACKLOG_CHECK_MS) {
-      this.backlogCheck ??= withDeadline(
-        this.checkBacklog(),
-        BACKLOG_CHECK_DEADLINE_MS,
-        'no answer from Redis',
-      )
-        // As when Redis is unreachable: enqueue answers 503 with its own deadline.
-        .catch(() => void (this.sampled = { checkedAt: Date.now(), full: false, retryAfter: 1 }))
-        .finally(() => (this.backlogCheck = undefined));
+      this.backlogCheck ??= this.checkBacklog().finally(() => (this.backlogCheck = undefined));
       await this.backlogCheck;
     }
     if (this.sampled?.full) {
@@ -263,10 +256,14 @@ export class TelemetryIntakeService {
 
   private async checkBacklog(): Promise<void> {
     try {
-      const [counts, bytes] = await Promise.all([
-        this.producer.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
-        this.redis.client.get(this.backlog.totalBytesKey),
-      ]);
+      const [counts, bytes] = await withDeadline(
+        Promise.all([
+          this.producer.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+          this.redis.client.get(this.backlog.totalBytesKey),
+        ]),
+        BACKLOG_CHECK_DEADLINE_MS,
+        'no answer from Redis',
+      );
       const jobs = Object.values(counts).reduce((a, b) => a + b, 0);
       let held = Number(bytes ?? 0);
       if (jobs === 0 && held !== 0) {
@@ -281,7 +278,7 @@ export class TelemetryIntakeService {
         retryAfter: Math.min(30, Math.max(1, Math.ceil(jobs / 100))),
       };
     } catch {
-      // Redis unreachable: enqueue will answer 503 with its own deadline.
+      // Redis unreachable or slow: enqueue will answer 503 with its own deadline.
       this.sampled = { checkedAt: Date.now(), full: false, retryAfter: 1 };
     }
   }

@@ -20,6 +20,10 @@ const WINDOW_MS = 60000;
  */
 const COUNT_DEADLINE_MS = 250;
 
+/** A count from Redis within {@link COUNT_DEADLINE_MS}. */
+const counted = <T>(count: Promise<T>): Promise<T> =>
+  withDeadline(count, COUNT_DEADLINE_MS, 'no answer from Redis');
+
 /**
  * The per-IP bucket: a fixed one-minute window. KEYS[1] the counter; ARGV[1] the window
  * (ms) → {hits, ms left}. Our own rather than the throttler's, because a hit must be
@@ -145,10 +149,8 @@ export class RateLimitGuard implements CanActivate {
   }
 
   private async countThrottled(bucket: string, limit: number): Promise<Count> {
-    const record = await withDeadline(
+    const record = await counted(
       this.storage.increment(this.redis.key('ratelimit', bucket), WINDOW_MS, limit, WINDOW_MS, 'm'),
-      COUNT_DEADLINE_MS,
-      'no answer from Redis',
     );
     return {
       limit,
@@ -168,13 +170,9 @@ export class RateLimitGuard implements CanActivate {
     let hits: number;
     let ttl: number;
     try {
-      [hits, ttl] = (
-        await withDeadline(
-          this.client.ipBucketTake(this.ipKey(req), WINDOW_MS),
-          COUNT_DEADLINE_MS,
-          'no answer from Redis',
-        )
-      ).map(Number);
+      [hits, ttl] = (await counted(this.client.ipBucketTake(this.ipKey(req), WINDOW_MS))).map(
+        Number,
+      );
     } catch (err) {
       // Redis away: this bucket still counts, in this process, because it is what keeps
       // made-up keys from buying a bcrypt each. (Key buckets are simply not enforced.)
