@@ -1,4 +1,4 @@
-import { loadConfigOrExit } from '@app/config';
+import { loadConfigOrExit, tuneHeap } from '@app/config';
 import { NestFactory } from '@nestjs/core';
 import { Logger } from 'nestjs-pino';
 import { WorkerModule } from './worker.module';
@@ -9,6 +9,7 @@ import { WorkerModule } from './worker.module';
  * takes longer than SHUTDOWN_GRACE_MS.
  */
 async function bootstrap(): Promise<void> {
+  tuneHeap();
   const config = loadConfigOrExit('worker');
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoot(config), {
     bufferLogs: true,
