@@ -19,12 +19,15 @@
  *    The api's latency per load request is reported too.
  *
  * Knobs: BENCH_CAPACITY_BATCHES, BENCH_PROBES (per phase, 150), BENCH_PROBE_MS (100),
- * BENCH_PROBE_WARMUP (50), BENCH_LOAD_FRACTION.
+ * BENCH_PROBE_WARMUP (50), BENCH_LOAD_FRACTION; BENCH_LOAD_RATE (events/s) offers that load
+ * instead and skips step 1, so that runs comparing two builds or settings offer the same
+ * load (the capacity measured moves by ±12% from one run to the next, and the load with it).
  */
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Client } from 'pg';
 import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
+import { tuneHeap } from '@app/config';
 import { batchBody, DEVICES, EVENTS, measureCapacity } from './ingest.bench';
 
 const CAPACITY_BATCHES = int('BENCH_CAPACITY_BATCHES', 200);
@@ -32,6 +35,7 @@ const PROBES = int('BENCH_PROBES', 150);
 const PROBE_MS = int('BENCH_PROBE_MS', 100);
 const PROBE_WARMUP = int('BENCH_PROBE_WARMUP', 50);
 const LOAD_FRACTION = Number(env.BENCH_LOAD_FRACTION ?? 0.5);
+const LOAD_RATE = env.BENCH_LOAD_RATE ? Number(env.BENCH_LOAD_RATE) : null;
 
 async function post(key: string, path: string, body: unknown): Promise<Response> {
   const res = await fetch(`${API}${path}`, {
@@ -165,7 +169,11 @@ export function load(
           latencies.push(performance.now() - t);
           sent += EVENTS;
         })
-        .catch((err: Error) => console.error(`load batch: ${err.message}`));
+        .catch((err: Error) =>
+          console.error(
+            `load batch: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}`,
+          ),
+        );
     }
     if (!stopped)
       console.warn('load: out of bodies before the probes ended (lighter load at the end)');
@@ -181,10 +189,24 @@ export function load(
 }
 
 async function main(): Promise<void> {
-  const db = new Client({ connectionString: DATABASE_URL });
-  await db.connect();
-  const capacity = await measureCapacity(db, CAPACITY_BATCHES);
-  await db.end();
+  // This process times the requests and the webhooks: its own full collections, paced by
+  // the bodies it sends as the api's were, must not stall its clock (tuneHeap).
+  tuneHeap();
+  let capacity: number | null = null;
+  if (LOAD_RATE === null) {
+    const db = new Client({ connectionString: DATABASE_URL });
+    await db.connect();
+    capacity = await measureCapacity(db, CAPACITY_BATCHES);
+    await db.end();
+  }
+
+  const offered = LOAD_RATE ?? capacity! * LOAD_FRACTION;
+  // 2 s to settle, the probes, and a fifth to spare. Built before any probe: building them
+  // holds this process's event loop for seconds, long enough for the api to close the
+  // keep-alive connections this process had open (a load request then met a closed one,
+  // "fetch failed (other side closed)", once a run).
+  const bodies = loadBodies(offered, (2 + (PROBES * PROBE_MS) / 1000) * 1.2);
+  await new Promise((r) => setImmediate(r)); // let the closes of those connections land first
 
   const rx = await receiver();
   const { key } = await probeTenant(rx.url);
@@ -193,9 +215,6 @@ async function main(): Promise<void> {
   const idle = await probe(key, rx, base);
 
   const loadTenant = await newTenant('bench-webhooks-load');
-  const offered = capacity * LOAD_FRACTION;
-  // 2 s to settle, the probes, and a fifth to spare.
-  const bodies = loadBodies(offered, (2 + (PROBES * PROBE_MS) / 1000) * 1.2);
   const background = load(loadTenant.key, offered, bodies);
   await new Promise((r) => setTimeout(r, 2000)); // let the load settle in
   const loaded = await probe(key, rx, base + 3600_000);
@@ -205,11 +224,12 @@ async function main(): Promise<void> {
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   const ms = (n: number) => `${n.toFixed(0)} ms`;
   console.log(`machine      ${machine()}`);
+  if (capacity !== null)
+    console.log(
+      `capacity     ${fmt(capacity)} events/s stored end to end (${CAPACITY_BATCHES} batches)`,
+    );
   console.log(
-    `capacity     ${fmt(capacity)} events/s stored end to end (${CAPACITY_BATCHES} batches)`,
-  );
-  console.log(
-    `load         offered ${fmt(offered)} events/s (${LOAD_FRACTION} × capacity), sent ${fmt(achieved)} events/s`,
+    `load         offered ${fmt(offered)} events/s (${capacity === null ? 'BENCH_LOAD_RATE' : `${LOAD_FRACTION} × capacity`}), sent ${fmt(achieved)} events/s`,
   );
   console.log(
     `api latency  p50 ${ms(percentile(apiMs, 50))}, p99 ${ms(percentile(apiMs, 99))} per 5,000-event load request (${apiMs.length} requests)`,
