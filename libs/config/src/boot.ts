@@ -31,11 +31,12 @@ export const HEAP_GROWING_PERCENT = 100;
  * wins; returns false).
  *
  * Why: on a small heap that it collects fast, V8 sets the next full collection at about
- * 1.2 × the live size, and it counts the ArrayBuffers allocated since the last one (each
- * request body's socket reads and the body itself, ~1.2 MB per 5,000 events) against that
- * slack. With ~45 MB live, every ~8 MB of bodies started a mark-compact: 2-3 a second at
- * half load, each a 10-20 ms pause plus marking steps of up to 20 ms, which the requests
- * and jobs in flight waited out. At twice the live size they come ~9× less often
+ * 1.2 × the live size, and it counts the ArrayBuffers allocated since the last one against
+ * that room (external memory: each request body's socket reads and the body itself, about
+ * twice the body's size). With ~45 MB live, the api started a mark-compact every ~8 MB of
+ * bodies with no young collection between: 2-3 a second at half load, each a 10-20 ms
+ * pause plus marking steps of up to 20 ms, which the requests and jobs in flight waited
+ * out. At twice the live size the api runs ~8× fewer, the worker 3-5× fewer
  * (docs/benchmarks.md, "Full collections paced by request bodies"). The flag is not one
  * NODE_OPTIONS accepts, hence this call before the application starts.
  */
