@@ -17,6 +17,10 @@
  *    BENCH_LOAD_FRACTION (0.5) of the measured capacity.
  *
  *    The api's latency per load request is reported too.
+ * 4. Where the loaded probes' time went, stage by stage (bench/probe-stages.ts): from the
+ *    api's acceptance to the ingest job's queueing, start, transaction and end, then to the
+ *    delivery's first attempt and its POST. The job ends after it enqueued the delivery, so
+ *    "job done → attempt" can be a few ms below zero.
  *
  * Knobs: BENCH_CAPACITY_BATCHES, BENCH_PROBES (per phase, 150), BENCH_PROBE_MS (100),
  * BENCH_PROBE_WARMUP (50), BENCH_LOAD_FRACTION; BENCH_LOAD_RATE (events/s) offers that load
@@ -29,6 +33,7 @@ import { Client } from 'pg';
 import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
 import { tuneHeap } from '@app/config';
 import { batchBody, DEVICES, EVENTS, measureCapacity } from './ingest.bench';
+import { formatStages, probeStages } from './probe-stages';
 
 const CAPACITY_BATCHES = int('BENCH_CAPACITY_BATCHES', 200);
 const PROBES = int('BENCH_PROBES', 150);
@@ -90,7 +95,7 @@ async function receiver(): Promise<{
   };
 }
 
-async function probeTenant(url: string): Promise<{ key: string }> {
+async function probeTenant(url: string): Promise<{ projectId: string; key: string }> {
   const { projectId, key } = await newTenant('bench-webhooks');
   await post(key, `/projects/${projectId}/rules`, {
     name: 'probe',
@@ -101,7 +106,7 @@ async function probeTenant(url: string): Promise<{ key: string }> {
     required_k: 1,
   });
   await post(key, `/projects/${projectId}/webhooks`, { url, event_types: ['alert.created'] });
-  return { key };
+  return { projectId, key };
 }
 
 /** `count` probes, one every PROBE_MS; returns the sorted latencies in ms. */
@@ -209,7 +214,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setImmediate(r)); // let the closes of those connections land first
 
   const rx = await receiver();
-  const { key } = await probeTenant(rx.url);
+  const { projectId: probeProject, key } = await probeTenant(rx.url);
   const base = Date.UTC(2026, 0, 1);
   await probe(key, rx, base - 3600_000, PROBE_WARMUP);
   const idle = await probe(key, rx, base);
@@ -217,9 +222,11 @@ async function main(): Promise<void> {
   const loadTenant = await newTenant('bench-webhooks-load');
   const background = load(loadTenant.key, offered, bodies);
   await new Promise((r) => setTimeout(r, 2000)); // let the load settle in
+  const loadedSince = Date.now();
   const loaded = await probe(key, rx, base + 3600_000);
   const { perSec: achieved, latencies: apiMs } = await background.stop();
   rx.close();
+  const stages = await probeStages(probeProject, loadedSince);
 
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
   const ms = (n: number) => `${n.toFixed(0)} ms`;
@@ -243,6 +250,10 @@ async function main(): Promise<void> {
   console.log(
     `loaded       ingest → webhook p50 ${ms(percentile(loaded, 50))}, p99 ${ms(percentile(loaded, 99))}, max ${ms(loaded[loaded.length - 1])}`,
   );
+  console.log(
+    `stages       of the last ${stages[0]?.ms.length ?? 0} loaded probes, p50 / p90 / p99 ms (Redis keeps the last 1,000 ingest jobs):`,
+  );
+  for (const line of formatStages(stages)) console.log(`               ${line}`);
   console.log(
     `ratio        loaded ÷ idle: p50 ${(percentile(loaded, 50) / percentile(idle, 50)).toFixed(2)}, p99 ${(percentile(loaded, 99) / percentile(idle, 99)).toFixed(2)}`,
   );
