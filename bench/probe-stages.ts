@@ -29,11 +29,11 @@ const STAGES = [
  * at a time, 100 ms apart. Empty on a Redis Cluster (the jobs are read with one client).
  */
 export async function probeStages(projectId: string, since: number): Promise<Stage[]> {
-  const { redis } = loadConfig();
+  const { redis, database } = loadConfig();
   if (parseRedisUrl(redis.url).cluster) return [];
   const prefix = `${queuePrefix(redis, QUEUES.TELEMETRY_INGEST)}:${QUEUES.TELEMETRY_INGEST}`;
   const client = new Redis(redis.url, { lazyConnect: true });
-  const db = new Client({ connectionString: loadConfig().database.url });
+  const db = new Client({ connectionString: database.url });
   try {
     await client.connect();
     await db.connect();
@@ -52,7 +52,7 @@ export async function probeStages(projectId: string, since: number): Promise<Sta
         started: Number(started),
         finished: Number(finished),
       }));
-    const { rows } = await db.query<{ tx: number; attempt: number; duration: number }>(
+    const { rows } = await db.query<{ tx: string; attempt: string; duration: number }>(
       `SELECT extract(epoch FROM a.created_at) * 1000 AS tx,
               extract(epoch FROM t.started_at) * 1000 AS attempt, t.duration_ms AS duration
          FROM alerts a
@@ -62,19 +62,22 @@ export async function probeStages(projectId: string, since: number): Promise<Sta
         WHERE a.project_id = $1 AND a.created_at >= to_timestamp($2 / 1000.0)`,
       [projectId, since],
     );
+    const alerts = rows.map((r) => ({
+      tx: Number(r.tx),
+      attempt: Number(r.attempt),
+      post: r.duration,
+    }));
     const stages = STAGES.map((name) => ({ name, ms: [] as number[] }));
     for (const job of jobs) {
-      const alert = rows.find((r) => r.tx >= job.started - 2 && r.tx <= job.finished + 2);
+      const alert = alerts.find((a) => a.tx >= job.started - 2 && a.tx <= job.finished + 2);
       if (!alert) continue;
-      const tx = Number(alert.tx);
-      const attempt = Number(alert.attempt);
       [
         job.added - job.accepted,
         job.started - job.added,
-        tx - job.started,
-        job.finished - tx,
-        attempt - job.finished,
-        Number(alert.duration),
+        alert.tx - job.started,
+        job.finished - alert.tx,
+        alert.attempt - job.finished,
+        alert.post,
       ].forEach((ms, i) => stages[i].ms.push(ms));
     }
     for (const s of stages) s.ms.sort((a, b) => a - b);
