@@ -3,7 +3,7 @@ import { queuePrefix, QUEUES } from '@app/queue';
 import { parseRedisUrl } from '@app/redis';
 import Redis from 'ioredis';
 import { Client } from 'pg';
-import { percentile } from './common';
+import { DATABASE_URL, percentile } from './common';
 
 /** One stage of a probe's way from the api to the webhook's attempt, in ms per probe. */
 export interface Stage {
@@ -29,11 +29,11 @@ const STAGES = [
  * at a time, 100 ms apart. Empty on a Redis Cluster (the jobs are read with one client).
  */
 export async function probeStages(projectId: string, since: number): Promise<Stage[]> {
-  const { redis, database } = loadConfig();
+  const { redis } = loadConfig();
   if (parseRedisUrl(redis.url).cluster) return [];
   const prefix = `${queuePrefix(redis, QUEUES.TELEMETRY_INGEST)}:${QUEUES.TELEMETRY_INGEST}`;
   const client = new Redis(redis.url, { lazyConnect: true });
-  const db = new Client({ connectionString: database.url });
+  const db = new Client({ connectionString: DATABASE_URL });
   try {
     await client.connect();
     await db.connect();
