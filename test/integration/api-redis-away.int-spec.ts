@@ -2,6 +2,7 @@ import { testRunEnv } from '@app/testing';
 import request from 'supertest';
 import { DataSource } from 'typeorm';
 import { RunningApi, startApi } from '../support/api';
+import { until } from '../support/fixtures';
 import { TcpProxy } from '../support/tcp-proxy';
 
 /**
@@ -20,8 +21,8 @@ describe('the api with Redis away (integration)', () => {
     proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 6379) });
     api = await startApi({ REDIS_URL: proxy.url(run.redisUrl) });
   });
+  afterEach(() => proxy.setMode('pass'));
   afterAll(async () => {
-    proxy.setMode('pass');
     await api.close();
     await proxy.close();
   });
@@ -67,5 +68,43 @@ describe('the api with Redis away (integration)', () => {
       status: 202,
       fast: true,
     });
+  });
+
+  it('answers telemetry 503 within about 2 s while Redis is partitioned away, then 202 again', async () => {
+    const p = await api.tenants.newProject();
+    const post = () =>
+      request(api.server)
+        .post('/telemetry')
+        .set(p.headers)
+        .send({
+          device_external_id: 'd',
+          events: [{ ts: new Date().toISOString(), data: { v: 1 } }],
+        })
+        .timeout(20000)
+        .catch((err: { status?: number }) => ({ status: err.status ?? 0, headers: {} }));
+    const accepted = () =>
+      until('telemetry to be accepted', () => post().then((r) => r.status), {
+        done: (status) => status === 202,
+        timeoutMs: 20000,
+        everyMs: 250,
+      });
+    // Redis may still be coming back from the previous test's cut.
+    await accepted();
+
+    // Connections stay open and nothing answers: each Redis command would wait out its
+    // 2 s timeout. The rate limit and the backlog check fail open after 250 ms each;
+    // the enqueue's deadline answers 503.
+    proxy.setMode('blackhole');
+    for (let i = 0; i < 2; i++) {
+      const started = Date.now();
+      const res = await post();
+      expect({ status: res.status, fast: Date.now() - started < 3000 }).toEqual({
+        status: 503,
+        fast: true,
+      });
+    }
+
+    proxy.setMode('pass');
+    await accepted();
   });
 });

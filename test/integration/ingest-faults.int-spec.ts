@@ -33,7 +33,7 @@ async function startRedis(port: number): Promise<ChildProcess> {
 describe('ingestion under faults (integration)', () => {
   jest.setTimeout(120000);
 
-  it('answers 503 within about 2 s while Redis is down, and resumes by itself when it is back', async () => {
+  it('answers 503 at once while Redis is down, and resumes by itself when it is back', async () => {
     const port = await freePort();
     let redis = await startRedis(port);
     const api: RunningApi = await startApi({ REDIS_URL: `redis://127.0.0.1:${port}` });
@@ -55,10 +55,11 @@ describe('ingestion under faults (integration)', () => {
         expect(res.status).toBe(503);
         expect(res.headers['retry-after']).toBeDefined();
         expect(res.body.message).toMatch(/unavailable/);
-        // The enqueue's 2 s deadline at most: the rate limit's count and the backlog check
-        // before it give up after 250 ms each (each waited out a reconnect attempt, and
-        // the 503 came after up to 3.8 s).
-        expect(elapsed).toBeLessThan(2500);
+        // At once (5-8 ms here): every Redis call before the answer is refused while Redis
+        // is away. Waiting for the client's next reconnect attempt instead, the answers
+        // came after ~210 ms, then ~1 s; before the rate limit and the backlog check
+        // failed open at 250 ms, after up to 3.8 s.
+        expect(elapsed).toBeLessThan(150);
       }
 
       redis = await startRedis(port);

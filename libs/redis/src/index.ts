@@ -1,3 +1,4 @@
+export * from './fail-open';
 export * from './key-space';
 export * from './redis-target';
 export * from './redis.module';

@@ -138,12 +138,16 @@ export async function* scanKeys(
 }
 
 /**
- * A cluster client queues commands while it (re)connects, whatever its nodes' retry
- * limits; once it has been ready, make it refuse them instead, as a single Redis client
- * with `maxRetriesPerRequest` does: a caller with a deadline of its own (a request, a
- * probe) must hear that Redis is away, not wait for it.
+ * Once the client has been ready, makes it refuse commands while it is not connected
+ * instead of queueing them. Until then it queues (start-up may come before Redis).
+ *
+ * A single Redis client with `maxRetriesPerRequest: 1` queued a command issued while it
+ * reconnects until its next attempt had failed: 200 ms after a drop, and up to its 2 s
+ * cap later on. A cluster client queued it whatever its nodes' limits. Either way a
+ * caller with a deadline of its own (a request, a probe) must hear that Redis is away,
+ * not wait for it. Commands already sent when the connection drops are another matter:
+ * they are resent on the next connection, or fail when it cannot be made.
  */
 export function failFastOnceReady(client: RedisClient): void {
-  if (client instanceof Cluster)
-    client.once('ready', () => (client.options.enableOfflineQueue = false));
+  client.once('ready', () => (client.options.enableOfflineQueue = false));
 }

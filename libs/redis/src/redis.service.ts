@@ -61,7 +61,7 @@ export class RedisService implements OnApplicationShutdown {
       retryStrategy: (times) => Math.min(times * 200, 2000),
       ...options,
     });
-    // Fails fast when Redis is away, on a cluster too (an explicit offline queue stays).
+    // Once connected, fails fast while Redis is away (an explicit offline queue stays).
     if (options.enableOfflineQueue === undefined) failFastOnceReady(connection);
     connection.on('error', (err: Error) => {
       this.logger.warn({ role, err: err.message }, 'redis connection error');

@@ -1,6 +1,6 @@
-import { AppError, withDeadline } from '@app/common';
+import { AppError } from '@app/common';
 import { AppConfig } from '@app/config';
-import { RedisService } from '@app/redis';
+import { failOpenWithin, RedisService } from '@app/redis';
 import { ApiKeyAuthService, ApiKeyPrincipal, parseApiKey } from '@app/tenancy';
 import type Redis from 'ioredis';
 import { CanActivate, ExecutionContext, Injectable, Logger } from '@nestjs/common';
@@ -12,18 +12,6 @@ import { AdminToken } from '../auth/admin-token';
 import { AUTH_METADATA, AuthRequirement } from '../auth/auth.types';
 
 const WINDOW_MS = 60000;
-/**
- * How long a request waits for its count in Redis. Past it, as when Redis answers with an
- * error, the key's bucket is not enforced and the IP's is counted in memory: a Redis that
- * is away made each request wait out a reconnect attempt first (up to ~2 s, on top of the
- * enqueue's own deadline before the 503).
- */
-const COUNT_DEADLINE_MS = 250;
-
-/** A count from Redis within {@link COUNT_DEADLINE_MS}. */
-const counted = <T>(count: Promise<T>): Promise<T> =>
-  withDeadline(count, COUNT_DEADLINE_MS, 'no answer from Redis');
-
 /**
  * The per-IP bucket: a fixed one-minute window. KEYS[1] the counter; ARGV[1] the window
  * (ms) → {hits, ms left}. Our own rather than the throttler's, because a hit must be
@@ -149,7 +137,7 @@ export class RateLimitGuard implements CanActivate {
   }
 
   private async countThrottled(bucket: string, limit: number): Promise<Count> {
-    const record = await counted(
+    const record = await failOpenWithin(
       this.storage.increment(this.redis.key('ratelimit', bucket), WINDOW_MS, limit, WINDOW_MS, 'm'),
     );
     return {
@@ -170,9 +158,9 @@ export class RateLimitGuard implements CanActivate {
     let hits: number;
     let ttl: number;
     try {
-      [hits, ttl] = (await counted(this.client.ipBucketTake(this.ipKey(req), WINDOW_MS))).map(
-        Number,
-      );
+      [hits, ttl] = (
+        await failOpenWithin(this.client.ipBucketTake(this.ipKey(req), WINDOW_MS))
+      ).map(Number);
     } catch (err) {
       // Redis away: this bucket still counts, in this process, because it is what keeps
       // made-up keys from buying a bcrypt each. (Key buckets are simply not enforced.)
