@@ -1,9 +1,17 @@
-import { readEnv } from '@app/config';
+import { readEnv, tuneHeap } from '@app/config';
 import { cpus, totalmem } from 'node:os';
 
 export const env = readEnv();
 export const API = env.API_URL ?? `http://127.0.0.1:${env.PORT ?? 8000}`;
 export const DATABASE_URL = env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/telemetry';
+
+/**
+ * Readies a client that times requests and webhooks: its own full collections, paced by
+ * the bodies it sends as the api's are, must not stall its clock ({@link tuneHeap}).
+ */
+export function timingClient(): void {
+  tuneHeap();
+}
 
 export function machine(): string {
   const c = cpus();

@@ -35,8 +35,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
-import { tuneHeap } from '@app/config';
+import {
+  API,
+  DATABASE_URL,
+  env,
+  int,
+  machine,
+  newTenant,
+  percentile,
+  timingClient,
+} from './common';
 
 const DEVICES = int('BENCH_DEVICES', 20);
 const BATCHES = int('BENCH_BATCHES', 10);
@@ -368,9 +376,7 @@ async function rawCopy(db: Client, bodies: string[][]): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  // This process times the requests and the webhooks: its own full collections, paced by
-  // the bodies it sends as the api's were, must not stall its clock (tuneHeap).
-  tuneHeap();
+  timingClient();
   const db = new Client({ connectionString: DATABASE_URL });
   await db.connect();
   const pg = (await db.query(`SHOW server_version`)).rows[0].server_version as string;

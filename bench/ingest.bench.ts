@@ -8,8 +8,7 @@ import { Client } from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import { API, DATABASE_URL, int, machine, newTenant, percentile } from './common';
-import { tuneHeap } from '@app/config';
+import { API, DATABASE_URL, int, machine, newTenant, percentile, timingClient } from './common';
 
 export const DEVICES = int('BENCH_DEVICES', 4);
 export const BATCHES = int('BENCH_BATCHES', 40);
@@ -159,9 +158,7 @@ async function rawCopy(db: Client, bodies: string[]): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  // This process times the requests and the webhooks: its own full collections, paced by
-  // the bodies it sends as the api's were, must not stall its clock (tuneHeap).
-  tuneHeap();
+  timingClient();
   const db = new Client({ connectionString: DATABASE_URL });
   await db.connect();
   const bodies = Array.from({ length: BATCHES }, (_, i) =>

@@ -30,8 +30,16 @@
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { Client } from 'pg';
-import { API, DATABASE_URL, env, int, machine, newTenant, percentile } from './common';
-import { tuneHeap } from '@app/config';
+import {
+  API,
+  DATABASE_URL,
+  env,
+  int,
+  machine,
+  newTenant,
+  percentile,
+  timingClient,
+} from './common';
 import { batchBody, DEVICES, EVENTS, measureCapacity } from './ingest.bench';
 import { formatStages, probeStages } from './probe-stages';
 
@@ -194,9 +202,7 @@ export function load(
 }
 
 async function main(): Promise<void> {
-  // This process times the requests and the webhooks: its own full collections, paced by
-  // the bodies it sends as the api's were, must not stall its clock (tuneHeap).
-  tuneHeap();
+  timingClient();
   let capacity: number | null = null;
   if (LOAD_RATE === null) {
     const db = new Client({ connectionString: DATABASE_URL });

@@ -1,4 +1,4 @@
-import type { EntityManager } from 'typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
 import { AlertEventsRepository, AlertEventType } from './alert-events.repository';
 import { AlertEntity, AlertStatus } from './entities/alert.entity';
 
@@ -9,6 +9,25 @@ export interface AlertChange {
   details?: Record<string, unknown>;
   /** The event written; by default `alert.acknowledged` or `alert.resolved`. */
   event?: AlertEventType;
+}
+
+const returningByConnection = new WeakMap<DataSource, string>();
+
+/**
+ * The alert as the entity reads it, from its own columns (each column's driver type is
+ * the property's: no conversion needed), so a change needs no read after it. Built once
+ * per connection from the entity's metadata.
+ */
+function alertColumns(connection: DataSource): string {
+  let returning = returningByConnection.get(connection);
+  if (returning === undefined) {
+    returning = connection
+      .getMetadata(AlertEntity)
+      .columns.map((c) => `${c.databaseName} AS "${c.propertyName}"`)
+      .join(', ');
+    returningByConnection.set(connection, returning);
+  }
+  return returning;
 }
 
 /**
@@ -24,12 +43,7 @@ export async function transitionAlert(
   projectId?: string,
 ): Promise<AlertEntity | null> {
   const column = change.to === 'acknowledged' ? 'acknowledged_at' : 'resolved_at';
-  // The alert as the entity reads it, from its own columns (each column's driver type is
-  // the property's: no conversion needed), so a change needs no read after it.
-  const returning = em.connection
-    .getMetadata(AlertEntity)
-    .columns.map((c) => `${c.databaseName} AS "${c.propertyName}"`)
-    .join(', ');
+  const returning = alertColumns(em.connection);
   const [rows] = (await em.query(
     `UPDATE alerts SET status = $3, ${column} = $4, details = details || $5::jsonb
       WHERE id = $1 AND status = ANY ($2::text[]) AND ($6::uuid IS NULL OR project_id = $6)
