@@ -1,5 +1,5 @@
 import { buildDataSourceOptions } from '@app/database';
-import { TelemetryRepository } from '@app/telemetry';
+import { TelemetryRepository, UnsavedFirstTryFailed } from '@app/telemetry';
 import { batchAsStored } from '@app/telemetry/batch-readings';
 import { cutBatch } from '@app/telemetry/cut-batch';
 import { testRunEnv } from '@app/testing';
@@ -199,6 +199,142 @@ describe('storing a batch (integration)', () => {
     const bad = JSON.stringify({ events: [{ ts: '2025-01-01T00:00:00+20:00', data: { t: 1 } }] });
     await expect(insert(device, bad)).rejects.toMatchObject({ code: '22009' });
     expect(await stored(device)).toEqual([]);
+  });
+
+  /**
+   * `insertBatch` in a transaction of its own with the hint that nothing is stored after
+   * the cursor, and every statement it sent (the COPY goes to the connection itself).
+   */
+  async function insertHinted(
+    device: string,
+    payload: string,
+    cursor: Date | null,
+  ): Promise<{ statements: string[]; result: unknown }> {
+    const statements: string[] = [];
+    const result = await db
+      .transaction(async (em) => {
+        const runner = em.queryRunner!;
+        const query = runner.query.bind(runner);
+        jest.spyOn(runner, 'query').mockImplementation((sql: string, ...rest: unknown[]) => {
+          statements.push(sql);
+          return (query as (sql: string, ...rest: unknown[]) => Promise<unknown>)(sql, ...rest);
+        });
+        const client = (await runner.connect()) as { query: (...args: unknown[]) => unknown };
+        const clientQuery = client.query.bind(client);
+        const spy = jest.spyOn(client, 'query').mockImplementation((...args: unknown[]) => {
+          const q = args[0];
+          statements.push(typeof q === 'string' ? q : String((q as { text?: string }).text));
+          return clientQuery(...args);
+        });
+        try {
+          return await repo.insertBatch(em, device, payload, cursor, ['t'], true);
+        } finally {
+          spy.mockRestore();
+        }
+      })
+      .catch((err: unknown) => err);
+    return { statements, result };
+  }
+
+  it('stores new readings in order without a savepoint when nothing is stored after the cursor', async () => {
+    const device = randomUUID();
+    await insert(device, batch([[1, 10]]));
+    const { statements, result } = await insertHinted(
+      device,
+      batch([
+        [2, 20],
+        [3, 30],
+      ]),
+      new Date(T0 + 1000),
+    );
+    expect(result).toEqual({
+      inserted: 2,
+      late: 0,
+      readings: [2, 3].map((s) => ({ ts: T0 + s * 1000, data: { t: s * 10 } })),
+    });
+    // The COPY, then the transaction's commit.
+    expect(statements).toEqual(['COPY telemetry (device_id, ts, data) FROM STDIN', 'COMMIT']);
+    expect(await stored(device)).toEqual([
+      [1, 10],
+      [2, 20],
+      [3, 30],
+    ]);
+  });
+
+  it.each([
+    [
+      'a late event',
+      [
+        [1, 11],
+        [4, 40],
+      ],
+      1,
+    ],
+    [
+      'events out of order',
+      [
+        [5, 50],
+        [4, 40],
+      ],
+      2,
+    ],
+    [
+      'a ts twice',
+      [
+        [4, 40],
+        [4, 41],
+      ],
+      1,
+    ],
+  ])('keeps the savepoint, with the hint, for %s', async (_what, events, inserted) => {
+    const device = randomUUID();
+    await insert(device, batch([[1, 10]]));
+    const { statements, result } = await insertHinted(
+      device,
+      batch(events as Array<[number, number]>),
+      new Date(T0 + 1000),
+    );
+    expect(result).toMatchObject({ inserted });
+    expect(statements[0]).toBe('SAVEPOINT fast_insert');
+  });
+
+  it('without the savepoint, a duplicate or a refused value loses the transaction and says so', async () => {
+    // A wrong hint: a reading after the cursor is stored. The COPY meets it.
+    const device = randomUUID();
+    await insert(device, batch([[2, 20]]));
+    const wrong = await insertHinted(
+      device,
+      batch([
+        [2, 21],
+        [3, 30],
+      ]),
+      new Date(T0 + 1000),
+    );
+    expect(wrong.result).toBeInstanceOf(UnsavedFirstTryFailed);
+    expect((wrong.result as UnsavedFirstTryFailed).cause).toMatchObject({ code: '23505' });
+    // The transaction rolled back; run again without the hint, the batch stores as always.
+    await expect(
+      insert(
+        device,
+        batch([
+          [2, 21],
+          [3, 30],
+        ]),
+        new Date(T0 + 1000),
+      ),
+    ).resolves.toEqual({ inserted: 1, late: 0 });
+    expect(await stored(device)).toEqual([
+      [2, 20],
+      [3, 30],
+    ]);
+
+    const refused = await insertHinted(
+      randomUUID(),
+      JSON.stringify({ events: [{ ts: '2025-07-01T00:00:02+20:00', data: { t: 1 } }] }),
+      null,
+    );
+    expect(refused.result).toBeInstanceOf(UnsavedFirstTryFailed);
+    expect((refused.result as UnsavedFirstTryFailed).cause).toMatchObject({ code: '22009' });
   });
 
   it('returns the readings it stored after the cursor as the evaluation read-back would read them, on both paths', async () => {

@@ -1,4 +1,10 @@
-import { LOCK_CLASS, lockForTransaction, tryLockForTransaction } from '@app/database';
+import {
+  LOCK_CLASS,
+  LockUnless,
+  lockForTransaction,
+  tryLockForTransaction,
+  tryLockForTransactionUnless,
+} from '@app/database';
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 
@@ -18,5 +24,14 @@ export class DeviceAlertLock {
   /** Takes the lock, or returns false at once when another transaction holds it. */
   tryTake(em: EntityManager, deviceId: string): Promise<boolean> {
     return tryLockForTransaction(em, LOCK_CLASS.DEVICE_EVALUATION, deviceId);
+  }
+
+  /** {@link tryTake} unless `unless` holds, checked in the same statement: `declined` then. */
+  tryTakeUnless(
+    em: EntityManager,
+    deviceId: string,
+    unless: LockUnless,
+  ): Promise<boolean | 'declined'> {
+    return tryLockForTransactionUnless(em, LOCK_CLASS.DEVICE_EVALUATION, deviceId, unless);
   }
 }

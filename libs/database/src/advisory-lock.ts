@@ -41,3 +41,33 @@ export async function tryLockForTransaction(
   ]);
   return row.locked === true;
 }
+
+/**
+ * A check made in a lock's own statement ({@link tryLockForTransactionUnless}): SQL that
+ * is true when the lock must not be taken, its placeholders numbered from `$3`.
+ */
+export interface LockUnless {
+  sql: string;
+  params: unknown[];
+}
+
+/**
+ * {@link tryLockForTransaction} unless `unless` holds, in one statement and one round trip:
+ * `declined` when it holds (the lock not tried), else whether the lock was taken. CASE
+ * evaluates its condition first and the lock function only in the branch it takes.
+ */
+export async function tryLockForTransactionUnless(
+  em: EntityManager,
+  lockClass: number,
+  key: string,
+  unless: LockUnless,
+): Promise<boolean | 'declined'> {
+  if (!em.queryRunner?.isTransactionActive)
+    throw new Error('advisory xact lock outside a transaction');
+  const [row] = await em.query(
+    `SELECT CASE WHEN ${unless.sql} THEN NULL
+                 ELSE pg_try_advisory_xact_lock($1, hashtext($2)) END AS locked`,
+    [lockClass, key, ...unless.params],
+  );
+  return row.locked === null ? 'declined' : row.locked === true;
+}

@@ -179,9 +179,14 @@ export class EvaluationService implements BatchFollower {
   ): Promise<BatchFollowUp | null> {
     // Under the row lock the cursor and the stored readings cannot change: decide first,
     // and take the device's lock only for a batch this transaction will evaluate (held
-    // until commit, it would keep the queued evaluation of an older backlog out).
-    if (await this.telemetry.hasReadingsAfter(em, deviceId, device.evaluatedUntil)) return null;
-    if (!(await this.lock.tryTake(em, deviceId))) return null;
+    // until commit, it would keep the queued evaluation of an older backlog out). One
+    // statement does both.
+    const locked = await this.lock.tryTakeUnless(
+      em,
+      deviceId,
+      this.telemetry.readingsAfterCheck(deviceId, device.evaluatedUntil),
+    );
+    if (locked !== true) return null;
     const context: DeviceContext = {
       deviceId,
       device,

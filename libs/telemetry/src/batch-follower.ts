@@ -31,7 +31,8 @@ export interface BatchFollowUp {
   /**
    * In the same transaction, after the insert: the readings the batch stored after the
    * device's evaluation cursor, in ts order. These are all the device's unevaluated
-   * readings ({@link BatchFollower.prepare} made sure of it). Returns what evaluation
+   * readings: {@link BatchFollower.prepare} made sure that none was stored after the
+   * cursor (the batch's insert relies on it). Returns what evaluation
    * has now passed (the last reading's ts; null for none), which the caller records with
    * the batch's progress, in the same statement.
    */

@@ -10,7 +10,7 @@ import { DataSource } from 'typeorm';
 import { BATCH_FOLLOWER, BatchFollower, BatchFollowUp } from './batch-follower';
 import { IngestBacklog } from './ingest-backlog';
 import { ingestJobId } from './telemetry.keys';
-import { Rejection, TelemetryRepository } from './telemetry.repository';
+import { Rejection, TelemetryRepository, UnsavedFirstTryFailed } from './telemetry.repository';
 
 /**
  * A predecessor batch that is neither queued nor stored this long after our batch was
@@ -117,10 +117,15 @@ export class BatchStoreService {
     let result: ApplyResult;
     let followUp: BatchFollowUp | null;
     try {
-      [result, followUp] = await this.applyInOrder(job, body, false);
+      try {
+        [result, followUp] = await this.applyInOrder(job, body, 'fast');
+      } catch (err) {
+        if (!(err instanceof UnsavedFirstTryFailed)) throw err;
+        [result, followUp] = await this.applyInOrder(job, body, 'savepoint');
+      }
     } catch (err) {
       if (classifyFailure(err) !== 'data') throw err;
-      [result, followUp] = await this.applyInOrder(job, body, true);
+      [result, followUp] = await this.applyInOrder(job, body, 'salvage');
     }
     end();
     this.batches.inc({ result: result.kind });
@@ -204,11 +209,14 @@ export class BatchStoreService {
   /**
    * The batch in one transaction, with its follow-up (rule evaluation) when there is one
    * and the batch can take it; a salvaged batch never does (its evaluation is queued).
+   * `fast`: a batch the follow-up takes, whose events are all new and in order, is stored
+   * without a savepoint ({@link TelemetryRepository.insertBatch}); `savepoint` is the run
+   * again when that failed; `salvage` stores what it can of a batch storage refused.
    */
   private applyInOrder(
     job: Job<IngestBatchJob>,
     payload: string | Buffer | null,
-    salvage: boolean,
+    mode: 'fast' | 'savepoint' | 'salvage',
   ): Promise<[ApplyResult, BatchFollowUp | null]> {
     const { projectId, deviceId, batchId, seq, acceptedAt } = job.data;
     return this.dataSource.transaction(async (em): Promise<[ApplyResult, BatchFollowUp | null]> => {
@@ -238,7 +246,7 @@ export class BatchStoreService {
       let stored: { inserted: number; late: number };
       let followUp: BatchFollowUp | null = null;
       let evaluatedUntil: Date | null = null;
-      if (salvage) {
+      if (mode === 'salvage') {
         const salvaged = await this.telemetry.insertSalvaging(
           em,
           deviceId,
@@ -257,6 +265,9 @@ export class BatchStoreService {
           payload,
           progress.evaluatedUntil,
           followUp?.metrics,
+          // A follow-up's readings are all the device's unevaluated ones: none is stored
+          // after the cursor.
+          mode === 'fast' && followUp !== null,
         );
         if (followUp) evaluatedUntil = await followUp.apply(em, batch.readings ?? []);
         stored = batch;

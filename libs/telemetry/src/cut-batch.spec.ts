@@ -1,6 +1,6 @@
 import { batchBodies, cursorAt, evaluationCursor } from '@app/testing/batch-bodies';
 import fc from 'fast-check';
-import { batchAsStored } from './batch-readings';
+import { batchAsStored, storedMs } from './batch-readings';
 import { cutBatch } from './cut-batch';
 
 const copyRows = (payload: string, device: string) => {
@@ -73,6 +73,7 @@ describe('cutBatch', () => {
   it('reads the count, the late events and the metrics as batchAsStored does', () => {
     const bodies = batchBodies();
     let cut = 0;
+    const seen = new Set<boolean>();
     fc.assert(
       fc.property(
         bodies,
@@ -88,12 +89,17 @@ describe('cutBatch', () => {
           if (!got) return;
           cut++;
           expect(got.stored).toEqual(batchAsStored(payload, cursor, metrics));
+          const ms = events.map((e) => storedMs(e.ts));
+          const ascending = ms.every((t, i) => i === 0 || t > ms[i - 1]);
+          expect(got.ascending).toBe(ascending);
+          seen.add(ascending);
           expect(got.copy.toString().split('\n')).toHaveLength(got.stored.inserted + 1);
         },
       ),
       { numRuns: 2000 },
     );
     expect(cut).toBeGreaterThan(1000);
+    expect(seen.size).toBe(2);
   });
 
   it('declines what batchAsStored leaves to PostgreSQL', () => {

@@ -30,6 +30,11 @@ export interface CutBatch {
   copy: Buffer;
   /** What that COPY stores when it succeeds: every event, read as {@link batchAsStored} reads them. */
   stored: StoredBatch;
+  /**
+   * Each event's ts, as stored (to the millisecond), is later than the one before it: no
+   * two events of the batch are one reading.
+   */
+  ascending: boolean;
 }
 
 /**
@@ -134,9 +139,15 @@ class Cutter {
     // Devices mostly send readings in ts order: then there is nothing to sort.
     let sorted = true;
     let previous = -Infinity;
+    let ascending = true;
+    let last = -Infinity;
     const done = (): CutBatch => {
       if (!sorted) readings?.sort((x, y) => x.ts - y.ts);
-      return { copy: this.out.subarray(0, this.at), stored: { inserted: rows, late, readings } };
+      return {
+        copy: this.out.subarray(0, this.at),
+        stored: { inserted: rows, late, readings },
+        ascending,
+      };
     };
     if (b[this.i] !== LBRACKET) throw new Unexpected();
     this.i++;
@@ -177,6 +188,8 @@ class Cutter {
       const tsText = this.escapedAt(ts, tsEnd) ? this.decoded(ts, tsEnd) : null;
       const ms = tsText !== null ? storedMs(tsText) : storedMsAt(b, ts, tsEnd);
       if (Number.isNaN(ms)) throw new Unexpected();
+      if (ms <= last) ascending = false;
+      last = ms;
       if (ms <= this.cursor) late++;
       else if (readings && metrics) {
         const read: Record<string, number | null> = {};

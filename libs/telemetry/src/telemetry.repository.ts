@@ -7,6 +7,7 @@ import {
   ProjectId,
   sqlState,
 } from '@app/common';
+import type { LockUnless } from '@app/database';
 import { Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import { Readable } from 'node:stream';
@@ -83,6 +84,16 @@ const UNIQUE_VIOLATION = '23505';
 const COPY_TELEMETRY = 'COPY telemetry (device_id, ts, data) FROM STDIN';
 
 /**
+ * A batch's first try without a savepoint failed, so the transaction is lost: run it again
+ * with one ({@link TelemetryRepository.insertBatch}'s `nothingAfterCursor`).
+ */
+export class UnsavedFirstTryFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`first try without a savepoint failed: ${(cause as Error)?.message ?? cause}`);
+  }
+}
+
+/**
  * The first try of a batch {@link cutBatch} cannot cut; fails as a whole on a duplicate too
  * (exported for `npm run bench:insert`).
  */
@@ -129,6 +140,14 @@ export class TelemetryRepository {
    * from the payload, by the cut or by {@link batchAsStored}, and nothing is returned:
    * RETURNING the rows cost PostgreSQL about a fifth of the statement. A payload neither
    * can read as PostgreSQL would is asked back as before.
+   *
+   * `nothingAfterCursor`: the caller knows, under the device row's lock, that none of the
+   * device's stored readings is after `evaluatedUntil` (none at all when it is null). When
+   * every event of a cut batch is after it too, and each later than the one before, no
+   * event can be a duplicate, and the COPY goes without the savepoint (two round trips
+   * fewer). Should it fail all the same (a value PostgreSQL refuses), the transaction is
+   * lost: this throws {@link UnsavedFirstTryFailed}, and the caller runs the transaction
+   * again without the hint, which then does what it always did.
    */
   async insertBatch(
     em: EntityManager,
@@ -136,9 +155,21 @@ export class TelemetryRepository {
     body: string | Buffer,
     evaluatedUntil: Date | null,
     evaluate?: string[],
+    nothingAfterCursor = false,
   ): Promise<StoredBatch> {
     // Known from the payload when it can be (nearly always): the first try returns nothing.
     const cut = cutBatch(body, deviceId, evaluatedUntil, evaluate);
+    if (nothingAfterCursor && cut && cut.stored.late === 0 && cut.ascending) {
+      const stored = await this.copyIn(em, cut.copy).catch((err: unknown) => {
+        // Anything else (a lost connection, a timeout) is the caller's, as below.
+        if (sqlState(err) !== UNIQUE_VIOLATION && classifyFailure(err) !== 'data') throw err;
+        throw new UnsavedFirstTryFailed(err);
+      });
+      // Never seen: the payload read one way and stored another.
+      if (stored !== cut.stored.inserted)
+        throw new UnsavedFirstTryFailed(`stored ${stored} of ${cut.stored.inserted}`);
+      return cut.stored;
+    }
     // The text, for what reads it or takes it as a parameter (a Buffer would be bytea):
     // decoded only when the batch goes that way.
     let text: string | undefined;
@@ -545,18 +576,16 @@ export class TelemetryRepository {
     return toEvaluationReadings(rows, [metric]);
   }
 
-  /** Whether the device has readings after `after` (all of them when null). */
-  async hasReadingsAfter(
-    em: EntityManager,
-    deviceId: string,
-    after: Date | null,
-  ): Promise<boolean> {
-    const rows = (await em.query(
-      `SELECT 1 FROM telemetry
-        WHERE device_id = $1 AND ts > COALESCE($2::timestamptz, '-infinity') LIMIT 1`,
-      [deviceId, after],
-    )) as unknown[];
-    return rows.length > 0;
+  /**
+   * Whether the device has readings after `after` (any at all when null), as the check of a
+   * lock's statement ({@link LockUnless}): decided with the lock in one round trip.
+   */
+  readingsAfterCheck(deviceId: string, after: Date | null): LockUnless {
+    return {
+      sql: `EXISTS (SELECT 1 FROM telemetry
+                     WHERE device_id = $3 AND ts > COALESCE($4::timestamptz, '-infinity'))`,
+      params: [deviceId, after],
+    };
   }
 
   /** The ts of the device's newest reading; null when it has none. */
