@@ -6,7 +6,7 @@ import { testRunEnv } from '@app/testing';
 import { batchBodies, cursorAt, evaluationCursor } from '@app/testing/batch-bodies';
 import fc from 'fast-check';
 import { randomUUID } from 'node:crypto';
-import { DataSource } from 'typeorm';
+import { DataSource, EntityManager } from 'typeorm';
 
 const T0 = Date.UTC(2025, 6, 1);
 const iso = (s: number) => new Date(T0 + s * 1000).toISOString();
@@ -28,6 +28,37 @@ beforeAll(async () => {
   repo = new TelemetryRepository(db);
 });
 afterAll(() => db?.destroy());
+
+/**
+ * `work` in a transaction of its own, every statement it sends pushed to `statements`:
+ * through the transaction's runner, and to the connection itself (the COPY goes there;
+ * that spy goes with the transaction, not with the pooled connection).
+ */
+function recordingStatements<T>(
+  statements: string[],
+  work: (em: EntityManager) => Promise<T>,
+): Promise<T> {
+  return db.transaction(async (em) => {
+    const runner = em.queryRunner!;
+    const query = runner.query.bind(runner);
+    jest.spyOn(runner, 'query').mockImplementation((sql: string, ...rest: unknown[]) => {
+      statements.push(sql);
+      return (query as (sql: string, ...rest: unknown[]) => Promise<unknown>)(sql, ...rest);
+    });
+    const client = (await runner.connect()) as { query: (...args: unknown[]) => unknown };
+    const clientQuery = client.query.bind(client);
+    const spy = jest.spyOn(client, 'query').mockImplementation((...args: unknown[]) => {
+      const q = args[0];
+      statements.push(typeof q === 'string' ? q : String((q as { text?: string }).text));
+      return clientQuery(...args);
+    });
+    try {
+      return await work(em);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+}
 
 /**
  * TelemetryRepository.insertBatch tries a plain INSERT first and falls back to the
@@ -211,28 +242,9 @@ describe('storing a batch (integration)', () => {
     cursor: Date | null,
   ): Promise<{ statements: string[]; result: unknown }> {
     const statements: string[] = [];
-    const result = await db
-      .transaction(async (em) => {
-        const runner = em.queryRunner!;
-        const query = runner.query.bind(runner);
-        jest.spyOn(runner, 'query').mockImplementation((sql: string, ...rest: unknown[]) => {
-          statements.push(sql);
-          return (query as (sql: string, ...rest: unknown[]) => Promise<unknown>)(sql, ...rest);
-        });
-        const client = (await runner.connect()) as { query: (...args: unknown[]) => unknown };
-        const clientQuery = client.query.bind(client);
-        const spy = jest.spyOn(client, 'query').mockImplementation((...args: unknown[]) => {
-          const q = args[0];
-          statements.push(typeof q === 'string' ? q : String((q as { text?: string }).text));
-          return clientQuery(...args);
-        });
-        try {
-          return await repo.insertBatch(em, device, payload, cursor, ['t'], true);
-        } finally {
-          spy.mockRestore();
-        }
-      })
-      .catch((err: unknown) => err);
+    const result = await recordingStatements(statements, (em) =>
+      repo.insertBatch(em, device, payload, cursor, ['t'], true),
+    ).catch((err: unknown) => err);
     return { statements, result };
   }
 
@@ -476,28 +488,9 @@ describe('a batch read from its payload, against PostgreSQL (integration, proper
       events: [1, 2, 3].map((s) => ({ ts: new Date(T0 + s * 1000).toISOString(), data: { t: s } })),
     });
     const device = randomUUID();
-    const result = await db.transaction(async (em) => {
-      const runner = em.queryRunner!;
-      const query = runner.query.bind(runner);
-      jest.spyOn(runner, 'query').mockImplementation((sql: string, ...rest: unknown[]) => {
-        statements.push(sql);
-        return (query as (sql: string, ...rest: unknown[]) => Promise<unknown>)(sql, ...rest);
-      });
-      // What goes to the connection itself (the COPY does); the spy goes with the
-      // transaction, not with the pooled connection.
-      const client = (await runner.connect()) as { query: (...args: unknown[]) => unknown };
-      const clientQuery = client.query.bind(client);
-      const spy = jest.spyOn(client, 'query').mockImplementation((...args: unknown[]) => {
-        const q = args[0];
-        statements.push(typeof q === 'string' ? q : String((q as { text?: string }).text));
-        return clientQuery(...args);
-      });
-      try {
-        return await repo.insertBatch(em, device, payload, new Date(T0 + 1000), ['t']);
-      } finally {
-        spy.mockRestore();
-      }
-    });
+    const result = await recordingStatements(statements, (em) =>
+      repo.insertBatch(em, device, payload, new Date(T0 + 1000), ['t']),
+    );
     expect(result).toEqual({
       inserted: 3,
       late: 1,

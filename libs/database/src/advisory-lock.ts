@@ -12,6 +12,12 @@ export const LOCK_CLASS = {
   TELEMETRY_RETENTION: 74034,
 } as const;
 
+/** A transaction-scoped lock taken outside a transaction would be released at once. */
+function inTransaction(em: EntityManager): void {
+  if (!em.queryRunner?.isTransactionActive)
+    throw new Error('advisory xact lock outside a transaction');
+}
+
 /**
  * Takes a transaction-scoped advisory lock through the transaction's own EntityManager
  * (a lock taken on another pooled connection would protect nothing), released at commit
@@ -22,8 +28,7 @@ export async function lockForTransaction(
   lockClass: number,
   key: string,
 ): Promise<void> {
-  if (!em.queryRunner?.isTransactionActive)
-    throw new Error('advisory xact lock outside a transaction');
+  inTransaction(em);
   await em.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [lockClass, key]);
 }
 
@@ -33,8 +38,7 @@ export async function tryLockForTransaction(
   lockClass: number,
   key: string,
 ): Promise<boolean> {
-  if (!em.queryRunner?.isTransactionActive)
-    throw new Error('advisory xact lock outside a transaction');
+  inTransaction(em);
   const [row] = await em.query(`SELECT pg_try_advisory_xact_lock($1, hashtext($2)) AS locked`, [
     lockClass,
     key,
@@ -62,8 +66,7 @@ export async function tryLockForTransactionUnless(
   key: string,
   unless: LockUnless,
 ): Promise<boolean | 'declined'> {
-  if (!em.queryRunner?.isTransactionActive)
-    throw new Error('advisory xact lock outside a transaction');
+  inTransaction(em);
   const [row] = await em.query(
     `SELECT CASE WHEN ${unless.sql} THEN NULL
                  ELSE pg_try_advisory_xact_lock($1, hashtext($2)) END AS locked`,

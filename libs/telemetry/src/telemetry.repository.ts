@@ -80,6 +80,14 @@ type Attempt<T> = { ok: true; value: T } | { ok: false; reason: string; sqlstate
 /** SQLSTATE of a duplicate key. */
 const UNIQUE_VIOLATION = '23505';
 
+/**
+ * Whether a first try failed on the batch itself (a duplicate, or a value PostgreSQL
+ * refuses), which the next step decides; anything else (a lost connection, a timeout) is
+ * the caller's.
+ */
+const refusedFirstTry = (err: unknown): boolean =>
+  sqlState(err) === UNIQUE_VIOLATION || classifyFailure(err) === 'data';
+
 /** {@link TelemetryRepository.insertBatch}'s first try: fails as a whole on a duplicate. */
 const COPY_TELEMETRY = 'COPY telemetry (device_id, ts, data) FROM STDIN';
 
@@ -161,9 +169,7 @@ export class TelemetryRepository {
     const cut = cutBatch(body, deviceId, evaluatedUntil, evaluate);
     if (nothingAfterCursor && cut && cut.stored.late === 0 && cut.ascending) {
       const stored = await this.copyIn(em, cut.copy).catch((err: unknown) => {
-        // Anything else (a lost connection, a timeout) is the caller's, as below.
-        if (sqlState(err) !== UNIQUE_VIOLATION && classifyFailure(err) !== 'data') throw err;
-        throw new UnsavedFirstTryFailed(err);
+        throw refusedFirstTry(err) ? new UnsavedFirstTryFailed(err) : err;
       });
       // Never seen: the payload read one way and stored another.
       if (stored !== cut.stored.inserted)
@@ -204,8 +210,7 @@ export class TelemetryRepository {
       await em.query('RELEASE SAVEPOINT fast_insert');
       return row;
     } catch (err) {
-      // Anything else (a lost connection, a timeout) is the caller's.
-      if (sqlState(err) !== UNIQUE_VIOLATION && classifyFailure(err) !== 'data') throw err;
+      if (!refusedFirstTry(err)) throw err;
       await em.query('ROLLBACK TO SAVEPOINT fast_insert');
       await em.query('RELEASE SAVEPOINT fast_insert');
     }
